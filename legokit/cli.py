@@ -1,0 +1,79 @@
+"""`legokit <command>`: the single command-line entry point.
+
+Each command lives in its own module under ``legokit/commands/`` and defines
+
+    HELP: str                                   one line for `legokit --help`
+    def add_arguments(parser: argparse.ArgumentParser) -> None
+    def run(args: argparse.Namespace) -> int    exit status
+
+Commands are listed explicitly below (no import-time registry); a module is imported only when the
+parser is built, so a command's heavy imports do not slow down the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from legokit import __version__
+from legokit.errors import LegokitError
+
+#: command name -> module path. Keep sorted by how a recipe uses them.
+COMMANDS: dict[str, str] = {
+    "prepare": "legokit.commands.prepare",
+    "tokenizer": "legokit.commands.tokenizer",
+    "features": "legokit.commands.features",
+    "train": "legokit.commands.train",
+    "decode": "legokit.commands.decode",
+    "score": "legokit.commands.score",
+    "results": "legokit.commands.results",
+    "brick": "legokit.commands.brick",
+    "compose": "legokit.commands.compose",
+    "average": "legokit.commands.average",
+    "analyze": "legokit.commands.analyze",
+    "validate": "legokit.commands.validate",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="legokit",
+        description="legokit: modular speech and translation toolkit (LegoNN bricks, recipes, scoring).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"legokit {__version__}")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="verbosity of the log lines written to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, module_path in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_path)
+        except ModuleNotFoundError as err:
+            if err.name == module_path:  # command not built yet
+                continue
+            raise
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP,
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%Y-%m-%d %H:%M:%S")
+    try:
+        return int(args._run(args) or 0)
+    except LegokitError as err:
+        print(f"legokit {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""legokit.commands."""
