@@ -70,7 +70,7 @@ def _knf_options(cfg: FbankConfig) -> knf.FbankOptions:
 def compute_fbank(waveform: np.ndarray, cfg: FbankConfig) -> np.ndarray:
     """Log-mel fbank of a mono waveform (N,) in [-1, 1] -> (T, num_mel_bins) float32 (kaldi-native-fbank)."""
     fbank = knf.OnlineFbank(_knf_options(cfg))
-    fbank.accept_waveform(float(cfg.sample_rate), (waveform * INT16_SCALE).tolist())
+    fbank.accept_waveform(float(cfg.sample_rate), np.ascontiguousarray(waveform * INT16_SCALE, dtype=np.float32))
     fbank.input_finished()
     num = fbank.num_frames_ready
     if num == 0:
