@@ -95,7 +95,8 @@ def _read_segments(path: Path, recordings: dict[str, str]) -> dict[str, tuple[st
             raise LegokitError(f"{path}:{lineno}: malformed line; expected '<utt_id> <rec_id> <start> <end>'"
                                " with times in seconds") from None
         if len(fields) != 3 or not 0 <= start < end:
-            raise LegokitError(f"{path}:{lineno}: expected 4 fields with 0 <= start < end, got '{key} {value}'")
+            raise LegokitError(f"{path}:{lineno}: expected 4 fields with 0 <= start < end, "
+                               f"got '{key} {value}'")
         if rec not in recordings:
             raise LegokitError(f"{path}:{lineno}: recording '{rec}' is not in {path.parent / 'wav.scp'}")
         segments[key] = (rec, start, end)
@@ -142,7 +143,7 @@ def read_text_dir(path: str | Path, langs: list[str]) -> list[TextExample]:
     if not root.is_dir():
         raise LegokitError(f"{root}: data directory not found")
     if not langs:
-        raise LegokitError(f"{root}: give the languages of the text.<lang> files to read (e.g. --langs de en)")
+        raise LegokitError(f"{root}: give the languages of the text.<lang> files (e.g. --langs de en)")
     texts = {lang: read_kaldi_map(root / f"text.{lang}") for lang in langs}
     first, first_ids = langs[0], texts[langs[0]]
     for lang in langs[1:]:

@@ -14,7 +14,7 @@ the numbers are those of ``compute-fbank-feats``.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import kaldi_native_fbank as knf
@@ -70,7 +70,8 @@ def _knf_options(cfg: FbankConfig) -> knf.FbankOptions:
 def compute_fbank(waveform: np.ndarray, cfg: FbankConfig) -> np.ndarray:
     """Log-mel fbank of a mono waveform (N,) in [-1, 1] -> (T, num_mel_bins) float32 (kaldi-native-fbank)."""
     fbank = knf.OnlineFbank(_knf_options(cfg))
-    fbank.accept_waveform(float(cfg.sample_rate), np.ascontiguousarray(waveform * INT16_SCALE, dtype=np.float32))
+    samples = np.ascontiguousarray(waveform * INT16_SCALE, dtype=np.float32)
+    fbank.accept_waveform(float(cfg.sample_rate), samples)
     fbank.input_finished()
     num = fbank.num_frames_ready
     if num == 0:
@@ -107,15 +108,18 @@ class TorchFbank(nn.Module):
         if lengths is None:
             lengths = torch.full((wav.shape[0],), wav.shape[1], dtype=torch.long, device=wav.device)
         cfg = self.cfg
+        if wav.shape[1] < cfg.win_length:  # too short for one frame: yields T = 1, frame length 0
+            wav = nn.functional.pad(wav, (0, cfg.win_length - wav.shape[1]))
         frames = (wav * INT16_SCALE).unfold(1, cfg.win_length, cfg.hop_length)  # (B, T, W)
         if cfg.dither > 0 and self.training:
             frames = frames + cfg.dither * torch.randn_like(frames)
         frames = frames - frames.mean(dim=-1, keepdim=True)
-        frames = torch.cat([frames[..., :1] * (1 - _PREEMPH), frames[..., 1:] - _PREEMPH * frames[..., :-1]], -1)
+        previous = torch.cat([frames[..., :1], frames[..., :-1]], dim=-1)  # Kaldi: x[-1] := x[0]
+        frames = frames - _PREEMPH * previous
         spec = torch.fft.rfft(frames * self.window, n=self.n_fft).abs().pow(2)  # (B, T, n_fft/2+1)
         feats = torch.matmul(spec, self.mel.T).clamp_min(_LOG_FLOOR).log()
-        frame_lengths = torch.where(lengths >= cfg.win_length,
-                                    1 + (lengths - cfg.win_length).div(cfg.hop_length, rounding_mode="floor"), 0)
+        frame_lengths = (lengths - cfg.win_length).div(cfg.hop_length, rounding_mode="floor") + 1
+        frame_lengths = frame_lengths.clamp_min(0)
         valid = torch.arange(feats.shape[1], device=feats.device) < frame_lengths[:, None]
         return feats * valid[..., None], frame_lengths
 

@@ -78,8 +78,8 @@ class Tokenizer:
         expected = [BLANK, UNK, BOS, EOS]
         if self.pieces[:4] != expected or (self.sp.pad_id(), self.sp.unk_id(), self.sp.bos_id(),
                                            self.sp.eos_id()) != (0, 1, 2, 3):
-            raise LegokitError(f"{origin}: sentencepiece model breaks the id convention: first pieces "
-                               f"{self.pieces[:4]}, expected {expected}; train it with `legokit tokenizer train`")
+            raise LegokitError(f"{origin}: model breaks the id convention: first pieces "
+                               f"{self.pieces[:4]}, expected {expected}; retrain: `legokit tokenizer train`")
 
     @classmethod
     def load(cls, path: str | Path) -> Tokenizer:

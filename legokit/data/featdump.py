@@ -1,0 +1,132 @@
+"""Feature dump: fbank of every utterance of a speech data dir, stored for fast random access.
+
+Layout of the output directory::
+
+    feats.00000.f32 ...   shards: raw little-endian float32 frames of many utterances, back to back
+    fbank.json            the FbankConfig used, and the feature dimension
+    cmvn.json             global CMVN stats (count, sum, sumsq) over all frames
+    feats.scp             index, one line per utterance: ``<utt_id> <shard>:<first_frame>:<num_frames>``
+                          (shard path relative to the directory)
+
+Every file is written under a temporary name and renamed when complete, and ``feats.scp`` is removed
+first and written last, so a killed run leaves no index: nothing half-written is ever read.
+Reading memory-maps the shards (:class:`FeatureReader`), so random access costs one page-in.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import multiprocessing
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from legokit.data.audio import load_audio
+from legokit.data.datadir import Utterance, read_speech_dir
+from legokit.data.features import CMVNStats, FbankConfig, compute_fbank
+from legokit.errors import LegokitError
+
+FEATS_SCP, CMVN_FILE, META_FILE = "feats.scp", "cmvn.json", "fbank.json"
+log = logging.getLogger(__name__)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _dump_shard(job: tuple[list[Utterance], Path, FbankConfig]) -> tuple[list[str], CMVNStats, list[str]]:
+    """Compute one shard; returns its feats.scp lines, its CMVN stats and the ids skipped as too short."""
+    utts, path, cfg = job
+    stats, lines, skipped, offset = CMVNStats(cfg.num_mel_bins), [], [], 0
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        for utt in utts:
+            feats = compute_fbank(load_audio(utt.path, cfg.sample_rate, utt.start, utt.end), cfg)
+            if feats.shape[0] == 0:
+                skipped.append(utt.utt_id)
+                continue
+            f.write(feats.astype("<f4").tobytes())
+            stats.accumulate(feats)
+            lines.append(f"{utt.utt_id} {path.name}:{offset}:{feats.shape[0]}")
+            offset += feats.shape[0]
+    os.replace(tmp, path)
+    return lines, stats, skipped
+
+
+def dump_features(data_dir: str | Path, out_dir: str | Path, cfg: FbankConfig, nj: int = 1,
+                  shard_size: int = 1000, progress: bool = True) -> Path:
+    """Compute fbank features of every utterance in ``data_dir`` into ``out_dir`` with ``nj`` processes;
+    returns the path of ``feats.scp``. Utterances shorter than one frame are skipped with a warning."""
+    utts = read_speech_dir(data_dir)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / FEATS_SCP).unlink(missing_ok=True)
+    num_shards = max(1, math.ceil(len(utts) / shard_size))
+    jobs = [(utts[i::num_shards], out / f"feats.{i:05d}.f32", cfg) for i in range(num_shards)]
+    stats, lines, skipped = CMVNStats(cfg.num_mel_bins), [], []
+    with tqdm(total=len(utts), unit="utt", disable=not progress, desc=f"fbank {data_dir}") as bar:
+        pool = multiprocessing.Pool(nj) if nj > 1 else None
+        results = pool.imap_unordered(_dump_shard, jobs) if pool else map(_dump_shard, jobs)
+        try:
+            for shard_lines, shard_stats, shard_skipped in results:
+                lines += shard_lines
+                skipped += shard_skipped
+                stats.merge(shard_stats)
+                bar.update(len(shard_lines) + len(shard_skipped))
+        finally:
+            if pool:
+                pool.terminate()
+    if skipped:
+        log.warning("%d utterances shorter than one %g ms frame were skipped, e.g. %s",
+                    len(skipped), cfg.frame_length_ms, ", ".join(skipped[:5]))
+    _atomic_write_text(out / META_FILE, json.dumps({"fbank": asdict(cfg), "dim": cfg.num_mel_bins}, indent=1))
+    stats.save(out / (CMVN_FILE + ".tmp"))
+    os.replace(out / (CMVN_FILE + ".tmp"), out / CMVN_FILE)
+    _atomic_write_text(out / FEATS_SCP, "".join(line + "\n" for line in sorted(lines)))
+    return out / FEATS_SCP
+
+
+class FeatureReader:
+    """Random access to a feature dump: ``reader[utt_id] -> (T, F) float32``; shards are memory-mapped
+    lazily (so the reader can be copied into DataLoader worker processes before first use)."""
+
+    def __init__(self, feats_scp: str | Path) -> None:
+        self.scp = Path(feats_scp)
+        meta_path = self.scp.parent / META_FILE
+        if not self.scp.is_file() or not meta_path.is_file():
+            raise LegokitError(f"{self.scp}: feature index not found (or the dump was interrupted); run "
+                               f"`legokit features --data-dir DIR --out-dir {self.scp.parent}`")
+        self.dim: int = json.loads(meta_path.read_text())["dim"]
+        self.index: dict[str, tuple[str, int, int]] = {}
+        for lineno, line in enumerate(self.scp.read_text(encoding="utf-8").splitlines(), start=1):
+            try:
+                utt, loc = line.split()
+                shard, first, num = loc.rsplit(":", 2)
+                self.index[utt] = (shard, int(first), int(num))
+            except ValueError:
+                raise LegokitError(f"{self.scp}:{lineno}: malformed line; expected "
+                                   "'<utt_id> <shard>:<first_frame>:<num_frames>'") from None
+        self._maps: dict[str, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __contains__(self, utt_id: str) -> bool:
+        return utt_id in self.index
+
+    def num_frames(self, utt_id: str) -> int:
+        return self.index[utt_id][2]
+
+    def __getitem__(self, utt_id: str) -> np.ndarray:
+        shard, first, num = self.index[utt_id]
+        if shard not in self._maps:
+            data = np.memmap(self.scp.parent / shard, dtype="<f4", mode="r")
+            self._maps[shard] = data.reshape(-1, self.dim)
+        return np.array(self._maps[shard][first:first + num], dtype=np.float32)
