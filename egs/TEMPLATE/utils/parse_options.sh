@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Parse command-line options into shell variables; Kaldi/ESPnet-compatible. Source it:
+#
+#   stage=1          # first stage to run      <- every lowercase variable set before sourcing
+#   stop_stage=100   # last stage to run          (and not exported) is an option
+#   help_message="Usage: $0 [options] <args>"
+#   . utils/parse_options.sh
+#
+# --foo_bar x, --foo-bar x and --foo_bar=x set foo_bar=x. A variable whose default is true/false only
+# accepts true/false. --config FILE sources FILE first (command-line options win over it). --help
+# prints $help_message and every option with its current value. An unknown option is an error that
+# lists the valid ones. Parsing stops at the first non-option argument or at `--`; the remaining
+# arguments are left in "$@".
+
+_po_options() {
+    # Valid options: lowercase, non-exported shell variables (environment variables are not options).
+    comm -23 <(compgen -v | grep -E '^[a-z][a-z0-9_]*$' | grep -vx help_message | sort) \
+             <(compgen -e | sort)
+}
+
+_po_die() {
+    echo "${0##*/}: $*" >&2
+    exit 1
+}
+
+_po_help() {
+    # Options in the order the script ($0) declares them, each with its value and the comment of its line.
+    local name line
+    [ -n "${help_message:-}" ] && printf '%b\n' "$help_message"
+    echo "Options (current values):"
+    for name in $(_po_options); do
+        line=$(grep -n -m1 -E "^[[:space:]]*$name=" "$0" 2>/dev/null | cut -d: -f1)
+        printf '%s\t%s\n' "${line:-0}" "$name"
+    done | sort -n | while IFS=$'\t' read -r line name; do
+        printf '  --%-22s %-20s %s\n' "$name" "${!name}" \
+            "$( ((line > 0)) && sed -n "${line}s/^[^#]*#[[:space:]]*//p" "$0")"
+    done
+}
+
+# --config files first, left to right, so options given on the command line override them.
+_po_args=("$@")
+for ((_po_i = 0; _po_i < ${#_po_args[@]}; _po_i++)); do
+    if [ "${_po_args[_po_i]}" = --config ]; then
+        _po_file=${_po_args[_po_i + 1]:-}
+        [ -r "$_po_file" ] || _po_die "--config: cannot read config file '$_po_file'"
+        # shellcheck disable=SC1090
+        . "$_po_file"
+    fi
+done
+
+while [ $# -gt 0 ]; do
+    case $1 in
+        --help | -h)
+            _po_help
+            exit 0
+            ;;
+        --)
+            shift
+            break
+            ;;
+        --config)
+            [ $# -ge 2 ] || _po_die "option --config needs a file"
+            shift 2
+            ;;
+        --?*)
+            _po_name=${1#--}
+            if [[ $_po_name == *=* ]]; then
+                _po_value=${_po_name#*=}
+                _po_name=${_po_name%%=*}
+                _po_shift=1
+            else
+                [ $# -ge 2 ] || _po_die "option $1 needs a value"
+                _po_value=$2
+                _po_shift=2
+            fi
+            _po_name=${_po_name//-/_}
+            if ! _po_options | grep -qx -- "$_po_name"; then
+                _po_die "unknown option '$1'. Valid options: $(_po_options | sed 's/^/--/' | tr '\n' ' ')(see --help)"
+            fi
+            if [[ ${!_po_name} == true || ${!_po_name} == false ]] && [[ $_po_value != true && $_po_value != false ]]; then
+                _po_die "option --$_po_name expects true or false, got '$_po_value'"
+            fi
+            printf -v "$_po_name" '%s' "$_po_value"
+            shift "$_po_shift"
+            ;;
+        *)
+            break
+            ;;
+    esac
+done
+unset _po_args _po_i _po_file _po_name _po_value _po_shift
+unset -f _po_options _po_die _po_help
+true

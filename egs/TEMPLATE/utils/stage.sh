@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Stage machinery for recipes; source it after utils/parse_options.sh. Provides:
+#
+#   log MSG...                  2026-11-21T10:00:00 (run.sh:42:stage 3) MSG   (to stderr)
+#   recipe_lock [DIR]           lock DIR (default .) for this run; a second run is refused
+#   run_stage N NAME [--config FILE]... [--env VAR]... -- CMD ARGS...
+#
+# run_stage runs CMD when stage <= N <= stop_stage, unless exp/.done/stageN.NAME.done records a
+# finished run with the same options: the command line, the contents of --config files and of
+# .yaml/.yml/.json files on the command line, the values of the listed --env variables (shell or
+# environment), the body of CMD when it is a shell function, and unchanged earlier stages.
+# Output is tee'd to exp/logs/stageN.NAME.log; on failure the last $recipe_tail_lines lines of it are
+# printed again with its path, and the script exits with the stage's status. The decisions are made
+# by `python -m legokit.recipe` (legokit/recipe.py). Variables read (set them before sourcing, e.g.
+# as options): stage, stop_stage, expdir (default exp), force (true: ignore done-markers).
+
+recipe_tail_lines=${recipe_tail_lines:-30}
+
+_recipe_py() {
+    python3 -m legokit.recipe "$@"
+}
+
+# _recipe_log_at K MSG: a log line naming the caller K frames up (K=1: whoever called our caller).
+_recipe_log_at() {
+    local k=$1
+    shift
+    local where=${_recipe_stage_label:-${FUNCNAME[k + 1]:-main}}
+    printf '%s (%s:%s:%s) %s\n' "$(date +%Y-%m-%dT%H:%M:%S)" "${BASH_SOURCE[k + 1]##*/}" \
+        "${BASH_LINENO[k]}" "$where" "$*" >&2
+}
+
+log() {
+    _recipe_log_at 1 "$@"
+}
+
+recipe_lock() {
+    local dir=${1:-.} method
+    exec {_recipe_lock_fd}<>"$dir/.lock"
+    method=$(_recipe_py lock "$dir" --pid $$ --fd "$_recipe_lock_fd" --what "$0") || exit 1
+    if [ "$method" = pidfile ]; then
+        # shellcheck disable=SC2064  # expand now: the trap must name this run's pid
+        trap "_recipe_py unlock '$dir' --pid $$" EXIT
+    fi
+}
+
+# _recipe_exec CMD ARGS...: run the stage command in a subshell with errexit on (so a failing line
+# inside a shell-function stage stops it), without the lock's file descriptor.
+_recipe_exec() {
+    (
+        if [ -n "${_recipe_lock_fd:-}" ]; then exec {_recipe_lock_fd}>&-; fi
+        set -e
+        "$@"
+    )
+}
+
+run_stage() {
+    local n=$1 name=$2
+    shift 2
+    local -a fp=()
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do
+        case $1 in
+            --config) fp+=(--file "$2") ;;
+            --env) fp+=(--var "$2=${!2-}") ;;
+            *) _recipe_log_at 1 "run_stage: unknown option '$1' (expected --config FILE, --env VAR or --)"; exit 1 ;;
+        esac
+        shift 2
+    done
+    [ "${1:-}" = -- ] && [ $# -ge 2 ] || { _recipe_log_at 1 "run_stage $n $name: missing '-- CMD ARGS...'"; exit 1; }
+    shift
+    ((n >= ${stage:-0} && n <= ${stop_stage:-1000000})) || return 0
+    if declare -F "$1" >/dev/null; then fp+=(--function "$1=$(declare -f "$1")"); fi
+
+    local exp=${expdir:-exp} _recipe_stage_label="stage $n"
+    local marker="$exp/.done/stage$n.$name.done" logfile="$exp/logs/stage$n.$name.log" reason rc=0
+    reason=$(_recipe_py check "$marker" --log "$logfile" "${fp[@]}" -- "$@") || rc=$?
+    if [ "$rc" -eq 0 ] && [ "${force:-false}" != true ]; then
+        _recipe_log_at 1 "stage $n ($name): done before with the same options, skipping ($marker)"
+        return 0
+    fi
+    [ "$rc" -le 1 ] || exit "$rc"
+    [ "$rc" -eq 0 ] && reason="forced (force=true)"
+
+    local start errexit=0 status
+    _recipe_log_at 1 "stage $n: $name ($reason); log: $logfile"
+    mkdir -p "$exp/logs"
+    start=$(date +%s.%N)
+    [[ $- == *e* ]] && errexit=1
+    set +e
+    _recipe_exec "$@" 2>&1 | tee "$logfile"
+    status=${PIPESTATUS[0]}
+    ((errexit)) && set -e
+    if [ "$status" -ne 0 ]; then
+        _recipe_log_at 1 "stage $n ($name) FAILED with exit status $status. Last $recipe_tail_lines lines of $logfile:"
+        tail -n "$recipe_tail_lines" "$logfile" | sed 's/^/    | /' >&2
+        _recipe_log_at 1 "stage $n ($name) FAILED; full log: $logfile"
+        exit "$status"
+    fi
+    _recipe_py done "$marker" --start "$start" "${fp[@]}" -- "$@" || exit $?
+    _recipe_log_at 1 "stage $n: $name finished in $(($(date +%s) - ${start%.*}))s"
+}
