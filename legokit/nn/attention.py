@@ -1,0 +1,162 @@
+"""Multi-head attention: full (fused ``scaled_dot_product_attention``) and restricted (sliding window).
+
+Restricted self-attention (Sharma et al., ICASSP 2022; Longformer without global tokens): query i sees
+keys i-w..i+w. :func:`restricted_attention` computes it block by block so that time and memory are
+O(T·w) instead of O(T²): the sequence is cut into blocks of ``block_size`` positions and each query block
+attends, through the fused attention kernel, to its own key block and ``ceil(w / block_size)`` blocks on
+each side, with a static band mask.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _band_mask(block: int, span: int, reach: int, window: int, device: torch.device) -> torch.Tensor:
+    """(block, span) bool, True where key slot s of a block's key span is within ±window of query r."""
+    query = torch.arange(block, device=device).unsqueeze(1)
+    key = torch.arange(span, device=device).unsqueeze(0) - reach
+    return (key - query).abs() <= window
+
+
+def restricted_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    window: int,
+    key_padding_mask: torch.Tensor | None = None,
+    dropout_p: float = 0.0,
+    block_size: int | None = None,
+) -> torch.Tensor:
+    """Sliding-window attention: query i attends to keys i-window..i+window, in O(T·window).
+
+    Args:
+        q, k, v: (B, H, T, Dh) projected queries, keys, values of one sequence (self-attention).
+        window: w >= 0, how many keys on each side a query sees.
+        key_padding_mask: (B, T) bool, True at padding (those keys are never attended to).
+        dropout_p: attention-probability dropout (pass 0 at evaluation).
+        block_size: positions per block (default w, at least 1); each block reads n = ceil(w / block_size)
+            neighbour blocks on each side, so the work is (2n + 1)·block_size keys per query.
+
+    Returns:
+        (B, H, T, Dh); softmax scaled by 1/sqrt(Dh). Rows with no valid key are zeros.
+    """
+    batch, heads, length, head_dim = q.shape
+    if length == 0:
+        return q.new_zeros(q.shape)
+    block = min(block_size or max(window, 1), length)
+    look = math.ceil(window / block)  # neighbour blocks on each side
+    num_blocks = math.ceil(length / block)
+    tail = num_blocks * block - length
+    reach = look * block
+    span = (2 * look + 1) * block
+
+    q_blocks = F.pad(q, (0, 0, 0, tail)).view(batch, heads, num_blocks, block, head_dim).transpose(1, 2)
+    k_spans = F.pad(k, (0, 0, reach, reach + tail)).unfold(2, span, block)  # (B, H, N, Dh, span)
+    v_spans = F.pad(v, (0, 0, reach, reach + tail)).unfold(2, span, block)
+    k_spans = k_spans.permute(0, 2, 1, 4, 3).reshape(batch * num_blocks, heads, span, head_dim)
+    v_spans = v_spans.permute(0, 2, 1, 4, 3).reshape(batch * num_blocks, heads, span, head_dim)
+
+    valid = torch.ones(batch, length, dtype=torch.bool, device=q.device)
+    if key_padding_mask is not None:
+        valid = ~key_padding_mask
+    valid = F.pad(valid, (reach, reach + tail), value=False).unfold(1, span, block)  # (B, N, span)
+    mask = _band_mask(block, span, reach, window, q.device) & valid.unsqueeze(2)  # (B, N, block, span)
+
+    out = F.scaled_dot_product_attention(
+        q_blocks.reshape(batch * num_blocks, heads, block, head_dim),
+        k_spans,
+        v_spans,
+        attn_mask=mask.view(batch * num_blocks, 1, block, span),
+        dropout_p=dropout_p,
+    )  # (B*N, H, block, Dh)
+    out = out.view(batch, num_blocks, heads, block, head_dim).transpose(1, 2)
+    return out.reshape(batch, heads, num_blocks * block, head_dim)[:, :, :length]
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention with full or restricted (windowed) attention.
+
+    Args:
+        dim: model dimension D (a multiple of num_heads).
+        num_heads: H; each head has Dh = D / H dimensions.
+        dropout: dropout on the attention probabilities.
+        bias: whether the projections have biases.
+    """
+
+    def __init__(self, dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"dim {dim} is not a multiple of num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.dropout = dropout
+        self.q_proj = nn.Linear(dim, dim, bias=bias)
+        self.k_proj = nn.Linear(dim, dim, bias=bias)
+        self.v_proj = nn.Linear(dim, dim, bias=bias)
+        self.out_proj = nn.Linear(dim, dim, bias=bias)
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) -> (B, H, T, Dh)."""
+        return x.unflatten(-1, (self.num_heads, -1)).transpose(1, 2)
+
+    def project_kv(self, key: torch.Tensor, value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """key, value (B, Tk, D) -> projected k, v, each (B, H, Tk, Dh) (cacheable by a decoder)."""
+        return self._split(self.k_proj(key)), self._split(self.v_proj(value))
+
+    def attend(
+        self,
+        query: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        key_padding_mask: torch.Tensor | None = None,
+        causal: bool = False,
+        window: int | None = None,
+    ) -> torch.Tensor:
+        """query (B, Tq, D) attends to projected k, v (B, H, Tk, Dh) -> (B, Tq, D).
+
+        key_padding_mask (B, Tk) is True at padding. causal lets query i (aligned to the end of the keys,
+        so Tq < Tk works for incremental decoding) see keys up to Tk - Tq + i. window (self-attention,
+        Tq == Tk, not causal) restricts query i to keys i-window..i+window.
+        """
+        q = self._split(self.q_proj(query))
+        dropout_p = self.dropout if self.training else 0.0
+        if window is not None:
+            if causal:
+                raise ValueError("restricted attention is bidirectional; causal=True is not supported")
+            out = restricted_attention(q, k, v, window, key_padding_mask, dropout_p)
+        else:
+            out = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=_attention_mask(key_padding_mask, causal, q.size(2), k.size(2), q.device),
+                dropout_p=dropout_p,
+            )
+        return self.out_proj(out.transpose(1, 2).flatten(2))
+
+    def forward(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        key_padding_mask: torch.Tensor | None = None,
+        causal: bool = False,
+        window: int | None = None,
+    ) -> torch.Tensor:
+        """query (B, Tq, D), key/value (B, Tk, D) -> (B, Tq, D); see :meth:`attend` for the masks."""
+        k, v = self.project_kv(key, value)
+        return self.attend(query, k, v, key_padding_mask, causal, window)
+
+
+def _attention_mask(
+    key_padding_mask: torch.Tensor | None, causal: bool, q_len: int, k_len: int, device: torch.device
+) -> torch.Tensor | None:
+    """Boolean attend-mask broadcastable to (B, H, Tq, Tk), True where attention is allowed, or None."""
+    mask = None
+    if key_padding_mask is not None:
+        mask = ~key_padding_mask[:, None, None, :]
+    if causal:
+        allowed = torch.ones(q_len, k_len, dtype=torch.bool, device=device).tril(k_len - q_len)
+        mask = allowed if mask is None else mask & allowed
+    return mask

@@ -1,0 +1,41 @@
+"""Sinusoidal positional encodings (Vaswani et al., 2017)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def sinusoidal_table(length: int, dim: int) -> torch.Tensor:
+    """The (length, dim) table: pe[t, 2i] = sin(t / 10000^(2i/dim)), pe[t, 2i+1] = cos(same)."""
+    position = torch.arange(length, dtype=torch.float32).unsqueeze(1)  # (L, 1)
+    inv_freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    table = torch.zeros(length, dim)
+    table[:, 0::2] = torch.sin(position * inv_freq)
+    table[:, 1::2] = torch.cos(position * inv_freq[: dim // 2])
+    return table
+
+
+class SinusoidalPositionalEncoding(nn.Module):
+    """Adds sinusoidal positions to its input (no scaling inside), then dropout.
+
+    Args:
+        dim: model dimension D.
+        dropout: dropout probability applied after the addition.
+        max_len: initial table length; the table grows when a longer input arrives.
+    """
+
+    def __init__(self, dim: int, dropout: float = 0.0, max_len: int = 10000) -> None:
+        super().__init__()
+        self.dim = dim
+        self.dropout = nn.Dropout(dropout)
+        self.register_buffer("pe", sinusoidal_table(max_len, dim), persistent=False)
+
+    def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
+        """x (B, T, D) -> dropout(x + pe[offset:offset+T]) (B, T, D)."""
+        end = offset + x.size(1)
+        if end > self.pe.size(0):
+            self.pe = sinusoidal_table(max(end, 2 * self.pe.size(0)), self.dim).to(self.pe.device)
+        return self.dropout(x + self.pe[offset:end].to(x.dtype))

@@ -1,0 +1,82 @@
+import pytest
+import torch
+
+from legokit.errors import LegokitError
+from legokit.nn.transformer import TransformerDecoder, TransformerEncoder
+
+DIM, HEADS, FFN = 16, 4, 32
+
+
+def _padding(lengths, total):
+    return torch.arange(total)[None, :] >= torch.tensor(lengths)[:, None]
+
+
+@pytest.mark.parametrize("window", [None, 2, [None, 3]])
+def test_encoder_padding_does_not_leak(window):
+    enc = TransformerEncoder(2, DIM, HEADS, FFN, window=window).eval()
+    x = torch.randn(2, 9, DIM)
+    out = enc(x, _padding([9, 5], 9))
+    alone = enc(x[1:, :5])
+    assert out.shape == (2, 9, DIM)
+    assert torch.allclose(out[1, :5], alone[0], atol=1e-5)
+
+
+def test_encoder_wide_window_equals_full_attention():
+    torch.manual_seed(1)
+    full = TransformerEncoder(2, DIM, HEADS, FFN, dropout=0.0)
+    windowed = TransformerEncoder(2, DIM, HEADS, FFN, dropout=0.0, window=20)
+    windowed.load_state_dict(full.state_dict())
+    x = torch.randn(2, 12, DIM)
+    assert torch.allclose(full(x), windowed(x), atol=1e-5)
+
+
+def test_encoder_window_list_must_match_layers():
+    with pytest.raises(LegokitError, match="'window' lists 3 values but the encoder has 2"):
+        TransformerEncoder(2, DIM, HEADS, FFN, window=[4, 4, 4])
+
+
+def test_encoder_gradients_reach_every_parameter():
+    enc = TransformerEncoder(2, DIM, HEADS, FFN, window=2)
+    enc(torch.randn(2, 7, DIM), _padding([7, 4], 7)).sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in enc.parameters())
+
+
+def test_causal_decoder_ignores_the_future_and_non_causal_does_not():
+    memory = torch.randn(2, 6, DIM)
+    x = torch.randn(2, 5, DIM)
+    x_changed = x.clone()
+    x_changed[:, 3:] = torch.randn(2, 2, DIM)
+    causal = TransformerDecoder(2, DIM, HEADS, FFN).eval()
+    assert torch.allclose(causal(x, memory)[:, :3], causal(x_changed, memory)[:, :3], atol=1e-6)
+    bidirectional = TransformerDecoder(2, DIM, HEADS, FFN, causal=False).eval()
+    assert not torch.allclose(bidirectional(x, memory)[:, :3], bidirectional(x_changed, memory)[:, :3])
+    with pytest.raises(ValueError, match="causal"):
+        bidirectional.forward_step(x[:, :1], bidirectional.init_cache(memory))
+
+
+def test_forward_step_equals_forward_on_prefix_and_reorder():
+    dec = TransformerDecoder(3, DIM, HEADS, FFN).eval()
+    memory = torch.randn(3, 8, DIM)
+    memory_padding = _padding([8, 5, 2], 8)
+    x = torch.randn(3, 6, DIM)
+    full = dec(x, memory, memory_padding)
+    cache = dec.init_cache(memory, memory_padding)
+    steps = []
+    for t in range(6):
+        out, cache = dec.forward_step(x[:, t:t + 1], cache)
+        steps.append(out)
+    assert torch.allclose(torch.cat(steps, 1), full, atol=1e-5)
+
+    index = torch.tensor([2, 2, 0])
+    reordered = TransformerDecoder.reorder_cache(cache, index)
+    nxt = torch.randn(3, 1, DIM)
+    out, _ = dec.forward_step(nxt, reordered)
+    want = dec(torch.cat([x[index], nxt], 1), memory[index], memory_padding[index])[:, -1:]
+    assert torch.allclose(out, want, atol=1e-5)
+
+
+def test_decoder_target_padding_does_not_leak():
+    dec = TransformerDecoder(2, DIM, HEADS, FFN, causal=False).eval()
+    memory, x = torch.randn(2, 6, DIM), torch.randn(2, 5, DIM)
+    out = dec(x, memory, padding_mask=_padding([5, 3], 5))
+    assert torch.allclose(out[1, :3], dec(x[1:, :3], memory[1:])[0], atol=1e-5)
