@@ -1,0 +1,11 @@
+"""Fixtures for the data tests."""
+
+from pathlib import Path
+
+import pytest
+from datagen import write_speech_dir
+
+
+@pytest.fixture
+def speech_dir(tmp_path: Path) -> Path:
+    return write_speech_dir(tmp_path)
