@@ -1,0 +1,184 @@
+"""Checkpoint files: atomic writes, a sha256 checksum, RNG states, and N-best averaging.
+
+File layout (one file, read back with `load_checkpoint`)::
+
+    b"legokit-checkpoint 1\\n" + sha256 hex digest of PAYLOAD (64 bytes) + b"\\n" + PAYLOAD
+
+where PAYLOAD is `torch.save(dict)` of tensors and primitive types only, so it loads with
+`torch.load(weights_only=True)`. The digest catches truncated or corrupted files before unpickling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import random
+import re
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from legokit.errors import LegokitError
+
+MAGIC = b"legokit-checkpoint 1\n"
+_DIGEST_LEN = 64
+CKPT_RE = re.compile(r"^ckpt-(\d+)\.pt$")
+
+
+def encode_checkpoint(payload: dict[str, Any]) -> bytes:
+    """The bytes of a checkpoint file holding `payload`."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    data = buffer.getvalue()
+    return MAGIC + hashlib.sha256(data).hexdigest().encode() + b"\n" + data
+
+
+def write_atomic(data: bytes, path: Path) -> None:
+    """Write `data` to `path` so that readers see the old file or the complete new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def save_checkpoint(payload: dict[str, Any], *paths: Path) -> None:
+    """Serialise `payload` once and write it atomically to every path."""
+    data = encode_checkpoint(payload)
+    for path in paths:
+        write_atomic(data, Path(path))
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint written by `save_checkpoint`, verifying its checksum; tensors land on CPU."""
+    path = Path(path)
+    if not path.is_file():
+        raise LegokitError(f"{path}: checkpoint not found")
+    raw = path.read_bytes()
+    header_len = len(MAGIC) + _DIGEST_LEN + 1
+    if not raw.startswith(MAGIC) or len(raw) < header_len:
+        raise LegokitError(f"{path}: not a legokit checkpoint (expected a file written by legokit train "
+                           "or legokit average)")
+    digest, data = raw[len(MAGIC):header_len - 1].decode("ascii", "replace"), raw[header_len:]
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise LegokitError(f"{path}: checkpoint is corrupted (sha256 mismatch; the file was truncated or "
+                           "altered). Delete it and resume from an older ckpt-*.pt, or retrain")
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+
+
+def rng_state() -> dict[str, Any]:
+    """States of the python, numpy and torch (CPU and CUDA) generators as weights_only-safe values."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "gauss": float(gauss)},
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore the generators from `rng_state()` output."""
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    np_state = state["numpy"]
+    np.random.set_state((np_state["kind"], np_state["keys"].numpy().astype(np.uint32), np_state["pos"],
+                         np_state["has_gauss"], np_state["gauss"]))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def average_checkpoints(paths: Sequence[str | Path]) -> dict[str, torch.Tensor]:
+    """Element-wise mean of the "model" state dicts of `paths` (accumulated in float64).
+
+    Integer tensors (e.g. BatchNorm's num_batches_tracked) are not averaged: they are copied from
+    the first path. All checkpoints must hold the same keys and shapes.
+    """
+    if not paths:
+        raise LegokitError("average_checkpoints: no checkpoint given")
+    first = load_checkpoint(paths[0])["model"]
+    sums = {k: v.double() if v.is_floating_point() else v for k, v in first.items()}
+    for path in paths[1:]:
+        state = load_checkpoint(path)["model"]
+        if state.keys() != sums.keys():
+            missing = sorted(set(sums) ^ set(state))[:5]
+            raise LegokitError(f"{path}: parameters differ from {paths[0]} ({', '.join(missing)}); "
+                               "average only checkpoints of the same model")
+        for key, value in state.items():
+            if value.shape != sums[key].shape:
+                raise LegokitError(f"{path}: {key} has shape {tuple(value.shape)}, {paths[0]} has "
+                                   f"{tuple(sums[key].shape)}; average only checkpoints of the same model")
+            if value.is_floating_point():
+                sums[key] += value.double()
+    return {k: (v / len(paths)).to(first[k].dtype) if first[k].is_floating_point() else v
+            for k, v in sums.items()}
+
+
+def list_checkpoints(ckpt_dir: Path) -> dict[int, Path]:
+    """step -> path of the ckpt-{step}.pt files in `ckpt_dir`."""
+    if not ckpt_dir.is_dir():
+        return {}
+    found = {}
+    for path in ckpt_dir.iterdir():
+        match = CKPT_RE.match(path.name)
+        if match:
+            found[int(match.group(1))] = path
+    return found
+
+
+def read_valid_history(metrics_jsonl: Path, metric: str) -> dict[int, float]:
+    """step -> validation `metric` from metrics.jsonl (a later record of a step wins, as after resume)."""
+    history: dict[int, float] = {}
+    if not metrics_jsonl.is_file():
+        return history
+    with metrics_jsonl.open() as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise LegokitError(f"{metrics_jsonl}:{lineno}: not a JSON line ({err})") from None
+            if record.get("event") == "valid" and metric in record:
+                history[int(record["step"])] = float(record[metric])
+    return history
+
+
+def select_checkpoints(exp_dir: Path, num: int, metric: str | None = "loss",
+                       mode: str = "min") -> list[Path]:
+    """The `num` ckpt-{step}.pt of `exp_dir` with the best validation `metric` (best first), or the
+    newest `num` (newest first) when `metric` is None."""
+    available = list_checkpoints(exp_dir / "checkpoints")
+    if not available:
+        raise LegokitError(f"{exp_dir / 'checkpoints'}: no ckpt-<step>.pt files; is {exp_dir} a "
+                           "training directory?")
+    if metric is None:
+        steps = sorted(available, reverse=True)
+    else:
+        history = read_valid_history(exp_dir / "metrics.jsonl", metric)
+        steps = sorted((s for s in available if s in history), reverse=True)  # ties: newest first
+        if not steps:
+            raise LegokitError(f"{exp_dir / 'metrics.jsonl'}: no validation {metric!r} recorded at the "
+                               f"steps of the checkpoints {sorted(available)}; use the last checkpoints "
+                               "instead or check the metric name")
+        steps.sort(key=lambda s: history[s], reverse=(mode == "max"))
+    return [available[s] for s in steps[:num]]

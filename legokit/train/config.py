@@ -1,0 +1,127 @@
+"""Configs of the trainer: the optimiser/scheduler (`OptimConfig`) and the loop (`TrainConfig`).
+
+Values are checked when the dataclass is built, so a bad YAML value fails before any work starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from legokit.errors import LegokitError
+
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULERS = ("noam", "inverse_sqrt", "constant", "warmup_cosine")
+AMP_MODES = ("none", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda")
+METRIC_MODES = ("min", "max")
+
+
+def _check_choice(owner: str, key: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise LegokitError(f"{owner}.{key} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _check_positive(owner: str, key: str, value: float | None, allow_zero: bool = False) -> None:
+    if value is None:
+        return
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise LegokitError(f"{owner}.{key} must be {bound}; got {value!r}")
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser, learning-rate schedule, clipping and gradient accumulation.
+
+    Learning rate at update s = 1, 2, ... (w = warmup_steps):
+      constant:      lr · min(1, s/w)                                   (no warm-up when w = 0)
+      inverse_sqrt:  lr · min(s/w, sqrt(w/s))       fairseq's inverse_sqrt, peak lr at s = w
+      noam:          lr · model_dim^-0.5 · min(s^-0.5, s·w^-1.5)   ESPnet's NoamLR / "Attention is all
+                     you need"; here `lr` is the scale factor, the peak is lr·(model_dim·w)^-0.5 at s = w
+      warmup_cosine: lr · s/w during warm-up, then min_lr + (lr - min_lr)·(1 + cos(π·p))/2 with
+                     p = (s - w)/(total_steps - w) clipped to [0, 1]
+    """
+
+    optimizer: str = "adam"
+    """"adam" (L2 weight decay added to the gradient) or "adamw" (decoupled weight decay)."""
+    lr: float = 1e-3
+    """Peak learning rate; for "noam" the scale factor of the Noam formula."""
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
+    """Adam's (beta1, beta2)."""
+    eps: float = 1e-9
+    """Adam's epsilon."""
+    weight_decay: float = 0.0
+    """Weight decay (L2 for adam, decoupled for adamw)."""
+    scheduler: str = "inverse_sqrt"
+    """"noam", "inverse_sqrt", "constant" or "warmup_cosine" (formulas above)."""
+    warmup_steps: int = 4000
+    """Number of warm-up updates (linear increase of the learning rate)."""
+    model_dim: int = 256
+    """Model width d used by the "noam" formula."""
+    min_lr: float = 0.0
+    """Final learning rate of "warmup_cosine"."""
+    total_steps: int | None = None
+    """Length of the "warmup_cosine" schedule in updates; defaults to TrainConfig.max_steps."""
+    clip_grad_norm: float = 0.0
+    """Clip the global gradient L2 norm to this value; 0 disables clipping (the norm is still logged)."""
+    accum_grad: int = 1
+    """Number of batches whose gradients are summed into one update."""
+
+    def __post_init__(self) -> None:
+        _check_choice("OptimConfig", "optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("OptimConfig", "scheduler", self.scheduler, SCHEDULERS)
+        if len(self.betas) != 2:
+            raise LegokitError(f"OptimConfig.betas must hold two numbers; got {self.betas!r}")
+        for key in ("lr", "eps", "model_dim", "accum_grad"):
+            _check_positive("OptimConfig", key, getattr(self, key))
+        for key in ("weight_decay", "warmup_steps", "min_lr", "clip_grad_norm"):
+            _check_positive("OptimConfig", key, getattr(self, key), allow_zero=True)
+        _check_positive("OptimConfig", "total_steps", self.total_steps)
+
+
+@dataclass
+class TrainConfig:
+    """The training loop: length, validation, checkpoints, early stopping, precision and device."""
+
+    max_epochs: int = 100
+    """Number of passes over the training data."""
+    max_steps: int | None = None
+    """Stop after this many updates (optional; whichever of max_epochs/max_steps comes first)."""
+    log_interval: int = 100
+    """Write a training log line / metrics record every this many updates."""
+    valid_interval: int | None = None
+    """Also validate every this many updates (validation always runs at the end of each epoch)."""
+    save_interval_steps: int | None = None
+    """Also write ckpt-{step}.pt every this many updates (one is always written at each epoch end)."""
+    keep_last_checkpoints: int = 5
+    """Keep the newest this many ckpt-{step}.pt files (0 keeps all)."""
+    keep_best: int = 5
+    """Also keep the this many ckpt-{step}.pt files with the best validation metric."""
+    best_metric: str = "loss"
+    """Validation statistic that ranks checkpoints (a key of the model's output, e.g. "loss", "acc")."""
+    best_mode: str = "min"
+    """"min" if lower best_metric is better, "max" if higher is better."""
+    patience: int | None = None
+    """Stop when best_metric has not improved for this many epochs (optional)."""
+    seed: int = 1
+    """Seed of python, numpy and torch random generators (rank r of a DDP run uses seed + r)."""
+    amp: str = "none"
+    """Mixed precision: "none", "bf16" (autocast; CPU and CUDA) or "fp16" (autocast + GradScaler; CUDA)."""
+    device: str = "auto"
+    """"auto" (CUDA if available), "cpu" or "cuda" (under torchrun: cuda:LOCAL_RANK)."""
+    max_bad_steps: int = 10
+    """Stop with an error after this many updates in a row with a NaN/inf loss or gradient."""
+    num_threads: int | None = None
+    """torch.set_num_threads for this process (optional; default: torch's choice)."""
+    find_unused_parameters: bool = False
+    """Passed to DistributedDataParallel; set when some parameters get no gradient in a step."""
+
+    def __post_init__(self) -> None:
+        _check_choice("TrainConfig", "amp", self.amp, AMP_MODES)
+        _check_choice("TrainConfig", "device", self.device, DEVICES)
+        _check_choice("TrainConfig", "best_mode", self.best_mode, METRIC_MODES)
+        for key in ("max_epochs", "log_interval", "max_bad_steps", "max_steps", "valid_interval",
+                    "save_interval_steps", "patience", "num_threads"):
+            _check_positive("TrainConfig", key, getattr(self, key))
+        for key in ("keep_last_checkpoints", "keep_best"):
+            _check_positive("TrainConfig", key, getattr(self, key), allow_zero=True)
