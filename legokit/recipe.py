@@ -164,18 +164,32 @@ def _dict_changes(kind: str, old: dict[str, str], new: dict[str, str], show_valu
     return changes
 
 
-def describe_changes(old: dict, new: StageOptions) -> str:
-    """One line saying which options differ between a marker's recorded options and ``new``."""
-    changes = []
-    old_items, new_items = _option_items(old.get("command", [])), _option_items(new.command)
+def _command_changes(old: list[str], new: list[str]) -> list[str]:
+    """Items of two command lines that differ: same option with another value as ``a -> b``."""
+    old_items, new_items = _option_items(old), _option_items(new)
     removed = [item for item in old_items if item not in new_items]
     added = [item for item in new_items if item not in old_items]
-    if len(removed) == len(added) and removed:
+    changes = []
+    for item in list(removed):
+        key = item.split(" ", 1)[0]
+        match = next((a for a in added if _is_flag(key) and a.split(" ", 1)[0] == key), None)
+        if match is None:
+            continue
+        changes.append(f"{item!r} -> {match!r}")
+        removed.remove(item)
+        added.remove(match)
+    if len(removed) == len(added) and not any(_is_flag(i) for i in removed + added):
         changes += [f"{a!r} -> {b!r}" for a, b in zip(removed, added)]
     else:
         changes += [f"removed {item!r}" for item in removed] + [f"added {item!r}" for item in added]
     if not changes and old_items != new_items:
         changes.append("argument order changed")
+    return changes
+
+
+def describe_changes(old: dict, new: StageOptions) -> str:
+    """One line saying which options differ between a marker's recorded options and ``new``."""
+    changes = _command_changes(old.get("command", []), new.command)
     changes += _dict_changes("config", old.get("files", {}), new.files, show_values=False)
     changes += _dict_changes("variable", old.get("variables", {}), new.variables, show_values=True)
     changes += _dict_changes("function", old.get("functions", {}), new.functions, show_values=False)
