@@ -1,1 +1,17 @@
-"""legokit.decode."""
+"""legokit.decode: batched beam search, greedy search, CTC greedy decoding and CTC prefix scoring."""
+
+from legokit.decode.beam_search import BeamSearchConfig, Hypothesis, beam_search, greedy_search
+from legokit.decode.ctc import CTCPrefixScorer, CTCPrefixState, ctc_greedy
+from legokit.decode.protocol import StepDecoder, reorder_nested
+
+__all__ = [
+    "BeamSearchConfig",
+    "CTCPrefixScorer",
+    "CTCPrefixState",
+    "Hypothesis",
+    "StepDecoder",
+    "beam_search",
+    "ctc_greedy",
+    "greedy_search",
+    "reorder_nested",
+]

@@ -1,0 +1,345 @@
+"""Batched beam search over a `StepDecoder`, with optional joint CTC/attention scoring.
+
+All B utterances × beam hypotheses are one tensor batch per decoder step; utterances that are done
+are dropped from the batch (the decoder state is reordered to the remaining rows), so the cost
+follows the hypotheses still searching. See docs/decoding.md for the options and conventions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from legokit.decode.ctc import CTCCandidates, CTCPrefixScorer, CTCPrefixState
+from legokit.decode.protocol import StepDecoder
+from legokit.errors import LegokitError
+
+NEG_INF = float("-inf")
+EARLY_STOP = ("beam", "bound")
+
+
+@dataclass
+class BeamSearchConfig:
+    """Options of `beam_search` (YAML section `decode`)."""
+
+    # Hypotheses kept per utterance; 1 with ctc_weight 0 runs plain greedy search.
+    beam_size: int = 5
+    # Hypotheses returned per utterance (<= beam_size), best first.
+    nbest: int = 1
+    # Final score = sum of log-probs / (output length incl. eos) ** length_penalty (fairseq); 0 = raw sum.
+    length_penalty: float = 1.0
+    # Max output tokens (excl. eos) = int(max_len_ratio * source_length + max_len_offset)
+    # (fairseq's max_len_a / max_len_b).
+    max_len_ratio: float = 1.0
+    # See max_len_ratio.
+    max_len_offset: int = 10
+    # Min output tokens (excl. eos) = int(min_len_ratio * source_length); eos is banned before that.
+    min_len_ratio: float = 0.0
+    # lambda of the joint score (1 - lambda) * attention + lambda * CTC prefix score (ESPnet); 0 = no CTC.
+    ctc_weight: float = 0.0
+    # With 0 < ctc_weight < 1, CTC scores only the int(ratio * beam_size) best attention candidates per
+    # hypothesis (ESPnet's pre-beam); ctc_weight 1 scores the whole vocabulary.
+    ctc_pre_beam_ratio: float = 1.5
+    # Ban any n-gram of this size from occurring twice in a hypothesis (fairseq); 0 = off.
+    no_repeat_ngram_size: int = 0
+    # "beam": an utterance stops once beam_size hypotheses ended (fairseq). "bound": it stops once no
+    # live hypothesis can still beat the worst of beam_size ended ones (exact, usually slower).
+    early_stop: str = "beam"
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("beam_size", self.beam_size >= 1, "an integer >= 1"),
+            ("nbest", 1 <= self.nbest <= self.beam_size, f"between 1 and beam_size ({self.beam_size})"),
+            ("max_len_ratio", self.max_len_ratio >= 0, ">= 0"),
+            ("min_len_ratio", self.min_len_ratio >= 0, ">= 0"),
+            ("ctc_weight", 0.0 <= self.ctc_weight <= 1.0, "between 0 and 1"),
+            ("ctc_pre_beam_ratio", self.ctc_pre_beam_ratio >= 1.0, ">= 1"),
+            ("no_repeat_ngram_size", self.no_repeat_ngram_size >= 0, ">= 0"),
+            ("early_stop", self.early_stop in EARLY_STOP, f"one of {', '.join(EARLY_STOP)}"),
+        ]
+        for key, ok, expected in checks:
+            if not ok:
+                raise LegokitError(f"decode.{key} = {getattr(self, key)!r}: expected {expected}")
+
+
+@dataclass
+class Hypothesis:
+    """One decoded output. Scores are natural-log; `score` is the length-normalised joint score."""
+
+    tokens: list[int]  # output token ids without bos/eos
+    score: float  # ((1 - ctc_weight) * att_score + ctc_weight * ctc_score) / (len(tokens) + 1) ** lp
+    att_score: float  # sum of the decoder's log-probs of tokens + eos
+    ctc_score: float | None  # CTC log-probability of tokens as the whole output; None without CTC
+
+
+def length_limits(source_lengths: Tensor, cfg: BeamSearchConfig) -> tuple[Tensor, Tensor]:
+    """source_lengths (B,) -> (max_len (B,), min_len (B,)) output tokens, eos excluded, min <= max."""
+    lengths = source_lengths.double()
+    max_len = (cfg.max_len_ratio * lengths + cfg.max_len_offset).long().clamp(min=0)
+    min_len = torch.minimum((cfg.min_len_ratio * lengths).long(), max_len)
+    return max_len, min_len
+
+
+def banned_tokens(tokens: Tensor, vocab: int, min_len: Tensor, max_len: Tensor, cfg: BeamSearchConfig,
+                  special: tuple[int, int, int]) -> Tensor:
+    """Tokens that may not come next: blank and bos always, eos before min_len, everything but eos at
+    max_len, repeated n-grams. tokens (N, U) prefixes incl. bos, min_len/max_len (N,) -> (N, V) bool."""
+    bos, eos, blank = special
+    rows, step = tokens.shape[0], tokens.shape[1] - 1
+    ids = torch.arange(vocab, device=tokens.device)
+    banned = (ids == blank) | (ids == bos)
+    banned = banned | ((ids == eos) & (step < min_len)[:, None]) | ((ids != eos) & (step >= max_len)[:, None])
+    size = cfg.no_repeat_ngram_size
+    if size and tokens.shape[1] >= size:
+        grams = tokens.unfold(1, size, 1)  # (N, W, size)
+        match = (grams[:, :, :-1] == tokens[:, None, tokens.shape[1] - size + 1 :]).all(-1)  # (N, W)
+        repeats = torch.zeros(rows, vocab, device=tokens.device)
+        repeats.scatter_add_(1, grams[:, :, -1], match.float())
+        banned = banned | (repeats > 0)
+    return banned
+
+
+def greedy_search(decoder: StepDecoder, memory: Tensor, memory_padding_mask: Tensor, source_lengths: Tensor,
+                  cfg: BeamSearchConfig, bos: int, eos: int, blank: int = 0) -> list[list[Hypothesis]]:
+    """Argmax decoding of B utterances in one batch; same result as beam_size 1, without the bookkeeping.
+
+    memory (B, S, D), memory_padding_mask (B, S), source_lengths (B,) -> B lists of one Hypothesis.
+    """
+    batch, device = memory.shape[0], memory.device
+    max_len, min_len = (limit.to(device) for limit in length_limits(source_lengths, cfg))
+    state = decoder.init_state(memory, memory_padding_mask)
+    tokens = torch.full((batch, 1), bos, dtype=torch.long, device=device)
+    score = torch.zeros(batch, dtype=_score_dtype(memory), device=device)
+    done = torch.zeros(batch, dtype=torch.bool, device=device)
+    for _ in range(int(max_len.max()) + 1):
+        log_probs, state = decoder.step(tokens, state)
+        log_probs = log_probs.to(score.dtype).masked_fill(
+            banned_tokens(tokens, log_probs.shape[1], min_len, max_len, cfg, (bos, eos, blank)), NEG_INF)
+        best, token = log_probs.max(dim=-1)
+        score = score + best.masked_fill(done, 0.0)
+        tokens = torch.cat([tokens, token.masked_fill(done, eos)[:, None]], dim=1)
+        done = done | (token == eos)
+        if bool(done.all()):
+            break
+    hyps = []
+    for row, output in enumerate(tokens[:, 1:].tolist()):
+        output = output[: output.index(eos)] if eos in output else output
+        raw = score[row].item()
+        hyps.append([Hypothesis(output, raw / (len(output) + 1) ** cfg.length_penalty, raw, None)])
+    return hyps
+
+
+def beam_search(decoder: StepDecoder, memory: Tensor, memory_padding_mask: Tensor, source_lengths: Tensor,
+                cfg: BeamSearchConfig, bos: int, eos: int, ctc_log_probs: Tensor | None = None,
+                ctc_lengths: Tensor | None = None, blank: int = 0) -> list[list[Hypothesis]]:
+    """Beam search for B utterances at once, with joint CTC/attention scoring when cfg.ctc_weight > 0.
+
+    memory (B, S, D), memory_padding_mask (B, S) True at padding, source_lengths (B,) for the length
+    limits, ctc_log_probs (B, T, V) and ctc_lengths (B,) the CTC posteriors (required with CTC).
+    Returns per utterance up to cfg.nbest hypotheses, best first (fewer, possibly none, only if no
+    hypothesis has a finite score).
+    """
+    if cfg.ctc_weight > 0 and (ctc_log_probs is None or ctc_lengths is None):
+        raise LegokitError(
+            f"decode.ctc_weight = {cfg.ctc_weight} needs CTC log-probs: use a model with a CTC head "
+            "or set decode.ctc_weight=0"
+        )
+    if cfg.beam_size == 1 and cfg.ctc_weight == 0:
+        return greedy_search(decoder, memory, memory_padding_mask, source_lengths, cfg, bos, eos, blank)
+    scorer = None
+    if cfg.ctc_weight > 0:
+        scorer = CTCPrefixScorer(ctc_log_probs.to(_score_dtype(memory)), ctc_lengths, blank=blank, eos=eos)
+    return _BatchBeamSearch(decoder, cfg, (bos, eos, blank), scorer).run(
+        memory, memory_padding_mask, source_lengths)
+
+
+def _score_dtype(memory: Tensor) -> torch.dtype:
+    """Scores accumulate in at least float32, whatever precision the model runs in."""
+    return torch.promote_types(memory.dtype, torch.float32)
+
+
+@dataclass
+class _Live:
+    """The hypotheses still searching: n active utterances × beam rows, utterance-major."""
+
+    utt: Tensor  # (n,) original index of each active utterance
+    tokens: Tensor  # (n * beam, U) prefixes starting with bos
+    score: Tensor  # (n * beam,) joint score, -inf for empty slots
+    att: Tensor  # (n * beam,) summed attention log-probs
+    decoder_state: Any
+    ctc_state: CTCPrefixState | None
+
+
+@dataclass
+class _Candidates:
+    """The expansions of all live rows: K candidates per row."""
+
+    score: Tensor  # (N, K) joint score
+    att: Tensor  # (N, K) summed attention log-probs
+    tokens: Tensor  # (N, K) token ids
+    ctc: CTCCandidates | None
+
+
+class _FinishedPool:
+    """The best `beam` ended hypotheses per utterance, kept as tensors (no per-hypothesis Python)."""
+
+    def __init__(self, batch: int, beam: int, max_len: int, like: Tensor) -> None:
+        self.score = like.new_full((batch, beam), NEG_INF)  # length-normalised
+        self.att = like.new_zeros(batch, beam)
+        self.ctc = like.new_zeros(batch, beam)
+        self.length = torch.zeros(batch, beam, dtype=torch.long, device=like.device)
+        self.tokens = torch.zeros(batch, beam, max_len, dtype=torch.long, device=like.device)
+
+    def add(self, utt: Tensor, new: dict[str, Tensor]) -> None:
+        """Merge new ended hypotheses of utterances utt (n,): fields like the pool's, shaped (n, k, ...)."""
+        tokens = new["tokens"]
+        new["tokens"] = torch.nn.functional.pad(tokens, (0, self.tokens.shape[2] - tokens.shape[2]))
+        merged = {key: torch.cat([getattr(self, key)[utt], value], dim=1) for key, value in new.items()}
+        best = merged["score"].topk(self.score.shape[1], dim=1).indices  # (n, beam)
+        for key, value in merged.items():
+            index = best.view(*best.shape, *([1] * (value.dim() - 2))).expand(-1, -1, *value.shape[2:])
+            getattr(self, key)[utt] = value.gather(1, index)
+
+    def hypotheses(self, nbest: int, with_ctc: bool) -> list[list[Hypothesis]]:
+        """Up to nbest finite-scoring hypotheses per utterance, best first."""
+        out = []
+        for score, att, ctc, length, tokens in zip(*(t[:, :nbest].tolist() for t in (
+                self.score, self.att, self.ctc, self.length, self.tokens))):
+            out.append([Hypothesis(tokens[i][: length[i]], score[i], att[i], ctc[i] if with_ctc else None)
+                        for i in range(nbest) if score[i] > NEG_INF])
+        return out
+
+
+class _BatchBeamSearch:
+    """One beam search run; small methods for expand / select / finalize / prune."""
+
+    def __init__(self, decoder: StepDecoder, cfg: BeamSearchConfig, special: tuple[int, int, int],
+                 scorer: CTCPrefixScorer | None) -> None:
+        self.decoder, self.cfg, self.special, self.scorer = decoder, cfg, special, scorer
+        self.beam = cfg.beam_size
+
+    def run(self, memory: Tensor, memory_padding_mask: Tensor,
+            source_lengths: Tensor) -> list[list[Hypothesis]]:
+        batch, device = memory.shape[0], memory.device
+        self.max_len, self.min_len = (limit.to(device) for limit in length_limits(source_lengths, self.cfg))
+        live = self._start(memory, memory_padding_mask)
+        pool = _FinishedPool(batch, self.beam, int(self.max_len.max()), live.score)
+        for step in range(int(self.max_len.max()) + 1):
+            candidates, live.decoder_state = self._expand(live)
+            order, top_score = self._top(candidates, live.utt.numel())
+            self._finalize(pool, live, candidates, order[:, : self.beam], top_score[:, : self.beam], step)
+            keep = torch.sort((self._gather(candidates.tokens, order) == self.special[1]).byte(), dim=1,
+                              stable=True).indices[:, : self.beam]  # best beam non-eos candidates
+            order, score = order.gather(1, keep), top_score.gather(1, keep)
+            alive = ~self._done(pool, live.utt, score, step)
+            if not bool(alive.any()):
+                break
+            live = self._advance(live, candidates, order[alive], score[alive], live.utt[alive])
+        return pool.hypotheses(self.cfg.nbest, self.scorer is not None)
+
+    def _start(self, memory: Tensor, memory_padding_mask: Tensor) -> _Live:
+        """One live hypothesis (bos) per utterance; the other beam - 1 slots start at -inf."""
+        batch, device = memory.shape[0], memory.device
+        rows = torch.arange(batch, device=device).repeat_interleave(self.beam)
+        state = self.decoder.reorder_state(self.decoder.init_state(memory, memory_padding_mask), rows)
+        score = torch.full((batch, self.beam), NEG_INF, dtype=_score_dtype(memory), device=device)
+        score[:, 0] = 0.0
+        return _Live(
+            utt=torch.arange(batch, device=device),
+            tokens=torch.full((batch * self.beam, 1), self.special[0], dtype=torch.long, device=device),
+            score=score.flatten(),
+            att=torch.zeros_like(score).flatten(),
+            decoder_state=state,
+            ctc_state=self.scorer.init_state(rows) if self.scorer is not None else None,
+        )
+
+    def _expand(self, live: _Live) -> tuple[_Candidates, Any]:
+        """Run the decoder one step and score the candidate tokens of every live row."""
+        log_probs, state = self.decoder.step(live.tokens, live.decoder_state)
+        log_probs = log_probs.to(live.score.dtype)  # (N, V)
+        rows_utt = live.utt.repeat_interleave(self.beam)
+        banned = banned_tokens(live.tokens, log_probs.shape[1], self.min_len[rows_utt],
+                               self.max_len[rows_utt], self.cfg, self.special)
+        banned = banned | ~torch.isfinite(live.score)[:, None]
+        att = live.att[:, None] + log_probs.masked_fill(banned, NEG_INF)  # (N, V)
+        if self.scorer is None:
+            tokens = torch.arange(att.shape[1], device=att.device).expand_as(att)
+            return _Candidates(score=att, att=att, tokens=tokens, ctc=None), state
+        weight = self.cfg.ctc_weight
+        pre_beam = int(self.cfg.ctc_pre_beam_ratio * self.beam)
+        if weight < 1.0 and pre_beam < att.shape[1]:
+            tokens = att.topk(pre_beam, dim=1).indices  # (N, K)
+        else:
+            tokens = torch.arange(att.shape[1], device=att.device).expand_as(att)
+        ctc = self.scorer.score(live.ctc_state, tokens)
+        att = att.gather(1, tokens)
+        score = weight * ctc.scores if weight == 1.0 else (1 - weight) * att + weight * ctc.scores
+        score = score.masked_fill(banned.gather(1, tokens), NEG_INF)
+        return _Candidates(score=score, att=att, tokens=tokens, ctc=ctc), state
+
+    def _top(self, candidates: _Candidates, active: int) -> tuple[Tensor, Tensor]:
+        """The 2 * beam best (row, candidate) pairs per utterance -> flat indices into (N, K), scores.
+
+        Twice the beam, as in fairseq: even if beam of them end in eos, beam others continue."""
+        per_row = candidates.score.shape[1]
+        flat = candidates.score.view(active, self.beam * per_row)
+        top_score, top = flat.topk(min(2 * self.beam, flat.shape[1]), dim=1)
+        offset = torch.arange(active, device=top.device)[:, None] * self.beam * per_row
+        return top + offset, top_score
+
+    @staticmethod
+    def _gather(values: Tensor, flat: Tensor) -> Tensor:
+        """values (N, K), flat indices (n, k) into its N * K entries -> (n, k)."""
+        return values.reshape(-1)[flat]
+
+    def _finalize(self, pool: _FinishedPool, live: _Live, candidates: _Candidates, order: Tensor,
+                  score: Tensor, step: int) -> None:
+        """Move eos candidates among the top beam of each utterance into the pool."""
+        per_row = candidates.score.shape[1]
+        ended = (self._gather(candidates.tokens, order) == self.special[1]) & torch.isfinite(score)
+        if not bool(ended.any()):
+            return
+        ctc = candidates.ctc
+        ctc = torch.zeros_like(score) if ctc is None else self._gather(ctc.scores, order)
+        pool.add(live.utt, {
+            "score": (score / (step + 1) ** self.cfg.length_penalty).masked_fill(~ended, NEG_INF),
+            "att": self._gather(candidates.att, order),
+            "ctc": ctc,
+            "length": torch.full_like(order, step),
+            "tokens": live.tokens[order // per_row][:, :, 1:],
+        })
+
+    def _done(self, pool: _FinishedPool, utt: Tensor, score: Tensor, step: int) -> Tensor:
+        """(n,) bool: utterances whose search is over after this step. score (n, beam) of the survivors."""
+        finished = pool.score[utt]  # (n, beam)
+        done = (step >= self.max_len[utt]) | ~torch.isfinite(score).any(dim=1)
+        full = torch.isfinite(finished).all(dim=1)
+        if self.cfg.early_stop == "beam":
+            return done | full
+        # A live raw score s <= 0 only falls; s / L**lp is best at one end of the reachable lengths.
+        penalty = self.cfg.length_penalty
+        shortest = score / (step + 2) ** penalty
+        longest = score / (self.max_len[utt, None] + 1).to(score.dtype) ** penalty
+        best_reachable = torch.maximum(shortest, longest).max(dim=1).values
+        return done | (full & (finished.min(dim=1).values >= best_reachable))
+
+    def _advance(self, live: _Live, candidates: _Candidates, order: Tensor, score: Tensor,
+                 utt: Tensor) -> _Live:
+        """The survivors order (n', beam) flat indices into (N, K) become the new live rows."""
+        per_row = candidates.score.shape[1]
+        flat = order.flatten()
+        rows, cols = flat // per_row, flat % per_row
+        ctc_state = None
+        if candidates.ctc is not None:
+            ctc_state = CTCPrefixScorer.select(live.ctc_state, candidates.ctc, rows, cols)
+        return _Live(
+            utt=utt,
+            tokens=torch.cat([live.tokens[rows], candidates.tokens[rows, cols][:, None]], dim=1),
+            score=score.flatten(),
+            att=candidates.att[rows, cols],
+            decoder_state=self.decoder.reorder_state(live.decoder_state, rows),
+            ctc_state=ctc_state,
+        )

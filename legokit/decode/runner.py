@@ -1,0 +1,106 @@
+"""Decode a whole data dir with a model file: batching, beam search, detokenisation, Kaldi-format output.
+
+Used by ``legokit decode``. The model file carries its tokenizers (embedded in the bricks), so decoding
+needs nothing but the model and the data.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from legokit.data.batching import BucketBatchSampler, SpeechCollator, collate_text
+from legokit.data.datadir import read_kaldi_map
+from legokit.data.featdump import FeatureReader
+from legokit.decode.beam_search import BeamSearchConfig
+from legokit.errors import LegokitError
+from legokit.lego.bricks import Brick, compose, load_bricks
+from legokit.lego.model import LegoModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DecodeConfig:
+    """Options of `legokit decode` (YAML: conf/decode.yaml)."""
+
+    beam: BeamSearchConfig = field(default_factory=BeamSearchConfig)
+    max_tokens: int = 8000          # batch budget: padded source tokens or frames
+    max_batch_size: int | None = 128  # at most this many utterances per batch
+    num_threads: int | None = None  # torch.set_num_threads (default: torch's choice)
+
+
+def load_model(path: str | Path, device: str = "cpu") -> tuple[LegoModel, list[Brick]]:
+    """A model file or brick -> (eval-mode LegoModel on device, its bricks)."""
+    bricks = load_bricks(path)
+    model = compose(bricks, length_rate=None)
+    return model.eval().to(device), bricks
+
+
+class _Items(torch.utils.data.Dataset):
+    """Decoding inputs: (id, source tokens) for MT or (id, features) for speech; targets are empty."""
+
+    def __init__(self, ids: list[str], get, lengths: list[int], key: str) -> None:
+        self.ids, self.get, self.lengths, self.key = ids, get, lengths, key
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"id": self.ids[i], self.key: self.get(i), "target": torch.zeros(0, dtype=torch.long)}
+
+
+def _dataset(bricks: list[Brick], data_dir: Path, feats: Path | None, src_lang: str) -> _Items:
+    first = bricks[0]
+    if first.module.cfg.input == "speech":
+        if feats is None:
+            raise LegokitError(f"{first.path} reads speech: give --feats with the feats.scp of {data_dir}")
+        reader = FeatureReader(feats)
+        ids = [line.split(maxsplit=1)[0] for line in Path(feats).read_text().splitlines() if line.strip()]
+        return _Items(ids, lambda i: torch.from_numpy(reader[ids[i]]), [reader.num_frames(u) for u in ids],
+                      "speech")
+    if "input" not in first.tokenizers:
+        raise LegokitError(f"{first.path}: the brick carries no input tokenizer; re-export it")
+    sentences = read_kaldi_map(data_dir / f"text.{src_lang}")
+    ids = list(sentences)
+    tokens = first.tokenizers["input"].encode_batch([sentences[u] for u in ids])
+    return _Items(ids, lambda i: torch.tensor(tokens[i], dtype=torch.long), [len(t) for t in tokens], "source")
+
+
+def decode_dir(model_path: Path, data_dir: Path, out: Path, cfg: DecodeConfig, feats: Path | None = None,
+               src_lang: str = "de", device: str = "cpu") -> dict[str, float]:
+    """Decode every input of ``data_dir`` into ``out`` (``<id> <text>`` lines, input order)."""
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    model, bricks = load_model(model_path, device)
+    tokenizer = bricks[-1].tokenizers.get("output")
+    if tokenizer is None:
+        raise LegokitError(f"{model_path}: the last brick carries no output tokenizer; re-export it")
+    items = _dataset(bricks, data_dir, feats, src_lang)
+    sampler = BucketBatchSampler(items.lengths, max(cfg.max_tokens, max(items.lengths, default=1)),
+                                 cfg.max_batch_size, shuffle=False)
+    collate = collate_text if items.key == "source" else SpeechCollator(None)
+    loader = DataLoader(items, batch_sampler=sampler, collate_fn=collate)
+    hyps: dict[str, str] = {}
+    start, n_tokens = time.perf_counter(), 0
+    for batch in tqdm(loader, desc=f"decode {data_dir}", unit="batch", disable=None):
+        batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        for utt, tokens in zip(batch["ids"], model.recognize(batch, cfg.beam)):
+            hyps[utt] = tokenizer.decode(tokens)
+            n_tokens += len(tokens)
+    elapsed = time.perf_counter() - start
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text("".join(f"{utt} {hyps[utt]}\n" for utt in items.ids), encoding="utf-8")
+    tmp.replace(out)
+    stats = {"utterances": len(items), "seconds": elapsed, "utterances_per_s": len(items) / max(elapsed, 1e-9),
+             "ms_per_token": 1000 * elapsed / max(n_tokens, 1)}
+    log.info("decoded %d utterances in %.1f s (%.1f utt/s, %.2f ms per output token) -> %s", len(items), elapsed,
+             stats["utterances_per_s"], stats["ms_per_token"], out)
+    return stats
