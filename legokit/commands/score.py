@@ -1,0 +1,58 @@
+"""`legokit score`: BLEU, chrF, WER, CER and ROUGE of a hypothesis file against a reference file.
+
+    legokit score bleu --ref data/test/text.en --hyp exp/mt/decode_test/hyp.txt --json
+    legokit score all --ref ref.txt --hyp hyp.txt --metrics bleu,chrf --output scores.json
+    legokit score wer --ref data/test/text --hyp exp/asr/decode_test/text --kaldi
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from legokit.errors import LegokitError
+from legokit.score.metrics import METRICS, parse_metrics, score_files
+
+HELP = "score hypotheses against references (BLEU, chrF, WER, CER, ROUGE)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("metric", choices=[*METRICS, "all"],
+                        help="metric to compute; 'all' computes those listed by --metrics")
+    parser.add_argument("--ref", required=True, help="reference file, one segment per line")
+    parser.add_argument("--hyp", required=True, help="hypothesis file, one segment per line")
+    parser.add_argument("--kaldi", action="store_true",
+                        help="both files are Kaldi style '<id> <text>' lines, matched by id")
+    parser.add_argument("--metrics", default=None,
+                        help=f"comma-separated metrics for 'all' (default: {','.join(METRICS)})")
+    parser.add_argument("--output", default=None, help="also write the JSON scores to this file")
+    parser.add_argument("--json", action="store_true",
+                        help="print the scores as one JSON object on the last line")
+
+
+def selected_metrics(args: argparse.Namespace) -> list[str]:
+    """The metric names asked for by the positional metric (or 'all' + --metrics)."""
+    if args.metric != "all":
+        if args.metrics is not None:
+            raise LegokitError(f"--metrics is only used with 'legokit score all', not with '{args.metric}'")
+        return [args.metric]
+    return parse_metrics(args.metrics or ",".join(METRICS))
+
+
+def write_json(scores: dict[str, float], path: str | Path) -> None:
+    """Write scores as a JSON object (creating the parent directory)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(scores, indent=1) + "\n", encoding="utf-8")
+
+
+def run(args: argparse.Namespace) -> int:
+    scores = score_files(args.ref, args.hyp, selected_metrics(args), kaldi=args.kaldi)
+    for key, value in scores.items():
+        print(f"{key}\t{value:.2f}")
+    if args.output:
+        write_json(scores, args.output)
+    if args.json:
+        print(json.dumps(scores))
+    return 0

@@ -1,0 +1,91 @@
+"""Corpus-level metrics, each computed by the library that defines it.
+
+Every function takes parallel lists of reference and hypothesis strings (one segment each) and
+returns percentages: BLEU and chrF from sacrebleu (corpus scores, 0-100), WER/CER from jiwer (total
+edits / total reference words or characters, ×100), ROUGE F-measures from rouge-score (Porter
+stemming, mean over segments, ×100). METEOR is not offered: the only offline implementation (nltk)
+needs the WordNet data, which nltk downloads at run time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import jiwer
+import sacrebleu
+
+from legokit.errors import LegokitError
+from legokit.score.io import read_pair
+
+ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
+
+
+def bleu(refs: Sequence[str], hyps: Sequence[str], tokenize: str = "13a") -> float:
+    """sacrebleu corpus BLEU (default 13a tokenisation, case-sensitive)."""
+    return sacrebleu.corpus_bleu(list(hyps), [list(refs)], tokenize=tokenize).score
+
+
+def chrf(refs: Sequence[str], hyps: Sequence[str]) -> float:
+    """sacrebleu corpus chrF (character 6-grams, β = 2)."""
+    return sacrebleu.corpus_chrf(list(hyps), [list(refs)]).score
+
+
+def wer(refs: Sequence[str], hyps: Sequence[str]) -> float:
+    """Word error rate ×100 over the whole corpus (jiwer)."""
+    return 100.0 * jiwer.wer(list(refs), list(hyps))
+
+
+def cer(refs: Sequence[str], hyps: Sequence[str]) -> float:
+    """Character error rate ×100 over the whole corpus (jiwer; spaces count as characters)."""
+    return 100.0 * jiwer.cer(list(refs), list(hyps))
+
+
+def rouge(refs: Sequence[str], hyps: Sequence[str]) -> dict[str, float]:
+    """Mean segment ROUGE-1/2/L F-measure ×100 (rouge-score with Porter stemming).
+
+    rouge-score's tokenizer lower-cases and keeps only [a-z0-9]: it suits English summaries only.
+    """
+    from rouge_score import rouge_scorer  # imports nltk: seconds, so only when ROUGE is asked for
+
+    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
+    totals = dict.fromkeys(ROUGE_TYPES, 0.0)
+    for ref, hyp in zip(refs, hyps):
+        for key, score in scorer.score(ref, hyp).items():
+            totals[key] += score.fmeasure
+    return {key: 100.0 * total / max(len(refs), 1) for key, total in totals.items()}
+
+
+#: metric name -> function giving {json key: value}
+METRICS: dict[str, Callable[[Sequence[str], Sequence[str]], dict[str, float]]] = {
+    "bleu": lambda refs, hyps: {"bleu": bleu(refs, hyps)},
+    "chrf": lambda refs, hyps: {"chrf": chrf(refs, hyps)},
+    "wer": lambda refs, hyps: {"wer": wer(refs, hyps)},
+    "cer": lambda refs, hyps: {"cer": cer(refs, hyps)},
+    "rouge": rouge,
+}
+
+
+def parse_metrics(spec: str) -> list[str]:
+    """'bleu,chrf' -> ['bleu', 'chrf'], checking every name."""
+    names = [name.strip() for name in spec.split(",") if name.strip()]
+    unknown = [name for name in names if name not in METRICS]
+    if unknown or not names:
+        raise LegokitError(f"--metrics {spec!r}: unknown metric(s) {', '.join(unknown) or '(none given)'}; "
+                           f"choose from {', '.join(METRICS)}")
+    return names
+
+
+def compute(names: Sequence[str], refs: Sequence[str], hyps: Sequence[str]) -> dict[str, float]:
+    """All requested metrics as one {json key: value} dict, e.g. {"bleu": 31.2, "chrf": 58.0}."""
+    scores: dict[str, float] = {}
+    for name in names:
+        scores.update(METRICS[name](refs, hyps))
+    return scores
+
+
+def score_files(ref: str | Path, hyp: str | Path, names: Sequence[str], kaldi: bool = False
+                ) -> dict[str, float]:
+    """Read a reference and a hypothesis file (see :func:`read_pair`) and compute the metrics."""
+    _, refs, hyps = read_pair(ref, hyp, kaldi=kaldi)
+    return compute(names, refs, hyps)
