@@ -1,0 +1,118 @@
+"""Conformer encoder (Gulati et al., 2020) with full or restricted self-attention.
+
+Positions are absolute: the caller adds sinusoidal positional encodings to the input (e.g. after
+:class:`~legokit.nn.subsampling.Conv2dSubsampling`); there is no relative positional encoding, so every
+layer may use restricted attention (Sharma et al., 2022: w = 40/60 per layer for hours-long inputs).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from legokit.nn.attention import MultiHeadAttention
+from legokit.nn.transformer import FeedForward, layer_windows
+
+
+class _ChannelLayerNorm(nn.LayerNorm):
+    """LayerNorm over the channel axis of a (B, D, T) tensor."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.transpose(1, 2)).transpose(1, 2)
+
+
+class ConvolutionModule(nn.Module):
+    """Pointwise conv + GLU, depthwise conv (padding zeroed first), norm, SiLU, pointwise conv, dropout.
+
+    Args:
+        dim: model dimension D.
+        kernel_size: depthwise kernel size (odd, so that the output stays aligned).
+        dropout: dropout on the output.
+        norm: "batch" (BatchNorm1d, as in the paper and ESPnet) or "layer" (LayerNorm, batch-size free).
+    """
+
+    def __init__(self, dim: int, kernel_size: int = 31, dropout: float = 0.1, norm: str = "batch") -> None:
+        super().__init__()
+        if kernel_size % 2 == 0:
+            raise ValueError(f"conformer kernel_size must be odd, got {kernel_size}")
+        if norm not in ("batch", "layer"):
+            raise ValueError(f"conformer conv norm must be 'batch' or 'layer', got {norm!r}")
+        self.pointwise_in = nn.Conv1d(dim, 2 * dim, 1)
+        self.glu = nn.GLU(dim=1)
+        self.depthwise = nn.Conv1d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
+        self.norm = nn.BatchNorm1d(dim) if norm == "batch" else _ChannelLayerNorm(dim)
+        self.activation = nn.SiLU()
+        self.pointwise_out = nn.Conv1d(dim, dim, 1)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, T, D), padding_mask (B, T) True at padding -> (B, T, D)."""
+        h = self.glu(self.pointwise_in(x.transpose(1, 2)))  # (B, D, T)
+        if padding_mask is not None:
+            h = h.masked_fill(padding_mask.unsqueeze(1), 0.0)
+        h = self.activation(self.norm(self.depthwise(h)))
+        return self.dropout(self.pointwise_out(h).transpose(1, 2))
+
+
+class ConformerEncoderLayer(nn.Module):
+    """Macaron FFN/2, self-attention (full or ±window), convolution module, FFN/2, LayerNorm (pre-norm).
+
+    Args:
+        dim: model dimension D.
+        num_heads: attention heads.
+        ffn_dim: feed-forward hidden size.
+        kernel_size: depthwise convolution kernel size.
+        dropout: dropout on residual branches and attention probabilities.
+        window: None for full self-attention, w for restricted attention (query i sees keys i-w..i+w).
+        conv_norm: "batch" or "layer" normalisation inside the convolution module.
+    """
+
+    def __init__(self, dim: int, num_heads: int, ffn_dim: int, kernel_size: int = 31, dropout: float = 0.1,
+                 window: int | None = None, conv_norm: str = "batch") -> None:
+        super().__init__()
+        self.window = window
+        self.norm_ffn1 = nn.LayerNorm(dim)
+        self.ffn1 = FeedForward(dim, ffn_dim, dropout, nn.SiLU())
+        self.norm_attn = nn.LayerNorm(dim)
+        self.self_attn = MultiHeadAttention(dim, num_heads, dropout)
+        self.dropout = nn.Dropout(dropout)
+        self.norm_conv = nn.LayerNorm(dim)
+        self.conv = ConvolutionModule(dim, kernel_size, dropout, conv_norm)
+        self.norm_ffn2 = nn.LayerNorm(dim)
+        self.ffn2 = FeedForward(dim, ffn_dim, dropout, nn.SiLU())
+        self.norm_out = nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, T, D), padding_mask (B, T) True at padding -> (B, T, D)."""
+        x = x + 0.5 * self.ffn1(self.norm_ffn1(x))
+        h = self.norm_attn(x)
+        x = x + self.dropout(self.self_attn(h, h, h, padding_mask, window=self.window))
+        x = x + self.conv(self.norm_conv(x), padding_mask)
+        x = x + 0.5 * self.ffn2(self.norm_ffn2(x))
+        return self.norm_out(x)
+
+
+class ConformerEncoder(nn.Module):
+    """A stack of Conformer layers and a final LayerNorm; same interface as TransformerEncoder.
+
+    Args:
+        num_layers: number of layers.
+        dim, num_heads, ffn_dim, kernel_size, dropout, conv_norm: as in :class:`ConformerEncoderLayer`.
+        window: None (full attention), one window for all layers, or a list with one per layer.
+    """
+
+    def __init__(self, num_layers: int, dim: int, num_heads: int, ffn_dim: int, kernel_size: int = 31,
+                 dropout: float = 0.1, window: int | list[int] | None = None,
+                 conv_norm: str = "batch") -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            ConformerEncoderLayer(dim, num_heads, ffn_dim, kernel_size, dropout, w, conv_norm)
+            for w in layer_windows(window, num_layers)
+        )
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, T, D), padding_mask (B, T) True at padding -> (B, T, D)."""
+        for layer in self.layers:
+            x = layer(x, padding_mask)
+        return self.norm(x)
