@@ -269,7 +269,7 @@ class _BatchBeamSearch:
             tokens = torch.arange(att.shape[1], device=att.device).expand_as(att)
             return _Candidates(score=att, att=att, tokens=tokens, ctc=None), state
         weight = self.cfg.ctc_weight
-        pre_beam = int(self.cfg.ctc_pre_beam_ratio * self.beam)
+        pre_beam = max(2, int(self.cfg.ctc_pre_beam_ratio * self.beam))  # >= 2: see _top
         if weight < 1.0 and pre_beam < att.shape[1]:
             tokens = att.topk(pre_beam, dim=1).indices  # (N, K)
         else:
@@ -283,7 +283,8 @@ class _BatchBeamSearch:
     def _top(self, candidates: _Candidates, active: int) -> tuple[Tensor, Tensor]:
         """The 2 * beam best (row, candidate) pairs per utterance -> flat indices into (N, K), scores.
 
-        Twice the beam, as in fairseq: even if beam of them end in eos, beam others continue."""
+        Twice the beam, as in fairseq: at most one eos per row, so with K >= 2 candidates per row at
+        least beam of them are not eos and continue."""
         per_row = candidates.score.shape[1]
         flat = candidates.score.view(active, self.beam * per_row)
         top_score, top = flat.topk(min(2 * self.beam, flat.shape[1]), dim=1)

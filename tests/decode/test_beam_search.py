@@ -202,9 +202,10 @@ def test_ctc_only_recovers_the_ctc_best_path():
     assert best.ctc_score == pytest.approx(expected.item()) and best.score == pytest.approx(best.ctc_score)
 
 
-def test_joint_score_mixes_attention_and_ctc():
+@pytest.mark.parametrize("beam", [1, 3])
+def test_joint_score_mixes_attention_and_ctc(beam):
     ctc = peaked_ctc([B, BLANK, C, BLANK])
-    cfg = BeamSearchConfig(beam_size=3, ctc_weight=0.4, length_penalty=0.0, ctc_pre_beam_ratio=2.0)
+    cfg = BeamSearchConfig(beam_size=beam, ctc_weight=0.4, length_penalty=0.0)
     best = search(GARDEN_PATH, cfg, lengths=(4,), ctc_log_probs=ctc, ctc_lengths=torch.tensor([4]))[0][0]
     assert best.tokens == [B, C]
     assert best.score == pytest.approx(0.6 * best.att_score + 0.4 * best.ctc_score)
