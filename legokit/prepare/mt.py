@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 PAIRS = ("de-en", "ro-en")
 SPLITS = ("train", "valid", "test")
 #: evaluation split sizes (valid, test) per pair when none are given
-DEFAULT_SIZES = {"de-en": (500, 1000), "ro-en": (200, 400)}
+DEFAULT_SIZES = {"de-en": (500, 1000), "ro-en": (100, 250)}
 
 
 @dataclass(frozen=True)

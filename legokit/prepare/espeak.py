@@ -1,0 +1,138 @@
+"""Synthetic English speech with espeak-ng: Kaldi speech dirs from MT-style text dirs.
+
+For every split ``<text_dir>/<split>/text.<speak>`` is spoken, each utterance with a voice, speed and
+pitch drawn deterministically from its id; the test split uses its own voices (disjoint from training)::
+
+    <out>/<split>/wav/*.wav   16 kHz mono PCM
+    <out>/<split>/wav.scp     <utt> <absolute wav path>
+    <out>/<split>/text        <utt> <text.<target> sentence>   (kept as is: tokenizers normalise)
+    <out>/<split>/utt2spk, spk2utt                             speaker = the voice, e.g. en-us+f3
+    <out>/<split>/transcript  <utt> <spoken text>              (only when speak != target)
+
+Usage::
+
+    legokit prepare espeak-speech --text-dir data/de-en --out data/en-asr --nj 2
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import tempfile
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import soundfile as sf
+import soxr
+from tqdm import tqdm
+
+from legokit.errors import LegokitError
+from legokit.prepare.debian import require_tool
+from legokit.prepare.text import read_text, text_hash, write_text
+
+log = logging.getLogger(__name__)
+
+ESPEAK_HINT = "Install it with `apt-get install espeak-ng` (Debian/Ubuntu) or your system's package manager."
+
+
+@dataclass
+class EspeakConfig:
+    """Voices and prosody of :func:`make_espeak_speech`; recorded in each split's `.completed` marker."""
+
+    voices: list[str] = field(default_factory=lambda: [  # espeak-ng -v voices for train/valid
+        "en-us+m1", "en-us+f1", "en-gb+m3", "en-gb+f2", "en-gb-scotland+m2", "en-029+f3",
+        "en-gb-x-rp+m4", "en-us+f5"])
+    test_voices: list[str] = field(default_factory=lambda: [  # voices for test, disjoint from `voices`
+        "en-gb-x-gbcwmd+f4", "en-gb-x-gbclan+m7"])
+    speeds: list[int] = field(default_factory=lambda: [140, 160, 175, 190])  # -s words per minute
+    pitches: list[int] = field(default_factory=lambda: [35, 50, 65])  # -p pitch 0..99
+    sample_rate: int = 16000  # output sample rate (espeak-ng speaks at 22050 Hz)
+    speak: str = "en"  # spoken file: text.<speak>
+    target: str = "en"  # file copied to `text`: text.<target>
+    max_utts: int = 0  # at most this many utterances per split, chosen by id hash (0: all)
+    splits: list[str] = field(default_factory=lambda: ["train", "valid", "test"])  # splits to speak
+
+
+def _choose(options: list, key: str) -> object:
+    return options[int(text_hash(key) * len(options))]
+
+
+def synthesize(text: str, wav: Path, voice: str, speed: int, pitch: int, sample_rate: int) -> float:
+    """Speak `text` into `wav` (mono, `sample_rate`); return its duration in seconds."""
+    with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
+        proc = subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", tmp.name,
+                               "--", text], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise LegokitError(f"espeak-ng failed for voice {voice}: {proc.stderr.strip()}")
+        audio, rate = sf.read(tmp.name, dtype="float32")
+    if audio.size == 0:
+        raise LegokitError(f"espeak-ng produced no audio for voice {voice} and text {text[:60]!r}")
+    if rate != sample_rate:
+        audio = soxr.resample(audio, rate, sample_rate)
+    sf.write(wav, audio, sample_rate, subtype="PCM_16")
+    return len(audio) / sample_rate
+
+
+def _job(args: tuple[str, Path, str, int, int, int]) -> float:
+    return synthesize(*args)
+
+
+def _speak_split(text_dir: Path, out: Path, voices: list[str], cfg: EspeakConfig, nj: int) -> dict:
+    spoken = read_text(text_dir / f"text.{cfg.speak}")
+    targets = read_text(text_dir / f"text.{cfg.target}")
+    ids = sorted(spoken, key=text_hash)[:cfg.max_utts or None]
+    (out / "wav").mkdir(parents=True, exist_ok=True)
+    jobs, wav_scp, utt2spk = [], {}, {}
+    for uid in ids:
+        voice = str(_choose(voices, uid + "voice"))
+        utt = f"{voice}-{uid}"
+        wav = (out / "wav" / f"{utt}.wav").resolve()
+        jobs.append((spoken[uid], wav, voice, _choose(cfg.speeds, uid + "speed"),
+                     _choose(cfg.pitches, uid + "pitch"), cfg.sample_rate))
+        wav_scp[utt], utt2spk[utt] = str(wav), voice
+    with ProcessPoolExecutor(max_workers=nj) as pool:
+        durations = list(tqdm(pool.map(_job, jobs, chunksize=8), total=len(jobs), desc=f"espeak {out.name}"))
+    utts = dict(zip(wav_scp, ids))
+    write_text(out / "wav.scp", wav_scp)
+    write_text(out / "utt2spk", utt2spk)
+    write_text(out / "text", {u: targets[i] for u, i in utts.items()})
+    if cfg.speak != cfg.target:
+        write_text(out / "transcript", {u: spoken[i] for u, i in utts.items()})
+    spk2utt: dict[str, list[str]] = defaultdict(list)
+    for utt in sorted(utt2spk):
+        spk2utt[utt2spk[utt]].append(utt)
+    write_text(out / "spk2utt", {spk: " ".join(u) for spk, u in spk2utt.items()})
+    return {"utterances": len(ids), "hours": round(sum(durations) / 3600, 3), "speakers": len(spk2utt)}
+
+
+def make_espeak_speech(text_dir: Path | str, out_dir: Path | str, cfg: EspeakConfig | None = None,
+                       nj: int = 1, force: bool = False) -> dict[str, dict]:
+    """Speak the splits of an MT-style dir into Kaldi speech dirs; return {split: counts}.
+
+    Each split is skipped when its ``.completed`` marker records the same options, unless `force`.
+    """
+    cfg = cfg or EspeakConfig()
+    require_tool("espeak-ng", "synthesise speech", ESPEAK_HINT)
+    shared = sorted(set(cfg.voices) & set(cfg.test_voices))
+    if shared:
+        raise LegokitError(f"test voices must not be training voices; both lists contain {shared}")
+    text_dir, out_dir = Path(text_dir), Path(out_dir)
+    options = json.dumps(asdict(cfg), sort_keys=True)
+    stats = {}
+    for split in cfg.splits:
+        src, out = text_dir / split, out_dir / split
+        if not (src / f"text.{cfg.speak}").exists():
+            raise LegokitError(f"{src / f'text.{cfg.speak}'} does not exist; run `legokit prepare debian-mt` "
+                               "(or debian-sum) first, or pick the spoken side with --speak")
+        marker = out / ".completed"
+        if marker.exists() and not force and json.loads(marker.read_text())["options"] == options:
+            stats[split] = json.loads(marker.read_text())["stats"]
+            continue
+        voices = cfg.test_voices if split == "test" else cfg.voices
+        stats[split] = _speak_split(src, out, voices, cfg, nj)
+        log.info("espeak %s: %s", split, stats[split])
+        marker.write_text(json.dumps({"options": options, "stats": stats[split]}))
+    return stats
