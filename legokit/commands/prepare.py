@@ -1,0 +1,88 @@
+"""`legokit prepare {debian-mt,espeak-speech,debian-sum}`: build real data sets from Debian packages."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from legokit.prepare.espeak import EspeakConfig, make_espeak_speech
+from legokit.prepare.mt import DEFAULT_SIZES, PAIRS, SOURCES, MTPrepConfig, prepare_debian_mt
+from legokit.prepare.summ import SumPrepConfig, prepare_debian_sum
+
+HELP = "prepare data sets from Debian packages: De-En/Ro-En text, espeak-ng English speech, summarisation"
+
+
+def _common(p: argparse.ArgumentParser, download: bool = True) -> None:
+    p.add_argument("--out", required=True, help="output directory (Kaldi-style data dirs)")
+    if download:
+        p.add_argument("--download-dir", default="downloads", help="cache for .deb files and apt lists")
+    p.add_argument("--force", action="store_true", help="redo the work even if a .completed marker exists")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="dataset", metavar="DATASET", required=True)
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+
+    mt = sub.add_parser("debian-mt", formatter_class=fmt,
+                        help="De-En or Ro-En parallel text from Ding, DDTP and gettext catalogs")
+    _common(mt)
+    mt.add_argument("--pair", choices=PAIRS, default="de-en", help="language pair (English is the target)")
+    mt.add_argument("--valid-size", type=int, default=0,
+                    help=f"sentences in valid (0: pair default, valid/test {DEFAULT_SIZES})")
+    mt.add_argument("--test-size", type=int, default=0, help="sentences in test (0: pair default)")
+    mt.add_argument("--heldout-fraction", type=float, default=0.1,
+                    help="English hash region reserved for valid/test; keep it equal across pairs")
+    mt.add_argument("--max-pairs", type=int, default=0, help="cap on pairs, chosen by hash (0: all)")
+    mt.add_argument("--sources", nargs="+", default=[s.tag for s in SOURCES],
+                    choices=[s.tag for s in SOURCES], help="sources to use, in de-duplication priority")
+
+    sp = sub.add_parser("espeak-speech", formatter_class=fmt,
+                        help="speak an MT-style dir (train/valid/test) with espeak-ng into speech dirs")
+    _common(sp, download=False)
+    d = EspeakConfig()
+    sp.add_argument("--text-dir", required=True, help="dir with <split>/text.<speak> (from debian-mt/-sum)")
+    sp.add_argument("--voices", nargs="+", default=d.voices, help="espeak-ng voices for train and valid")
+    sp.add_argument("--test-voices", nargs="+", default=d.test_voices,
+                    help="espeak-ng voices for test (must differ from --voices)")
+    sp.add_argument("--speeds", nargs="+", type=int, default=d.speeds, help="speaking rates (-s, words/min)")
+    sp.add_argument("--pitches", nargs="+", type=int, default=d.pitches, help="pitches (-p, 0-99)")
+    sp.add_argument("--sample-rate", type=int, default=d.sample_rate, help="output sample rate in Hz")
+    sp.add_argument("--speak", default=d.speak, help="spoken side: reads text.<speak> (e.g. en, doc)")
+    sp.add_argument("--target", default=d.target, help="side written to `text`: text.<target> (e.g. en, sum)")
+    sp.add_argument("--max-utts", type=int, default=0, help="utterances per split, chosen by hash (0: all)")
+    sp.add_argument("--splits", nargs="+", default=d.splits, help="splits to speak")
+    sp.add_argument("--nj", type=int, default=1, help="parallel espeak-ng processes")
+
+    sm = sub.add_parser("debian-sum", formatter_class=fmt,
+                        help="summarisation set: package long descriptions -> synopses")
+    _common(sm)
+    s = SumPrepConfig()
+    sm.add_argument("--lists-dir", default=None,
+                    help="apt lists dir holding Translation-en files (default: a private apt-get update)")
+    sm.add_argument("--min-words", type=int, default=s.min_words, help="minimum document length in words")
+    sm.add_argument("--max-words", type=int, default=s.max_words, help="maximum document length (0: none)")
+    sm.add_argument("--max-docs", type=int, default=s.max_docs, help="cap on documents, by hash (0: all)")
+    sm.add_argument("--valid-size", type=int, default=s.valid_size, help="documents in valid")
+    sm.add_argument("--test-size", type=int, default=s.test_size, help="documents in test")
+    sm.add_argument("--heldout-fraction", type=float, default=s.heldout_fraction,
+                    help="document hash region reserved for valid/test")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.dataset == "debian-mt":
+        cfg = MTPrepConfig(pair=args.pair, valid_size=args.valid_size, test_size=args.test_size,
+                           heldout_fraction=args.heldout_fraction, max_pairs=args.max_pairs,
+                           sources=args.sources)
+        stats = prepare_debian_mt(args.out, args.download_dir, cfg, force=args.force)
+    elif args.dataset == "espeak-speech":
+        cfg = EspeakConfig(voices=args.voices, test_voices=args.test_voices, speeds=args.speeds,
+                           pitches=args.pitches, sample_rate=args.sample_rate, speak=args.speak,
+                           target=args.target, max_utts=args.max_utts, splits=args.splits)
+        stats = make_espeak_speech(args.text_dir, args.out, cfg, nj=args.nj, force=args.force)
+    else:
+        cfg = SumPrepConfig(min_words=args.min_words, max_words=args.max_words, max_docs=args.max_docs,
+                            valid_size=args.valid_size, test_size=args.test_size,
+                            heldout_fraction=args.heldout_fraction)
+        stats = prepare_debian_sum(args.out, args.download_dir, cfg, lists_dir=args.lists_dir, force=args.force)
+    print(json.dumps(stats, indent=1))
+    return 0
