@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from legokit.errors import LegokitError
+from legokit.score.io import write_json
 from legokit.score.metrics import METRICS, parse_metrics, score_files
 
 HELP = "score hypotheses against references (BLEU, chrF, WER, CER, ROUGE)"
@@ -38,13 +38,6 @@ def selected_metrics(args: argparse.Namespace) -> list[str]:
             raise LegokitError(f"--metrics is only used with 'legokit score all', not with '{args.metric}'")
         return [args.metric]
     return parse_metrics(args.metrics or ",".join(METRICS))
-
-
-def write_json(scores: dict[str, float], path: str | Path) -> None:
-    """Write scores as a JSON object (creating the parent directory)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(scores, indent=1) + "\n", encoding="utf-8")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from legokit.errors import LegokitError
@@ -61,3 +62,10 @@ def read_pair(ref_path: str | Path, hyp_path: str | Path, kaldi: bool = False
         raise LegokitError("; ".join(problems) + f" ({len(ref_map)} vs {len(hyp_map)} entries)")
     ids = list(ref_map)
     return ids, [ref_map[key] for key in ids], [hyp_map[key] for key in ids]
+
+
+def write_json(obj: object, path: str | Path) -> None:
+    """Write ``obj`` as indented JSON, creating the parent directory."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")
