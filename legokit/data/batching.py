@@ -11,6 +11,7 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 
 from legokit.data.specaug import SpecAugment
+from legokit.errors import LegokitError
 
 log = logging.getLogger(__name__)
 
@@ -23,14 +24,20 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
     batch order is shuffled; everything depends only on (seed, epoch) — call :meth:`set_epoch`. With
     ``world_size > 1`` every rank computes the same batches and takes every world_size-th one; the
     batch list is first padded by repeating batches from its start (or, with ``drop_last``, cut) to a
-    multiple of world_size, so all ranks run the same number of steps. Samples longer than
+    multiple of world_size, so all ranks run the same number of steps. rank/world_size default to those
+    of torch.distributed when it is initialised. Samples longer than
     ``max_tokens`` (or ``max_length``) are dropped with a warning."""
 
     def __init__(self, lengths: Sequence[int], max_tokens: int, max_batch_size: int | None = None,
-                 shuffle: bool = True, seed: int = 0, drop_last: bool = False, rank: int = 0,
-                 world_size: int = 1, max_length: int | None = None) -> None:
+                 shuffle: bool = True, seed: int = 0, drop_last: bool = False, rank: int | None = None,
+                 world_size: int | None = None, max_length: int | None = None) -> None:
+        if world_size is None:  # default: this process's place in torch.distributed, if initialised
+            distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+            rank = torch.distributed.get_rank() if distributed else 0
+            world_size = torch.distributed.get_world_size() if distributed else 1
+        rank = rank or 0
         if max_tokens <= 0 or not 0 <= rank < world_size:
-            raise ValueError(f"need max_tokens > 0 and 0 <= rank < world_size, got {max_tokens}, "
+            raise LegokitError(f"batching needs max_tokens > 0 and 0 <= rank < world_size, got {max_tokens}, "
                              f"{rank}, {world_size}")
         self.lengths = np.asarray(lengths, dtype=np.int64)
         self.max_tokens, self.max_batch_size = max_tokens, max_batch_size or len(self.lengths) or 1

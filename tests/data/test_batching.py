@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from legokit.data.batching import BucketBatchSampler, SpeechCollator, collate_text
 from legokit.data.specaug import SpecAugConfig, SpecAugment
+from legokit.errors import LegokitError
 
 LENGTHS = np.random.default_rng(0).integers(1, 200, size=500).tolist()
 
@@ -93,3 +94,19 @@ def test_text_collate():
     assert batch["source"].tolist() == [[9, 0], [7, 8]] and batch["source_lengths"].tolist() == [1, 2]
     assert batch["target"].tolist() == [[4, 5, 6], [5, 0, 0]] and batch["target_lengths"].tolist() == [3, 1]
     assert set(batch) == {"ids", "source", "source_lengths", "target", "target_lengths"}
+
+
+def test_bad_arguments():
+    with pytest.raises(LegokitError, match="max_tokens > 0"):
+        BucketBatchSampler([1, 2], max_tokens=0)
+    with pytest.raises(LegokitError, match="rank < world_size"):
+        BucketBatchSampler([1, 2], max_tokens=10, rank=2, world_size=2)
+
+
+def test_rank_defaults_to_torch_distributed(tmp_path):
+    torch.distributed.init_process_group("gloo", init_method=f"file://{tmp_path}/rdzv", rank=0, world_size=1)
+    try:
+        sampler = BucketBatchSampler(LENGTHS, 700)
+        assert (sampler.rank, sampler.world_size) == (0, 1)
+    finally:
+        torch.distributed.destroy_process_group()
