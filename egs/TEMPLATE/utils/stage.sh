@@ -54,7 +54,11 @@ _recipe_exec() {
 }
 
 run_stage() {
-    local n=$1 name=$2
+    local n=${1:-} name=${2:-}
+    if ! [[ $n =~ ^[0-9]+$ && $name =~ ^[A-Za-z0-9_.-]+$ ]]; then
+        _recipe_log_at 1 "run_stage: expected a stage number and a name of letters, digits, '_.-', got '$n' '$name'"
+        exit 1
+    fi
     shift 2
     local -a fp=()
     while [ $# -gt 0 ] && [ "$1" != -- ]; do
