@@ -74,8 +74,8 @@ def ding_pairs(path: Path) -> Iterator[tuple[str, str]]:
             if len(de_parts) != len(en_parts):
                 continue
             for d, e in zip(de_parts, en_parts):
-                yield (_ALTERNATIVES.split(_DING_NOTE.sub("", d))[0],
-                       _ALTERNATIVES.split(_DING_NOTE.sub("", e))[0])
+                yield (_ALTERNATIVES.split(_DING_NOTE.sub("", d))[0].strip(),
+                       _ALTERNATIVES.split(_DING_NOTE.sub("", e))[0].strip())
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÄÖÜĂÂÎȘȚ])")
