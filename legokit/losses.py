@@ -31,6 +31,11 @@ REDUCTIONS = ("sum", "mean", "none")
 LOSS_NAMES = ("ce", "anti_focal", "focal")
 
 
+def _loss_dtype(x: torch.Tensor) -> torch.dtype:
+    """float32 for half/bfloat16/float32 inputs (stable under autocast), float64 kept."""
+    return torch.promote_types(x.dtype, torch.float32)
+
+
 def _reduce(loss: torch.Tensor, mask: torch.Tensor, reduction: str) -> torch.Tensor:
     """Reduce per-row losses (N,) whose padded rows are already 0; "mean" divides by the kept rows."""
     if reduction == "none":
@@ -54,7 +59,7 @@ def _weighted_smoothed_nll(logits: torch.Tensor, target: torch.Tensor, epsilon: 
     Returns:
         (N,) for reduction="none", else a scalar.
     """
-    lprobs = F.log_softmax(logits.float(), dim=-1)  # (N, V)
+    lprobs = F.log_softmax(logits, dim=-1, dtype=_loss_dtype(logits))  # (N, V)
     mask = target != ignore_index  # (N,)
     gold = lprobs.gather(-1, target.masked_fill(~mask, 0).unsqueeze(-1)).squeeze(-1)  # (N,)
     if weight is not None:
@@ -133,7 +138,7 @@ def ctc_loss(log_probs: torch.Tensor, input_lengths: torch.Tensor, targets: torc
         (B,) for "none"; "sum" over the batch; "mean" is PyTorch's: each loss divided by its target
         length, then averaged over the batch.
     """
-    return F.ctc_loss(log_probs.float().transpose(0, 1), targets, input_lengths, target_lengths,
+    return F.ctc_loss(log_probs.to(_loss_dtype(log_probs)).transpose(0, 1), targets, input_lengths, target_lengths,
                       blank=blank, reduction=reduction, zero_infinity=zero_infinity)
 
 

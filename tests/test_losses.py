@@ -155,3 +155,11 @@ def test_sequence_loss_dispatch():
 def test_loss_config_errors(kwargs, key):
     with pytest.raises(LegokitError, match=key):
         LossConfig(**kwargs)
+
+
+def test_low_precision_logits_are_computed_in_float32():
+    logits, target = _random()
+    low = anti_focal_loss(logits.bfloat16(), target)
+    assert low.dtype == torch.float32
+    torch.testing.assert_close(low, anti_focal_loss(logits.bfloat16().float(), target))
+    assert anti_focal_loss(logits, target).dtype == torch.float64
