@@ -376,8 +376,9 @@ def status_lines(expdir: Path) -> list[str]:
     markers = [(m, _stage_number(m)) for m in (expdir / ".done").glob("stage*.done")]
     for marker, _ in sorted(markers, key=lambda mn: (mn[1] is None, mn[1] or 0, mn[0].name)):
         data = read_marker(marker) or {}
+        head, _, dirty = (data.get("git") or "-").partition("-")
         lines.append(f"{marker.name:<40} {data.get('time', '?'):<26} {data.get('duration_s', 0):>10.1f}s "
-                     f"{(data.get('git') or '-')[:12]}")
+                     f"{head[:12]}{'-' + dirty if dirty else ''}")
     return lines
 
 

@@ -51,4 +51,4 @@ model = json.loads(pathlib.Path(sys.argv[1], "model.json").read_text())
 pathlib.Path(sys.argv[1], "RESULTS.md").write_text("# Results\n\nlr=%s: score 42.0\n" % model["lr"])
 print(pathlib.Path(sys.argv[1], "RESULTS.md").read_text())' "$expdir/$tag"
 
-log "all stages done; results in $expdir/$tag/RESULTS.md"
+log "stages $stage to $stop_stage done; results in $expdir/$tag/RESULTS.md"
