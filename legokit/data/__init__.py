@@ -1,1 +1,11 @@
-"""legokit.data."""
+"""legokit.data: everything between files on disk and batches (see docs/data.md).
+
+datadir    Kaldi-style speech dirs (wav.scp, text, utt2spk, segments) and MT dirs (text.<lang>)
+audio      load_audio: mono float32, resampled, checked
+features   FbankConfig, compute_fbank (kaldi-native-fbank), TorchFbank, CMVNStats, GlobalCMVN
+featdump   dump_features / FeatureReader: sharded, memory-mapped feature dumps with feats.scp
+specaug    SpecAugConfig, SpecAugment
+tokenizer  train_tokenizer, Tokenizer (sentencepiece, <blank>=0 <unk>=1 <s>=2 </s>=3)
+datasets   SpeechDataset, TextPairDataset
+batching   BucketBatchSampler, SpeechCollator, collate_text
+"""
