@@ -1,0 +1,49 @@
+import shutil
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from legokit.errors import LegokitError
+from legokit.prepare.espeak import EspeakConfig, make_espeak_speech, synthesize
+from legokit.prepare.text import read_text, write_text
+
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
+                                  reason="espeak-ng is not installed (apt-get install espeak-ng)")
+
+
+@needs_espeak
+def test_synthesize_16k_mono(tmp_path: Path):
+    seconds = synthesize("The file could not be opened.", tmp_path / "a.wav", "en-us+f3", 175, 50, 16000)
+    audio, rate = sf.read(tmp_path / "a.wav")
+    assert rate == 16000 and audio.ndim == 1
+    assert 0.8 < seconds < 5 and len(audio) == round(seconds * 16000)
+    assert abs(audio).max() > 0.05  # real speech, not silence
+
+
+@needs_espeak
+def test_make_espeak_speech_kaldi_dirs(tmp_path: Path):
+    for split in ("train", "test"):
+        write_text(tmp_path / "mt" / split / "text.en", {f"{split}-{i}": f"Sentence number {i}." for i in range(3)})
+    cfg = EspeakConfig(voices=["en-us+m1", "en-gb+f2"], test_voices=["en-029+m3"], splits=["train", "test"])
+    stats = make_espeak_speech(tmp_path / "mt", tmp_path / "asr", cfg, nj=2)
+    assert stats["test"]["speakers"] == 1 and stats["train"]["utterances"] == 3
+    wav_scp = read_text(tmp_path / "asr/train/wav.scp")
+    text, utt2spk = read_text(tmp_path / "asr/train/text"), read_text(tmp_path / "asr/train/utt2spk")
+    assert wav_scp.keys() == text.keys() == utt2spk.keys()
+    assert all(Path(p).is_absolute() and sf.info(p).samplerate == 16000 for p in wav_scp.values())
+    assert set(utt2spk.values()) <= set(cfg.voices)
+    assert set(read_text(tmp_path / "asr/test/utt2spk").values()) == {"en-029+m3"}
+    assert sorted(text.values()) == [f"Sentence number {i}." for i in range(3)]
+
+
+def test_voices_must_be_disjoint(tmp_path: Path):
+    cfg = EspeakConfig(voices=["en-us"], test_voices=["en-us"])
+    with pytest.raises(LegokitError, match=r"both lists contain \['en-us'\]"):
+        make_espeak_speech(tmp_path, tmp_path / "out", cfg)
+
+
+def test_missing_espeak(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(LegokitError, match="apt-get install espeak-ng"):
+        make_espeak_speech(tmp_path, tmp_path / "out")
