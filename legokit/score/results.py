@@ -60,15 +60,19 @@ def _now() -> str:
     return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-def load_record(exp_dir: str | Path) -> dict:
-    """The experiment's results.json, or an empty record."""
-    path = Path(exp_dir) / RECORD_NAME
+def _read_json(path: Path, what: str) -> object:
     if not path.is_file():
-        return {"sets": {}}
+        raise LegokitError(f"{path}: {what} not found")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
-        raise LegokitError(f"{path}:{err.lineno}: not valid JSON ({err.msg}); fix or delete it") from err
+        raise LegokitError(f"{path}:{err.lineno}: {what} is not valid JSON ({err.msg}); fix or delete it") from err
+
+
+def load_record(exp_dir: str | Path) -> dict:
+    """The experiment's results.json, or an empty record."""
+    path = Path(exp_dir) / RECORD_NAME
+    return _read_json(path, "results record") if path.is_file() else {"sets": {}}
 
 
 def update_results(exp_dir: str | Path, test_set: str, scores: Mapping[str, float],
@@ -162,12 +166,7 @@ def comparison_rows(exp_dirs: Sequence[str | Path]) -> list[tuple[str, Mapping[s
 def read_scores_json(path: str | Path) -> dict[str, float]:
     """A scores file written by ``legokit score --output`` (a flat JSON object of numbers)."""
     path = Path(path)
-    if not path.is_file():
-        raise LegokitError(f"{path}: scores file not found (--scores)")
-    try:
-        scores = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise LegokitError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from err
+    scores = _read_json(path, "scores file (--scores)")
     if not isinstance(scores, dict) or not all(isinstance(v, (int, float)) for v in scores.values()):
         raise LegokitError(f"{path}: expected a JSON object of metric -> number, e.g. {{\"bleu\": 31.2}}")
     return {key: float(value) for key, value in scores.items()}

@@ -64,12 +64,14 @@ def test_git_hash_outside_git(tmp_path):
 def test_bad_inputs(tmp_path):
     with pytest.raises(LegokitError, match="config file not found"):
         config_info(tmp_path / "missing.yaml")
+    with pytest.raises(LegokitError, match=r"missing.json: scores file \(--scores\) not found"):
+        read_scores_json(tmp_path / "missing.json")
     bad = tmp_path / "scores.json"
     bad.write_text('{"bleu": "high"}')
     with pytest.raises(LegokitError, match="scores.json: expected a JSON object"):
         read_scores_json(bad)
     (tmp_path / "results.json").write_text("{oops")
-    with pytest.raises(LegokitError, match="results.json:1: not valid JSON"):
+    with pytest.raises(LegokitError, match="results.json:1: results record is not valid JSON"):
         load_record(tmp_path)
 
 
