@@ -111,7 +111,7 @@ def plot_curves(metrics_jsonl: str | Path, out_png: str | Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize="small")
     axes[-1, 0].set_xlabel("update step")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.14, right=0.97, top=0.98, bottom=0.6 / (2.4 * len(curves)), hspace=0.1)
     out_png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_png, dpi=100)
     plt.close(fig)
