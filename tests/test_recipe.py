@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -196,3 +197,16 @@ def test_pidfile_with_reused_pid_is_stale():
     record = recipe._lock_record(os.getpid(), "x")
     assert recipe._is_alive(record)
     assert not recipe._is_alive({**record, "start": "1"})
+
+
+def test_falls_back_to_pidfile_where_flock_is_unsupported(monkeypatch: pytest.MonkeyPatch):
+    def no_flock(fd: int, op: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(recipe.fcntl, "flock", no_flock)
+    fd = os.open(".lock", os.O_RDWR | os.O_CREAT)
+    try:
+        assert recipe.acquire_lock(Path("."), pid=os.getpid(), fd=fd) == "pidfile"
+    finally:
+        os.close(fd)
+    assert json.loads(Path(recipe.PIDFILE_NAME).read_text())["pid"] == os.getpid()

@@ -16,5 +16,6 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 if ! python3 -c 'import legokit' 2>/dev/null; then
     echo "path.sh: cannot import legokit with $(command -v python3 || echo 'python3 (not found)')." \
         "Run 'make install' (or 'pip install -e .') in $LEGOKIT_ROOT, or activate the environment that has it." >&2
+    # shellcheck disable=SC2317  # exit is reached when path.sh is executed instead of sourced
     return 1 2>/dev/null || exit 1
 fi

@@ -14,6 +14,7 @@ fi
 template=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
 task=${2:-}
 if [ -n "$task" ] && [ ! -d "$template/$task" ]; then
+    # shellcheck disable=SC2012  # task names are plain words
     echo "$0: no template task '$task' in $template (have: $(cd "$template" && ls -d -- */ | tr -d / | tr '\n' ' '))" >&2
     exit 1
 fi

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -171,6 +172,7 @@ def test_rerun_with_same_options_skips(rec: Path):
     assert set(marker["options"]["functions"]) == {"work"}
     assert "running stage 2" in (rec / "exp/logs/stage2.second.log").read_text()
     assert "(run.sh:24:stage 2) stage 2: second (not done yet)" in first.stderr  # file:line:stage
+    assert re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d \(run\.sh:26:main\) finished$", first.stderr, re.M)
 
     again = _run(rec)
     assert again.returncode == 0 and _ran(rec) == []
@@ -289,3 +291,30 @@ def test_example_recipe_via_setup_recipe(tmp_path: Path):
     assert "epoch 3" in (new / "exp/logs/stage3.train.log").read_text()
     refused = subprocess.run([str(TEMPLATE / "setup_recipe.sh"), str(new)], capture_output=True, text=True)
     assert refused.returncode == 1 and "exists already" in refused.stderr
+
+
+# ------------------------------------------------------------------------------------------ path.sh
+
+def _source_path_sh(root: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-c", '. ./path.sh && echo "$(command -v python3) $OMP_NUM_THREADS"'],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_path_sh_says_how_to_install_when_legokit_is_missing(tmp_path: Path):
+    root = _recipe(tmp_path, "")
+    fake = tmp_path / "bin" / "python3"  # a python without legokit
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\nexit 1\n")
+    fake.chmod(0o755)
+    env = {"PATH": f"{fake.parent}:/usr/bin:/bin", "VIRTUAL_ENV": str(tmp_path), "HOME": str(tmp_path)}
+    out = _source_path_sh(root, env)
+    assert out.returncode == 1
+    assert "cannot import legokit" in out.stderr and "make install" in out.stderr
+
+
+@pytest.mark.skipif(not (TEMPLATE.parents[1] / ".venv").is_dir(), reason="the checkout has no .venv")
+def test_path_sh_activates_repo_venv(tmp_path: Path):
+    root = _recipe(tmp_path, "")
+    out = _source_path_sh(root, {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == f"{TEMPLATE.parents[1] / '.venv/bin/python3'} 1\n"

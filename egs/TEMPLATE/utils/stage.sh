@@ -99,6 +99,6 @@ run_stage() {
         _recipe_log_at 1 "stage $n ($name) FAILED; full log: $logfile"
         exit "$status"
     fi
-    _recipe_py done "$marker" --start "$start" "${fp[@]}" -- "$@" || exit $?
+    _recipe_py "done" "$marker" --start "$start" "${fp[@]}" -- "$@" || exit $?
     _recipe_log_at 1 "stage $n: $name finished in $(($(date +%s) - ${start%.*}))s"
 }
