@@ -83,23 +83,29 @@ def length_limits(source_lengths: Tensor, cfg: BeamSearchConfig) -> tuple[Tensor
     return max_len, min_len
 
 
-def banned_tokens(tokens: Tensor, vocab: int, min_len: Tensor, max_len: Tensor, cfg: BeamSearchConfig,
-                  special: tuple[int, int, int]) -> Tensor:
-    """Tokens that may not come next: blank and bos always, eos before min_len, everything but eos at
-    max_len, repeated n-grams. tokens (N, U) prefixes incl. bos, min_len/max_len (N,) -> (N, V) bool."""
+def mask_log_probs(log_probs: Tensor, tokens: Tensor, min_len: Tensor, max_len: Tensor,
+                   cfg: BeamSearchConfig, special: tuple[int, int, int]) -> Tensor:
+    """A copy of log_probs (N, V) with -inf at tokens that may not come next: blank and bos always,
+    eos before min_len, everything but eos at max_len, tokens completing a repeated n-gram.
+
+    tokens (N, U) prefixes incl. bos, min_len / max_len (N,). Costs one copy plus O(N) column/row work.
+    """
     bos, eos, blank = special
-    rows, step = tokens.shape[0], tokens.shape[1] - 1
-    ids = torch.arange(vocab, device=tokens.device)
-    banned = (ids == blank) | (ids == bos)
-    banned = banned | ((ids == eos) & (step < min_len)[:, None]) | ((ids != eos) & (step >= max_len)[:, None])
+    step = tokens.shape[1] - 1
+    out = log_probs.index_fill(1, torch.tensor([blank, bos], device=log_probs.device), NEG_INF)
+    out[:, eos].masked_fill_(step < min_len, NEG_INF)
+    forced = (step >= max_len).nonzero().squeeze(1)
+    if forced.numel():
+        ended = out[forced, eos]
+        out[forced] = NEG_INF
+        out[forced, eos] = ended
     size = cfg.no_repeat_ngram_size
     if size and tokens.shape[1] >= size:
         grams = tokens.unfold(1, size, 1)  # (N, W, size)
         match = (grams[:, :, :-1] == tokens[:, None, tokens.shape[1] - size + 1 :]).all(-1)  # (N, W)
-        repeats = torch.zeros(rows, vocab, device=tokens.device)
-        repeats.scatter_add_(1, grams[:, :, -1], match.float())
-        banned = banned | (repeats > 0)
-    return banned
+        rows, starts = match.nonzero(as_tuple=True)
+        out[rows, grams[rows, starts, -1]] = NEG_INF
+    return out
 
 
 def greedy_search(decoder: StepDecoder, memory: Tensor, memory_padding_mask: Tensor, source_lengths: Tensor,
@@ -116,8 +122,7 @@ def greedy_search(decoder: StepDecoder, memory: Tensor, memory_padding_mask: Ten
     done = torch.zeros(batch, dtype=torch.bool, device=device)
     for _ in range(int(max_len.max()) + 1):
         log_probs, state = decoder.step(tokens, state)
-        log_probs = log_probs.to(score.dtype).masked_fill(
-            banned_tokens(tokens, log_probs.shape[1], min_len, max_len, cfg, (bos, eos, blank)), NEG_INF)
+        log_probs = mask_log_probs(log_probs.to(score.dtype), tokens, min_len, max_len, cfg, (bos, eos, blank))
         best, token = log_probs.max(dim=-1)
         score = score + best.masked_fill(done, 0.0)
         tokens = torch.cat([tokens, token.masked_fill(done, eos)[:, None]], dim=1)
@@ -179,8 +184,12 @@ class _Candidates:
 
     score: Tensor  # (N, K) joint score
     att: Tensor  # (N, K) summed attention log-probs
-    tokens: Tensor  # (N, K) token ids
+    tokens: Tensor | None  # (N, K) token ids; None when the candidates are the whole vocabulary
     ctc: CTCCandidates | None
+
+    def token(self, flat: Tensor) -> Tensor:
+        """Token ids at flat indices (any shape) into the N * K candidates."""
+        return flat % self.score.shape[1] if self.tokens is None else self.tokens.reshape(-1)[flat]
 
 
 class _FinishedPool:
@@ -231,7 +240,7 @@ class _BatchBeamSearch:
             candidates, live.decoder_state = self._expand(live)
             order, top_score = self._top(candidates, live.utt.numel())
             self._finalize(pool, live, candidates, order[:, : self.beam], top_score[:, : self.beam], step)
-            keep = torch.sort((self._gather(candidates.tokens, order) == self.special[1]).byte(), dim=1,
+            keep = torch.sort((candidates.token(order) == self.special[1]).byte(), dim=1,
                               stable=True).indices[:, : self.beam]  # best beam non-eos candidates
             order, score = order.gather(1, keep), top_score.gather(1, keep)
             alive = ~self._done(pool, live.utt, score, step)
@@ -251,7 +260,7 @@ class _BatchBeamSearch:
             utt=torch.arange(batch, device=device),
             tokens=torch.full((batch * self.beam, 1), self.special[0], dtype=torch.long, device=device),
             score=score.flatten(),
-            att=torch.zeros_like(score).flatten(),
+            att=score.flatten().clone(),
             decoder_state=state,
             ctc_state=self.scorer.init_state(rows) if self.scorer is not None else None,
         )
@@ -259,25 +268,24 @@ class _BatchBeamSearch:
     def _expand(self, live: _Live) -> tuple[_Candidates, Any]:
         """Run the decoder one step and score the candidate tokens of every live row."""
         log_probs, state = self.decoder.step(live.tokens, live.decoder_state)
-        log_probs = log_probs.to(live.score.dtype)  # (N, V)
         rows_utt = live.utt.repeat_interleave(self.beam)
-        banned = banned_tokens(live.tokens, log_probs.shape[1], self.min_len[rows_utt],
-                               self.max_len[rows_utt], self.cfg, self.special)
-        banned = banned | ~torch.isfinite(live.score)[:, None]
-        att = live.att[:, None] + log_probs.masked_fill(banned, NEG_INF)  # (N, V)
+        log_probs = mask_log_probs(log_probs.to(live.score.dtype), live.tokens, self.min_len[rows_utt],
+                                   self.max_len[rows_utt], self.cfg, self.special)
+        att = live.att[:, None] + log_probs  # (N, V); -inf for banned tokens and empty slots
         if self.scorer is None:
-            tokens = torch.arange(att.shape[1], device=att.device).expand_as(att)
-            return _Candidates(score=att, att=att, tokens=tokens, ctc=None), state
+            return _Candidates(score=att, att=att, tokens=None, ctc=None), state
         weight = self.cfg.ctc_weight
         pre_beam = max(2, int(self.cfg.ctc_pre_beam_ratio * self.beam))  # >= 2: see _top
+        tokens = None  # the whole vocabulary
         if weight < 1.0 and pre_beam < att.shape[1]:
             tokens = att.topk(pre_beam, dim=1).indices  # (N, K)
+            att = att.gather(1, tokens)
+        vocab = torch.arange(att.shape[1], device=att.device).expand_as(att)
+        ctc = self.scorer.score(live.ctc_state, vocab if tokens is None else tokens)
+        if weight == 1.0:  # attention only bans: -inf where it is -inf, else ignored
+            score = ctc.scores.masked_fill(att == NEG_INF, NEG_INF)
         else:
-            tokens = torch.arange(att.shape[1], device=att.device).expand_as(att)
-        ctc = self.scorer.score(live.ctc_state, tokens)
-        att = att.gather(1, tokens)
-        score = weight * ctc.scores if weight == 1.0 else (1 - weight) * att + weight * ctc.scores
-        score = score.masked_fill(banned.gather(1, tokens), NEG_INF)
+            score = (1 - weight) * att + weight * ctc.scores
         return _Candidates(score=score, att=att, tokens=tokens, ctc=ctc), state
 
     def _top(self, candidates: _Candidates, active: int) -> tuple[Tensor, Tensor]:
@@ -300,7 +308,7 @@ class _BatchBeamSearch:
                   score: Tensor, step: int) -> None:
         """Move eos candidates among the top beam of each utterance into the pool."""
         per_row = candidates.score.shape[1]
-        ended = (self._gather(candidates.tokens, order) == self.special[1]) & torch.isfinite(score)
+        ended = (candidates.token(order) == self.special[1]) & torch.isfinite(score)
         if not bool(ended.any()):
             return
         ctc = candidates.ctc
@@ -338,7 +346,7 @@ class _BatchBeamSearch:
             ctc_state = CTCPrefixScorer.select(live.ctc_state, candidates.ctc, rows, cols)
         return _Live(
             utt=utt,
-            tokens=torch.cat([live.tokens[rows], candidates.tokens[rows, cols][:, None]], dim=1),
+            tokens=torch.cat([live.tokens[rows], candidates.token(flat)[:, None]], dim=1),
             score=score.flatten(),
             att=candidates.att[rows, cols],
             decoder_state=self.decoder.reorder_state(live.decoder_state, rows),

@@ -1,0 +1,88 @@
+"""Micro-benchmark of legokit's batched beam search: ms per decoder step vs batch × beam.
+
+The decoder is a dummy (embedding of the last token + mean memory -> linear to V), so the figures are
+the search's own overhead plus one small matmul; a real model adds its step cost on top. Output length
+is forced (min = max = --length tokens) so every configuration runs the same number of steps.
+
+Usage:
+    .venv/bin/python benchmarks/beam_search_micro.py                       # attention only
+    .venv/bin/python benchmarks/beam_search_micro.py --ctc-weight 0.3 --frames 250
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torch import Tensor, nn
+
+from legokit.decode import BeamSearchConfig, beam_search, reorder_nested
+
+BOS, EOS = 2, 3
+
+
+class DummyDecoder(nn.Module):
+    """Cheapest StepDecoder with a realistic output layer: (N, D) -> (N, V) log-probs per step."""
+
+    def __init__(self, vocab: int, dim: int) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        self.out = nn.Linear(dim, vocab)
+
+    def init_state(self, memory: Tensor, memory_padding_mask: Tensor) -> dict[str, Tensor]:
+        keep = (~memory_padding_mask).unsqueeze(-1).to(memory.dtype)
+        return {"context": (memory * keep).sum(1) / keep.sum(1)}
+
+    def step(self, tokens: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        return self.out(self.embed(tokens[:, -1]) + state["context"]).log_softmax(-1), state
+
+    def reorder_state(self, state: dict[str, Tensor], index: Tensor) -> dict[str, Tensor]:
+        return reorder_nested(state, index)
+
+
+def measure(batch: int, beam: int, args: argparse.Namespace) -> float:
+    """Median over --repeats of the wall time per decoder step, in ms."""
+    decoder = DummyDecoder(args.vocab, args.dim).eval()
+    memory = torch.randn(batch, args.source, args.dim)
+    mask = torch.zeros(batch, args.source, dtype=torch.bool)
+    lengths = torch.full((batch,), args.length)
+    ctc = torch.randn(batch, args.frames, args.vocab).log_softmax(-1) if args.ctc_weight else None
+    cfg = BeamSearchConfig(beam_size=beam, max_len_ratio=0.0, max_len_offset=args.length, min_len_ratio=1.0,
+                           ctc_weight=args.ctc_weight)
+    times = []
+    with torch.inference_mode():
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            beam_search(decoder, memory, mask, lengths, cfg, BOS, EOS, ctc_log_probs=ctc,
+                        ctc_lengths=torch.full((batch,), args.frames))
+            times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2] * 1000 / (args.length + 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 64], help="batch sizes")
+    parser.add_argument("--beams", type=int, nargs="+", default=[1, 5, 10], help="beam sizes")
+    parser.add_argument("--vocab", type=int, default=8000, help="vocabulary size V")
+    parser.add_argument("--dim", type=int, default=256, help="model dimension of the dummy decoder")
+    parser.add_argument("--source", type=int, default=30, help="memory length S")
+    parser.add_argument("--length", type=int, default=30, help="forced output length (tokens, eos excluded)")
+    parser.add_argument("--ctc-weight", type=float, default=0.0, help="joint CTC weight (0 = attention only)")
+    parser.add_argument("--frames", type=int, default=250, help="CTC frames T when --ctc-weight > 0")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per configuration (median kept)")
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"# V={args.vocab} D={args.dim} length={args.length} ctc_weight={args.ctc_weight} "
+          f"frames={args.frames} threads={args.threads}")
+    print("| batch | beam | ms / step | ms / output token / sentence |")
+    print("|---|---|---|---|")
+    for batch in args.batches:
+        for beam in args.beams:
+            ms = measure(batch, beam, args)
+            print(f"| {batch} | {beam} | {ms:.2f} | {ms / batch:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
