@@ -270,8 +270,12 @@ def _process_start(pid: int) -> str | None:
 
 
 def _lock_record(pid: int, what: str) -> dict:
-    return {"pid": pid, "host": socket.gethostname(), "start": _process_start(pid), "what": what,
-            "since": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
+    try:
+        pgid = os.getpgid(pid)
+    except OSError:
+        pgid = None
+    return {"pid": pid, "pgid": pgid, "host": socket.gethostname(), "start": _process_start(pid),
+            "what": what, "since": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
 
 
 def _holder_text(record: dict | None, lock_path: Path) -> str:
@@ -304,15 +308,22 @@ def _is_alive(record: dict) -> bool:
 
 
 def _busy_error(directory: Path, record: dict | None, lock_path: Path) -> LegokitError:
-    pid = (record or {}).get("pid")
-    todo = f"wait for it to finish, or stop it with `kill {pid}`" if pid else "wait for it to finish"
+    """The refusal: who holds the lock and how to stop it (the whole process group, stages included)."""
+    if record and not _is_alive(record):
+        todo = (f"that run has exited but processes it started still hold the lock; "
+                f"list them with `fuser -v {lock_path}`")
+    elif record and record.get("pgid"):
+        todo = f"wait for it to finish, or stop the run and its stages with `kill -- -{record['pgid']}`"
+    else:
+        todo = "wait for it to finish"
     return LegokitError(f"recipe directory {directory} is in use: {_holder_text(record, lock_path)}; {todo}")
 
 
 def lock_with_flock(directory: Path, fd: int, pid: int, what: str) -> None:
     """flock(2) the open file ``fd`` (``<dir>/.lock``, opened read-write by the shell, which keeps it).
 
-    The lock belongs to the shell's open file, so it lasts until the shell exits, however it exits.
+    The lock belongs to the shell's open file, which the stage commands inherit: it lasts until the run
+    and every process it started have exited, however they exit.
     """
     lock_path = directory / ".lock"
     try:

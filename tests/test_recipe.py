@@ -164,9 +164,15 @@ def test_git_hash(tmp_path: Path):
 def test_flock_refuses_second_holder_and_names_pid():
     first = os.open(".lock", os.O_RDWR | os.O_CREAT)
     second = os.open(".lock", os.O_RDWR | os.O_CREAT)  # another open file, as another shell would have
+    dead = subprocess.Popen(["true"])
+    dead.wait()
     try:
-        assert recipe.acquire_lock(Path("."), pid=4242, fd=first, what="./run.sh") == "flock"
-        with pytest.raises(LegokitError, match=r"in use: pid 4242 .*\./run\.sh.*kill 4242"):
+        assert recipe.acquire_lock(Path("."), pid=dead.pid, fd=first, what="./run.sh") == "flock"
+        with pytest.raises(LegokitError, match=rf"in use: pid {dead.pid} .*\./run\.sh.*fuser -v \.lock`"):
+            recipe.acquire_lock(Path("."), pid=99, fd=second)  # the holder exited: a child holds it
+        me = os.getpid()
+        assert recipe.acquire_lock(Path("."), pid=me, fd=first) == "flock"  # flock again: same file, fine
+        with pytest.raises(LegokitError, match=f"in use: pid {me} .*kill -- -{os.getpgid(me)}"):
             recipe.acquire_lock(Path("."), pid=99, fd=second)
     finally:
         os.close(first)

@@ -246,7 +246,7 @@ def test_concurrent_run_is_refused(rec: Path, method: str):
         out = _run(rec, env=env)
         assert out.returncode != 0 and _ran(rec) == ["1"]
         assert f"is in use: pid {proc.pid} " in out.stderr
-        assert f"kill {proc.pid}" in out.stderr
+        assert f"kill -- -{proc.pid}" in out.stderr  # run.sh leads its process group here
     finally:
         _kill(proc)
     (rec / "sleep1").unlink()

@@ -43,11 +43,11 @@ recipe_lock() {
     fi
 }
 
-# _recipe_exec CMD ARGS...: run the stage command in a subshell with errexit on (so a failing line
-# inside a shell-function stage stops it), without the lock's file descriptor.
+# _recipe_exec CMD ARGS...: run the stage command in a subshell with errexit on, so a failing line
+# inside a shell-function stage stops it. It inherits the lock's file descriptor on purpose: a stage
+# process that outlives a killed run keeps the directory locked until it ends.
 _recipe_exec() {
     (
-        if [ -n "${_recipe_lock_fd:-}" ]; then exec {_recipe_lock_fd}>&-; fi
         set -e
         "$@"
     )
