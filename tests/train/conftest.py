@@ -6,12 +6,10 @@ from types import ModuleType
 
 import pytest
 
-TOY_PATH = Path(__file__).with_name("toy.py")
-
 
 @pytest.fixture(scope="session")
 def toy() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("legokit_train_toy", TOY_PATH)
+    spec = importlib.util.spec_from_file_location("legokit_train_toy", Path(__file__).with_name("toy.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -68,7 +68,7 @@ def make_batches(batch_size: int = 8, seed: int = 1, sleep: float = 0.0,
 def valid_batches() -> Iterator[dict]:
     x, y = dataset()
     rank, world = distributed_info()
-    yield {"ids": [], "x": x[rank::world][:32], "y": y[rank::world][:32]}
+    yield {"ids": [], "x": x[:32][rank::world], "y": y[:32][rank::world]}
 
 
 def main(argv: list[str] | None = None) -> int:
