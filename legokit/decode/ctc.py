@@ -106,17 +106,21 @@ class CTCPrefixScorer:
         x_blank = self.log_probs[start:end, state.utt, self.blank][:, :, None]  # (T', N, 1)
         repeat = (tokens == state.last[:, None])[None]  # (1, N, K)
         phi = torch.where(repeat, state.r_b[:, :, None], torch.logaddexp(state.r_n, state.r_b)[:, :, None])
-        r_n = x.new_full((state.r_n.size(0), *tokens.shape), NEG_INF)  # (T + 1, N, K)
-        r_b = torch.full_like(r_n, NEG_INF)
+        # One buffer per frame holding (r^b, phi, r^n) of the extensions, so that one logaddexp and one
+        # add per frame do both recursions: (r^b, r^n)[t+1] = logaddexp(r^n[t], (r^b, phi)[t]) + (y_blank, y_c).
+        w = x.new_full((phi.shape[0], 3, *tokens.shape), NEG_INF)  # (T + 1, 3, N, K)
+        w[:, 1] = phi
+        y = torch.stack([x_blank.expand_as(x), x], dim=1)  # (T', 2, N, K)
+        frames = w.unbind(0)
         for t in range(start, end):
-            r_n[t + 1] = torch.logaddexp(r_n[t], phi[t]) + x[t - start]
-            r_b[t + 1] = torch.logaddexp(r_n[t], r_b[t]) + x_blank[t - start]
+            torch.logaddexp(frames[t][2], frames[t][:2], out=frames[t + 1][::2])
+            frames[t + 1][::2].add_(y[t - start])
         scores = torch.logsumexp(phi[start:end] + x, dim=0)  # (N, K)
         if self.eos is not None:
             complete = torch.logaddexp(state.r_n[end], state.r_b[end])  # (N,)
             scores = torch.where(tokens == self.eos, complete[:, None], scores)
         scores = scores.masked_fill(tokens == self.blank, NEG_INF)
-        return CTCCandidates(tokens=tokens, scores=scores, r_n=r_n, r_b=r_b)
+        return CTCCandidates(tokens=tokens, scores=scores, r_n=w[:, 2], r_b=w[:, 0])
 
     @staticmethod
     def select(state: CTCPrefixState, candidates: CTCCandidates, row: Tensor, col: Tensor) -> CTCPrefixState:
