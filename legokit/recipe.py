@@ -9,8 +9,9 @@ lives here so it is tested in Python. Subcommands (all paths relative to the rec
   python -m legokit.recipe unlock DIR --pid PID
   python -m legokit.recipe status EXPDIR
 
-``check`` exits 0 when the stage is done with the same options (skip it), 1 with the reason on stdout
-when it must run, 2 on a user error. A marker ``stageN.<name>.done`` is JSON (see :func:`write_marker`).
+``check`` exits 0 when the stage is done with the same options (skip it), NEEDS_RUN (10) with the
+reason on stdout when it must run, 2 on a user error (anything else is a crash, not "run it").
+A marker ``stageN.<name>.done`` is JSON (see :func:`write_marker`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from legokit.errors import LegokitError
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 MARKER_RE = re.compile(r"^stage(\d+)\.(.+)\.done$")
 PIDFILE_NAME = ".lock.pid"
+#: exit status of ``check`` for "the stage must run" (distinct from Python's own 1 on a crash)
+NEEDS_RUN = 10
 
 
 @dataclass(frozen=True)
@@ -405,7 +408,8 @@ def _add_fingerprint_args(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m legokit.recipe", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="action", required=True)
-    check = sub.add_parser("check", help="exit 0 if the stage is done with the same options, else 1")
+    check = sub.add_parser("check", help=f"exit 0 if the stage is done with the same options, {NEEDS_RUN} if "
+                                         "it must run")
     _add_fingerprint_args(check)
     check.add_argument("--log", type=Path, help="the stage's log, to tell an interrupted stage apart")
     done = sub.add_parser("done", help="write the done-marker of a stage that succeeded")
@@ -438,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             reason = check_stage(args.marker, options, args.log)
             print(reason or "up to date")
-            return 0 if reason is None else 1
+            return 0 if reason is None else NEEDS_RUN
         if args.action == "lock":
             print(acquire_lock(args.directory, args.pid, args.fd, args.what))
         elif args.action == "unlock":

@@ -125,11 +125,11 @@ def test_rerun_of_earlier_stage_invalidates_later_ones():
 
 def test_cli_check_exit_codes(capsys: pytest.CaptureFixture[str]):
     marker = "exp/.done/stage1.a.done"
-    assert recipe.main(["check", marker, "--", "echo", "hi"]) == 1
+    assert recipe.main(["check", marker, "--", "echo", "hi"]) == recipe.NEEDS_RUN == 10
     assert capsys.readouterr().out.strip() == "not done yet"
     assert recipe.main(["done", marker, "--start", "0", "--", "echo", "hi"]) == 0
     assert recipe.main(["check", marker, "--", "echo", "hi"]) == 0
-    assert recipe.main(["check", marker, "--", "echo", "ho"]) == 1
+    assert recipe.main(["check", marker, "--", "echo", "ho"]) == recipe.NEEDS_RUN
     assert "'hi' -> 'ho'" in capsys.readouterr().out
     assert recipe.main(["check", marker, "--file", "gone.yaml", "--", "echo"]) == 2
     assert "gone.yaml" in capsys.readouterr().err

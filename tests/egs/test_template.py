@@ -270,6 +270,17 @@ def test_run_stage_usage_errors(tmp_path: Path):
     assert out.returncode == 1 and "expected a stage number and a name" in out.stderr
 
 
+def test_broken_python_stops_the_run_instead_of_running_stages(tmp_path: Path):
+    rec = _recipe(tmp_path, RUN_SH.replace(". ./path.sh\n", "").replace("recipe_lock\n", ""))
+    fake = tmp_path / "bin" / "python3"  # crashes like a python without legokit (exit status 1)
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'No module named legokit' >&2; exit 1\n")
+    fake.chmod(0o755)
+    out = _run(rec, env={**_env(), "PATH": f"{fake.parent}:/usr/bin:/bin"})
+    assert out.returncode == 1 and _ran(rec) == []
+    assert "No module named legokit" in out.stderr
+
+
 # ------------------------------------------------------------------------------ example recipe
 
 @pytest.mark.slow

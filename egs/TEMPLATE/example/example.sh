@@ -2,6 +2,7 @@
 # Example staged recipe script: the shape every egs/TEMPLATE/<task>/<task>.sh follows. The commands are
 # stand-ins (python3 -c, shell functions); real scripts call `legokit prepare|tokenizer|train|decode|
 # score ...`. Run it through run.sh: ./run.sh --help, ./run.sh, ./run.sh --stage 3 --stop_stage 3.
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 . ./path.sh
 . ./db.sh

@@ -81,7 +81,7 @@ run_stage() {
         _recipe_log_at 1 "stage $n ($name): done before with the same options, skipping ($marker)"
         return 0
     fi
-    [ "$rc" -le 1 ] || exit "$rc"
+    [ "$rc" -eq 0 ] || [ "$rc" -eq 10 ] || exit "$rc"  # 10: must run; else legokit.recipe failed
     [ "$rc" -eq 0 ] && reason="forced (force=true)"
 
     local start errexit=0 status
