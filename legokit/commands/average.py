@@ -1,0 +1,40 @@
+"""`legokit average`: average the N best (or last) checkpoints of a training run into one model."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from legokit.errors import LegokitError
+from legokit.train.checkpoint import average_checkpoints, save_checkpoint, select_checkpoints
+
+HELP = "average the N best (by a validation statistic) or the last N checkpoints of an experiment"
+
+logger = logging.getLogger("legokit.average")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--exp-dir", type=Path, required=True,
+                        help="training directory holding checkpoints/ckpt-<step>.pt and metrics.jsonl")
+    parser.add_argument("--num", type=int, default=5, help="number of checkpoints to average")
+    parser.add_argument("--metric", default="loss",
+                        help="validation statistic in metrics.jsonl that ranks the checkpoints")
+    parser.add_argument("--mode", choices=["min", "max"], default="min",
+                        help="whether a lower (min) or higher (max) --metric is better")
+    parser.add_argument("--last", action="store_true",
+                        help="average the newest --num checkpoints instead of the best ones")
+    parser.add_argument("-o", "--output", type=Path, required=True,
+                        help="averaged checkpoint to write (its 'model' entry is the averaged state dict)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.num < 1:
+        raise LegokitError(f"--num must be >= 1; got {args.num}")
+    paths = select_checkpoints(args.exp_dir, args.num, None if args.last else args.metric, args.mode)
+    if len(paths) < args.num:
+        logger.warning("only %d checkpoint(s) available; averaging those", len(paths))
+    save_checkpoint({"model": average_checkpoints(paths), "averaged": [p.name for p in paths],
+                     "metric": "last" if args.last else f"{args.mode} {args.metric}"}, args.output)
+    logger.info("averaged %s into %s", ", ".join(p.name for p in paths), args.output)
+    return 0
