@@ -412,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
                                          "it must run")
     _add_fingerprint_args(check)
     check.add_argument("--log", type=Path, help="the stage's log, to tell an interrupted stage apart")
-    done = sub.add_parser("done", help="write the done-marker of a stage that succeeded")
+    done = sub.add_parser("done", help="write the done-marker of a stage that succeeded; print its duration")
     _add_fingerprint_args(done)
     done.add_argument("--start", type=float, required=True, help="epoch seconds when the stage started")
     lock = sub.add_parser("lock", help="lock a recipe directory for one run")
@@ -438,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise LegokitError(f"no command for {args.marker}: end the options with `-- CMD ARGS...`")
             options = stage_options(command, args.file, args.var, args.function)
             if args.action == "done":
-                write_marker(args.marker, options, args.start)
+                print(f"{write_marker(args.marker, options, args.start)['duration_s']:.1f}")
                 return 0
             reason = check_stage(args.marker, options, args.log)
             print(reason or "up to date")

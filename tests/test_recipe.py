@@ -128,6 +128,7 @@ def test_cli_check_exit_codes(capsys: pytest.CaptureFixture[str]):
     assert recipe.main(["check", marker, "--", "echo", "hi"]) == recipe.NEEDS_RUN == 10
     assert capsys.readouterr().out.strip() == "not done yet"
     assert recipe.main(["done", marker, "--start", "0", "--", "echo", "hi"]) == 0
+    assert float(capsys.readouterr().out) > 1e9  # the duration since epoch 0, in seconds
     assert recipe.main(["check", marker, "--", "echo", "hi"]) == 0
     assert recipe.main(["check", marker, "--", "echo", "ho"]) == recipe.NEEDS_RUN
     assert "'hi' -> 'ho'" in capsys.readouterr().out

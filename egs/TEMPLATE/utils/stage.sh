@@ -62,6 +62,7 @@ run_stage() {
     shift 2
     local -a fp=()
     while [ $# -gt 0 ] && [ "$1" != -- ]; do
+        [ $# -ge 2 ] || { _recipe_log_at 1 "run_stage $n $name: option $1 needs a value"; exit 1; }
         case $1 in
             --config) fp+=(--file "$2") ;;
             --env) fp+=(--var "$2=${!2-}") ;;
@@ -87,7 +88,8 @@ run_stage() {
     local start errexit=0 status
     _recipe_log_at 1 "stage $n: $name ($reason); log: $logfile"
     mkdir -p "$exp/logs"
-    start=$(date +%s.%N)
+    start=${EPOCHREALTIME:-$(date +%s)}
+    start=${start/,/.}
     [[ $- == *e* ]] && errexit=1
     set +e
     _recipe_exec "$@" 2>&1 | tee "$logfile"
@@ -99,6 +101,7 @@ run_stage() {
         _recipe_log_at 1 "stage $n ($name) FAILED; full log: $logfile"
         exit "$status"
     fi
-    _recipe_py "done" "$marker" --start "$start" "${fp[@]}" -- "$@" || exit $?
-    _recipe_log_at 1 "stage $n: $name finished in $(($(date +%s) - ${start%.*}))s"
+    local seconds
+    seconds=$(_recipe_py "done" "$marker" --start "$start" "${fp[@]}" -- "$@") || exit $?
+    _recipe_log_at 1 "stage $n: $name finished in ${seconds}s"
 }
