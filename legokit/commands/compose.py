@@ -1,0 +1,41 @@
+"""`legokit compose`: join bricks into one model after checking their interfaces."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+HELP = "compose bricks (encoders..., [decoder]) into a model; refuses mismatched interfaces"
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bricks", nargs="+", type=Path,
+                        help="brick files in chain order: encoder brick(s) then an optional decoder brick "
+                             "(a model.pt contributes all of its bricks)")
+    parser.add_argument("-o", "--output", required=True, type=Path, help="composed model file to write")
+    parser.add_argument("--length-rate", default="auto",
+                        help="length rate r of the last encoder's output length controller: 'auto' (match "
+                             "the interface lengths the decoder saw in training), 'keep', or a number")
+
+
+def run(args: argparse.Namespace) -> int:
+    from legokit.errors import LegokitError
+    from legokit.lego.bricks import compose, load_bricks, save_model
+
+    bricks = [b for path in args.bricks for b in load_bricks(path)]
+    rate = {"auto": "auto", "keep": None}.get(args.length_rate, args.length_rate)
+    if rate not in ("auto", None):
+        try:
+            rate = float(rate)
+        except ValueError:
+            raise LegokitError(f"--length-rate must be 'auto', 'keep' or a number, got {args.length_rate!r}") from None
+    compose(bricks, length_rate=rate)
+    save_model(bricks, args.output)
+    chain = " -> ".join(f"{b.kind}({b.path})" for b in bricks)
+    print(f"composed {chain} -> {args.output}")
+    last_encoder = [b for b in bricks if b.kind == "encoder"][-1]
+    if last_encoder.module.olc is not None:
+        print(f"length rate of {last_encoder.path}: {last_encoder.module.olc.rate:.3f}")
+    return 0

@@ -1,0 +1,33 @@
+"""`legokit decode`: decode a data dir with a trained or composed model (batched beam search)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "decode a data dir with a model file (trained model.pt, composed model, or one encoder brick)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, type=Path,
+                        help="model.pt from `legokit train`/`legokit compose`, or a single encoder .brick (CTC)")
+    parser.add_argument("--data-dir", required=True, type=Path,
+                        help="Kaldi-style data dir: text.<src-lang> for MT; text (+ --feats) for speech")
+    parser.add_argument("--feats", type=Path, help="speech: feats.scp of the data dir's feature dump")
+    parser.add_argument("--src-lang", default="de", help="MT: read source sentences from text.<src-lang>")
+    parser.add_argument("--out", required=True, type=Path,
+                        help="hypotheses in Kaldi text format (<id> <text>), one per input")
+    parser.add_argument("--config", help="YAML decode config (keys of DecodeConfig: beam.*, max_tokens, ...)")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="dotted overrides, e.g. beam.beam_size=10 beam.ctc_weight=0.3 max_tokens=8000")
+
+
+def run(args: argparse.Namespace) -> int:
+    from legokit.config import load_config
+    from legokit.decode.runner import DecodeConfig, decode_dir
+
+    cfg = load_config(DecodeConfig, args.config, args.overrides)
+    decode_dir(args.model, args.data_dir, args.out, cfg, feats=args.feats, src_lang=args.src_lang,
+               device=args.device)
+    return 0

@@ -1,0 +1,29 @@
+"""`legokit train`: train a brick chain (or a baseline) from a YAML config with dotted overrides."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "train a model from conf/*.yaml (+ key=value overrides); resumes a killed run; exports bricks"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="YAML experiment config (sections data, model, loss, optim, train)")
+    parser.add_argument("--out-dir", required=True, type=Path,
+                        help="experiment dir: checkpoints/, train.log, tensorboard/, curves.png, bricks/, model.pt")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the fully resolved config as YAML and exit")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="dotted overrides, e.g. optim.lr=1e-3 model.encoder.encoder.num_layers=6")
+
+
+def run(args: argparse.Namespace) -> int:
+    from legokit.config import dump_yaml, load_config
+    from legokit.experiment import ExperimentConfig, train
+
+    if args.print_config:
+        print(dump_yaml(load_config(ExperimentConfig, args.config, args.overrides)), end="")
+        return 0
+    train(args.config, args.overrides, args.out_dir)
+    return 0

@@ -1,0 +1,234 @@
+"""One experiment: its config, data loaders, model, training run and exported bricks.
+
+``legokit train --config conf/train.yaml --out-dir exp/x key=value ...`` calls :func:`train`:
+
+1. load :class:`ExperimentConfig` (YAML + dotted overrides) and write ``exp/x/config.yaml``;
+2. build the data (MT text pairs or speech features + tokenizers) and the brick chain
+   (optionally starting from, or freezing, pretrained bricks: LegoNN reuse);
+3. run the trainer (resumable; DDP under torchrun);
+4. average the N best checkpoints and export ``exp/x/bricks/{encoder,decoder}.brick`` and the
+   composed ``exp/x/model.pt`` with manifests (interfaces, length statistics, data, scores).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch.utils.data import DataLoader
+
+from legokit.config import dump_yaml, load_config, to_dict
+from legokit.data.batching import BucketBatchSampler, SpeechCollator, collate_text
+from legokit.data.datasets import SpeechDataset, TextPairDataset
+from legokit.data.features import CMVNStats
+from legokit.data.specaug import SpecAugConfig, SpecAugment
+from legokit.data.tokenizer import Tokenizer
+from legokit.errors import LegokitError
+from legokit.lego.bricks import (
+    Brick,
+    decoder_interfaces,
+    encoder_interfaces,
+    load_brick,
+    make_manifest,
+    save_brick,
+    save_model,
+)
+from legokit.lego.decoders import DecoderBrick, DecoderBrickConfig
+from legokit.lego.encoders import EncoderBrick, EncoderBrickConfig
+from legokit.lego.model import ChainLossConfig, LegoModel
+from legokit.train.checkpoint import average_checkpoints, load_checkpoint
+from legokit.train.config import OptimConfig, TrainConfig
+from legokit.train.distributed import distributed_info
+from legokit.train.trainer import fit
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DataConfig:
+    """Where the data is and how it is batched."""
+
+    task: Literal["mt", "asr"] = "mt"     # mt: text pairs; asr: speech features -> text
+    train_dir: str = "data/train"         # Kaldi-style data dir (MT: text.<lang> files)
+    valid_dir: str = "data/valid"
+    train_feats: str = ""                 # asr: feats.scp of the training feature dump
+    valid_feats: str = ""                 # asr: feats.scp of the validation feature dump
+    src_lang: str = "de"                  # mt: source language suffix of text.<lang>
+    tgt_lang: str = "en"                  # mt: target language suffix
+    src_tokenizer: str = ""               # mt: sentencepiece model of the source
+    tgt_tokenizer: str = ""               # sentencepiece model of the target = the interface vocabulary
+    max_tokens: int = 4000                # batch budget: padded tokens (mt) or frames (asr)
+    max_batch_size: int | None = None     # at most this many samples per batch
+    max_length: int | None = None         # drop longer samples (tokens or frames)
+    specaug: SpecAugConfig | None = None  # asr: SpecAugment in training (null = off)
+    num_workers: int = 0                  # DataLoader worker processes
+
+
+@dataclass
+class ModelConfig:
+    """The brick chain to train: one encoder brick and an optional decoder brick."""
+
+    encoder: EncoderBrickConfig = field(default_factory=EncoderBrickConfig)
+    decoder: DecoderBrickConfig | None = field(default_factory=DecoderBrickConfig)  # null: CTC only
+    init_encoder: str | None = None   # start the encoder from this brick file
+    init_decoder: str | None = None   # start the decoder from this brick file (LegoNN reuse)
+    freeze_encoder: bool = False      # keep the encoder brick fixed (no gradient, eval mode)
+    freeze_decoder: bool = False      # keep the decoder brick fixed: train a new encoder to its interface
+
+
+@dataclass
+class ExperimentConfig:
+    """Everything `legokit train` needs; see docs/training.md."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: ChainLossConfig = field(default_factory=ChainLossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    average_best: int = 5             # average this many best checkpoints for the exported model
+
+
+# --- data -------------------------------------------------------------------------------------------
+def _tokenizer(path: str, key: str) -> Tokenizer:
+    if not path:
+        raise LegokitError(f"config key '{key}' is empty: give the sentencepiece model (.model) to use")
+    return Tokenizer.load(path)
+
+
+@dataclass
+class ExperimentData:
+    train: torch.utils.data.Dataset
+    valid: torch.utils.data.Dataset | None
+    src_tokenizer: Tokenizer | None
+    tgt_tokenizer: Tokenizer
+    cmvn: CMVNStats | None
+    features: dict
+
+
+def load_data(cfg: DataConfig) -> ExperimentData:
+    tgt = _tokenizer(cfg.tgt_tokenizer, "data.tgt_tokenizer")
+    if cfg.task == "mt":
+        src = _tokenizer(cfg.src_tokenizer, "data.src_tokenizer")
+        train = TextPairDataset(cfg.train_dir, cfg.src_lang, cfg.tgt_lang, src, tgt)
+        valid = TextPairDataset(cfg.valid_dir, cfg.src_lang, cfg.tgt_lang, src, tgt) if cfg.valid_dir else None
+        return ExperimentData(train, valid, src, tgt, None, {})
+    if not cfg.train_feats:
+        raise LegokitError("config key 'data.train_feats' is empty: run `legokit features` and give its feats.scp")
+    dump = Path(cfg.train_feats).parent
+    cmvn = CMVNStats.load(dump / "cmvn.json")
+    meta_path = dump / "fbank.json"
+    features = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    train = SpeechDataset(cfg.train_dir, cfg.train_feats, tgt)
+    valid = SpeechDataset(cfg.valid_dir, cfg.valid_feats, tgt) if cfg.valid_feats else None
+    return ExperimentData(train, valid, None, tgt, cmvn, features)
+
+
+def make_loader(dataset, cfg: DataConfig, train: bool, seed: int, epoch: int = 0) -> DataLoader:
+    """A DataLoader over length-bucketed batches; deterministic given (seed, epoch); this rank's share."""
+    rank, world = distributed_info()
+    sampler = BucketBatchSampler(dataset.lengths, cfg.max_tokens, cfg.max_batch_size, shuffle=train,
+                                 seed=seed, rank=rank, world_size=world, max_length=cfg.max_length)
+    sampler.set_epoch(epoch)
+    if cfg.task == "mt":
+        collate = collate_text
+    else:
+        collate = SpeechCollator(SpecAugment(cfg.specaug) if train and cfg.specaug is not None else None)
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.num_workers)
+
+
+# --- model ------------------------------------------------------------------------------------------
+def _load_into(module: torch.nn.Module, path: str, what: str) -> None:
+    brick = load_brick(path)
+    if to_dict(brick.module.cfg) != to_dict(module.cfg):
+        raise LegokitError(f"{path}: its architecture differs from config 'model.{what}'; copy the brick's "
+                           f"config (legokit brick info {path}) into your config")
+    module.load_state_dict(brick.module.state_dict())
+    log.info("initialised the %s from %s", what, path)
+
+
+def build_model(cfg: ExperimentConfig, data: ExperimentData) -> LegoModel:
+    vocab = data.tgt_tokenizer.vocab_size
+    src_vocab = data.src_tokenizer.vocab_size if data.src_tokenizer else 0
+    encoder = EncoderBrick(cfg.model.encoder, src_vocab, vocab)
+    if data.cmvn is not None:
+        mean, std = data.cmvn.mean_std()
+        encoder.set_cmvn(torch.as_tensor(mean, dtype=torch.float32), torch.as_tensor(std, dtype=torch.float32))
+    decoder = (DecoderBrick(cfg.model.decoder, vocab, vocab, input_dim=encoder.dim)
+               if cfg.model.decoder is not None else None)
+    if cfg.model.init_encoder:
+        _load_into(encoder, cfg.model.init_encoder, "encoder")
+    if cfg.model.init_decoder and decoder is not None:
+        _load_into(decoder, cfg.model.init_decoder, "decoder")
+    model = LegoModel([encoder], decoder, loss=cfg.loss)
+    if cfg.model.freeze_encoder:
+        model.freeze("encoders.0")
+    if cfg.model.freeze_decoder and decoder is not None:
+        model.freeze("decoder")
+    return model
+
+
+def export_bricks(model: LegoModel, data: ExperimentData, out_dir: Path, training: dict) -> list[Brick]:
+    """Write bricks/encoder.brick, bricks/decoder.brick and model.pt (all bricks, chain order)."""
+    encoder = model.encoders[0]
+    src_tok = data.src_tokenizer
+    inp, out = encoder_interfaces(encoder, src_tok, data.tgt_tokenizer, data.features)
+    tokenizers = {"output": data.tgt_tokenizer} | ({"input": src_tok} if src_tok else {})
+    arch = {"input_vocab_size": src_tok.vocab_size if src_tok else 0,
+            "output_vocab_size": data.tgt_tokenizer.vocab_size}
+    bricks = [Brick(encoder, make_manifest("encoder", encoder, arch, inp, out, training), tokenizers)]
+    if model.decoder is not None:
+        dec = model.decoder
+        inp, out = decoder_interfaces(dec, data.tgt_tokenizer, data.tgt_tokenizer, input_dim=encoder.dim)
+        arch = {"input_vocab_size": data.tgt_tokenizer.vocab_size, "input_dim": encoder.dim,
+                "output_vocab_size": data.tgt_tokenizer.vocab_size}
+        bricks.append(Brick(dec, make_manifest("decoder", dec, arch, inp, out, training),
+                            {"input": data.tgt_tokenizer, "output": data.tgt_tokenizer}))
+    (out_dir / "bricks").mkdir(parents=True, exist_ok=True)
+    for brick in bricks:
+        save_brick(brick, out_dir / "bricks" / f"{brick.kind}.brick")
+    save_model(bricks, out_dir / "model.pt")
+    return bricks
+
+
+def _best_checkpoints(out_dir: Path, n: int, mode: str) -> list[Path]:
+    """The n best numbered checkpoints by validation metric, else the last one."""
+    ckpt_dir = out_dir / "checkpoints"
+    history = load_checkpoint(ckpt_dir / "checkpoint_last.pt").get("loop", {}).get("valid_history", {})
+    sign = 1.0 if mode == "min" else -1.0
+    ranked = sorted(history.items(), key=lambda kv: sign * kv[1])
+    paths = [ckpt_dir / f"ckpt-{int(step)}.pt" for step, _ in ranked]
+    paths = [p for p in paths if p.is_file()][:n]
+    return paths or [ckpt_dir / "checkpoint_last.pt"]
+
+
+def train(config: str | None, overrides: list[str], out_dir: Path) -> LegoModel:
+    """Train per config, export bricks; returns the (averaged) model."""
+    cfg = load_config(ExperimentConfig, config, overrides)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.yaml").write_text(dump_yaml(cfg))
+    data = load_data(cfg.data)
+    model = build_model(cfg, data)
+    n_params = sum(p.numel() for p in model.parameters())
+    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    log.info("model: %.2fM parameters (%.2fM trained); %d training samples", n_params / 1e6, n_train / 1e6,
+             len(data.train))
+    seed = cfg.train.seed
+    result = fit(model,
+                 lambda epoch: make_loader(data.train, cfg.data, True, seed, epoch),
+                 (lambda: make_loader(data.valid, cfg.data, False, seed)) if data.valid is not None else None,
+                 cfg.optim, cfg.train, out_dir)
+    if distributed_info()[0] != 0:
+        return model
+    paths = _best_checkpoints(out_dir, cfg.average_best, cfg.train.best_mode)
+    model.load_state_dict(average_checkpoints(paths))
+    log.info("exported model averaged over %d checkpoints: %s", len(paths), ", ".join(p.name for p in paths))
+    training = {"data": {"train": cfg.data.train_dir, "valid": cfg.data.valid_dir,
+                         "samples": len(data.train)},
+                "steps": result.step, "epochs": result.epoch, "best_valid": result.best,
+                "averaged": [p.name for p in paths], "config": to_dict(cfg)}
+    export_bricks(model, data, out_dir, training)
+    return model

@@ -1,0 +1,279 @@
+"""Brick files: weights + manifest, saved alone; models composed from them.
+
+A brick file is a ``torch.save`` of plain data, loadable with ``torch.load(weights_only=True)`` (no
+pickled code is ever executed)::
+
+    {"format": "legokit-brick/1",
+     "manifest": "<JSON>",            # kind, arch, input/output interface, length stats, provenance
+     "state_dict": {name: Tensor},
+     "tokenizers": {role: uint8 Tensor},   # sentencepiece models ("input", "output") embedded
+     "sha256": "<hex>"}               # over the manifest, tensors and tokenizers; verified on load
+
+A model file (``legokit-model/1``) is a list of brick payloads in chain order: encoder bricks, then an
+optional decoder brick. ``compose`` checks that each output interface signature equals the next input
+interface signature and chooses the length rate of the last encoder so that its output lengths match
+what the reused decoder saw in training.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from legokit import __version__
+from legokit.config import from_dict, to_dict
+from legokit.data.tokenizer import Tokenizer
+from legokit.errors import LegokitError
+from legokit.lego.decoders import DecoderBrick, DecoderBrickConfig
+from legokit.lego.encoders import EncoderBrick, EncoderBrickConfig
+from legokit.lego.interface import InterfaceVocab
+from legokit.lego.model import ChainLossConfig, LegoModel
+
+log = logging.getLogger(__name__)
+BRICK_FORMAT = "legokit-brick/1"
+MODEL_FORMAT = "legokit-model/1"
+
+
+def git_hash() -> str:
+    """Short git hash of the legokit checkout, or "unknown"."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+@dataclass
+class Brick:
+    """A loaded brick: its module, manifest and embedded tokenizers."""
+
+    module: EncoderBrick | DecoderBrick
+    manifest: dict[str, Any]
+    tokenizers: dict[str, Tokenizer] = field(default_factory=dict)
+    path: str = "<memory>"
+
+    @property
+    def kind(self) -> str:
+        return self.manifest["kind"]
+
+
+# --- interfaces ---------------------------------------------------------------------------------------
+def _vocab_interface(tokenizer: Tokenizer) -> dict[str, Any]:
+    return InterfaceVocab.from_tokenizer(tokenizer).describe()
+
+
+def _tokens_interface(tokenizer: Tokenizer) -> dict[str, Any]:
+    desc = _vocab_interface(tokenizer)
+    desc["type"] = "tokens"
+    return desc
+
+
+def encoder_interfaces(brick: EncoderBrick, input_tokenizer: Tokenizer | None,
+                       output_tokenizer: Tokenizer | None,
+                       features: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Manifest entries for an encoder brick's input and output interfaces."""
+    cfg = brick.cfg
+    if cfg.input == "speech":
+        inp = {"type": "features", "feat_dim": cfg.feat_dim, **(features or {})}
+    elif cfg.input == "text":
+        inp = _tokens_interface(input_tokenizer)
+    else:
+        inp = _vocab_interface(input_tokenizer)
+    out = _vocab_interface(output_tokenizer) if cfg.ctc_head else {"type": "states", "dim": brick.dim}
+    return inp, out
+
+
+def decoder_interfaces(brick: DecoderBrick, input_tokenizer: Tokenizer | None,
+                       output_tokenizer: Tokenizer, input_dim: int | None = None
+                       ) -> tuple[dict[str, Any], dict[str, Any]]:
+    if brick.cfg.ingestor.kind == "states":
+        inp = {"type": "states", "dim": input_dim}
+    else:
+        inp = _vocab_interface(input_tokenizer)
+    return inp, _tokens_interface(output_tokenizer)
+
+
+# --- payloads -----------------------------------------------------------------------------------------
+def _checksum(manifest: str, state: dict[str, Tensor], tokenizers: dict[str, Tensor]) -> str:
+    digest = hashlib.sha256(manifest.encode("utf-8"))
+    for group in (state, tokenizers):
+        for name in sorted(group):
+            tensor = group[name].detach().cpu().contiguous()
+            digest.update(name.encode() + str(tensor.dtype).encode() + str(tuple(tensor.shape)).encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def brick_payload(brick: Brick) -> dict[str, Any]:
+    manifest = json.dumps(brick.manifest, sort_keys=True)
+    state = {k: v.detach().cpu().clone() for k, v in brick.module.state_dict().items()}
+    toks = {role: torch.frombuffer(bytearray(tok.model_bytes), dtype=torch.uint8)
+            for role, tok in brick.tokenizers.items()}
+    return {"format": BRICK_FORMAT, "manifest": manifest, "state_dict": state, "tokenizers": toks,
+            "sha256": _checksum(manifest, state, toks)}
+
+
+def make_manifest(kind: str, module: EncoderBrick | DecoderBrick, arch: dict[str, Any],
+                  input_interface: dict[str, Any], output_interface: dict[str, Any],
+                  training: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "kind": kind, "legokit_version": __version__, "git_hash": git_hash(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "arch": {"config": to_dict(module.cfg), **arch},
+        "input_interface": input_interface, "output_interface": output_interface,
+        "length_stats": module.length_stats.summary(), "training": training or {},
+    }
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_brick(brick: Brick, path: str | Path) -> None:
+    """Write one brick file atomically."""
+    _atomic_save(brick_payload(brick), Path(path))
+
+
+def save_model(bricks: list[Brick], path: str | Path) -> None:
+    """Write a composed model (chain order) atomically."""
+    _atomic_save({"format": MODEL_FORMAT, "bricks": [brick_payload(b) for b in bricks]}, Path(path))
+
+
+def _torch_load(path: Path) -> Any:
+    if not path.is_file():
+        raise LegokitError(f"{path}: no such brick/model file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated zip, pickle with code, not a torch file ...
+        raise LegokitError(f"{path}: not a readable legokit brick/model file ({type(err).__name__}: "
+                           f"{str(err).splitlines()[0][:200]}); re-create it with `legokit train` or "
+                           "`legokit compose`") from None
+
+
+def _build_module(manifest: dict[str, Any], origin: str) -> EncoderBrick | DecoderBrick:
+    arch = manifest["arch"]
+    if manifest["kind"] == "encoder":
+        cfg = from_dict(EncoderBrickConfig, arch["config"], source=f"{origin} manifest arch.config")
+        return EncoderBrick(cfg, arch.get("input_vocab_size", 0), arch.get("output_vocab_size", 0))
+    if manifest["kind"] == "decoder":
+        cfg = from_dict(DecoderBrickConfig, arch["config"], source=f"{origin} manifest arch.config")
+        return DecoderBrick(cfg, arch.get("input_vocab_size", 0), arch["output_vocab_size"],
+                            input_dim=arch.get("input_dim"))
+    raise LegokitError(f"{origin}: unknown brick kind {manifest['kind']!r} (expected encoder or decoder)")
+
+
+def brick_from_payload(payload: Any, origin: str) -> Brick:
+    """Verify a payload's format and checksum and build its module."""
+    if not isinstance(payload, dict) or payload.get("format") != BRICK_FORMAT:
+        raise LegokitError(f"{origin}: not a legokit brick (expected format {BRICK_FORMAT})")
+    manifest_json, state, toks = payload["manifest"], payload["state_dict"], payload.get("tokenizers", {})
+    if _checksum(manifest_json, state, toks) != payload.get("sha256"):
+        raise LegokitError(f"{origin}: checksum mismatch — the file is corrupted or was modified; "
+                           "restore it from a backup or re-export it")
+    manifest = json.loads(manifest_json)
+    module = _build_module(manifest, origin)
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise LegokitError(f"{origin}: weights do not fit the manifest's architecture "
+                           f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
+    tokenizers = {role: Tokenizer(bytes(t.numpy().tobytes()), origin=f"{origin}:{role}")
+                  for role, t in toks.items()}
+    return Brick(module, manifest, tokenizers, origin)
+
+
+def load_bricks(path: str | Path) -> list[Brick]:
+    """Load a brick file (one brick) or a model file (its bricks in chain order)."""
+    path = Path(path)
+    payload = _torch_load(path)
+    if isinstance(payload, dict) and payload.get("format") == MODEL_FORMAT:
+        return [brick_from_payload(p, f"{path}[brick {i}]") for i, p in enumerate(payload["bricks"])]
+    return [brick_from_payload(payload, str(path))]
+
+
+def load_brick(path: str | Path) -> Brick:
+    bricks = load_bricks(path)
+    if len(bricks) != 1:
+        raise LegokitError(f"{path}: is a composed model of {len(bricks)} bricks, not a single brick")
+    return bricks[0]
+
+
+# --- composition --------------------------------------------------------------------------------------
+def check_chain(bricks: list[Brick]) -> None:
+    """Encoders first, at most one decoder last, and every joint's interfaces equal."""
+    kinds = [b.kind for b in bricks]
+    if not bricks or kinds[0] != "encoder" or "decoder" in kinds[:-1]:
+        raise LegokitError(f"cannot compose {[b.path for b in bricks]} (kinds {kinds}): expected one or "
+                           "more encoder bricks followed by at most one decoder brick")
+    for up, down in zip(bricks, bricks[1:]):
+        out, inp = up.manifest["output_interface"], down.manifest["input_interface"]
+        if out.get("type") == "states" or inp.get("type") == "states":
+            raise LegokitError(f"cannot compose {up.path} -> {down.path}: a non-modular (hidden-state) "
+                               "joint; only bricks with vocabulary interfaces can be swapped")
+        if out.get("signature") != inp.get("signature"):
+            raise LegokitError(
+                f"interface mismatch: {up.path} outputs interface {out.get('signature')} "
+                f"(|V|={out.get('size')}) but {down.path} expects {inp.get('signature')} "
+                f"(|V|={inp.get('size')}); bricks must share the same interface vocabulary "
+                "(train them with the same sentencepiece model)")
+
+
+def choose_length_rate(encoder: Brick, decoder: Brick) -> float | None:
+    """Rate r for the encoder's OLC so its interface lengths match the decoder's training lengths.
+
+    With τ_e = (encoder target length)/(encoder input length) from the encoder's training data and
+    ρ_d = (interface length)/(output length) seen by the decoder, r = ρ_d·τ_e. Returns None when the
+    encoder has no OLC or statistics are missing.
+    """
+    enc_stats, dec_stats = encoder.manifest["length_stats"], decoder.manifest["length_stats"]
+    if encoder.module.cfg.length_rate is None or not enc_stats or not dec_stats:
+        return None
+    if not enc_stats.get("target_mean") or not dec_stats.get("target_mean", 1):
+        return None
+    # decoder: input = interface lengths K, output = prev-token lengths (target + 1)
+    rho = dec_stats["input_mean"] / dec_stats["output_mean"]
+    tau = enc_stats["target_mean"] / enc_stats["input_mean"]
+    return rho * tau
+
+
+def compose(bricks: list[Brick], length_rate: float | str | None = "auto",
+            loss: ChainLossConfig | None = None) -> LegoModel:
+    """Join bricks into a :class:`LegoModel` after checking the interfaces.
+
+    ``length_rate``: "auto" (choose from length statistics), a number (set it), or None (keep).
+    """
+    check_chain(bricks)
+    encoders = [b for b in bricks if b.kind == "encoder"]
+    decoder = bricks[-1] if bricks[-1].kind == "decoder" else None
+    last = encoders[-1].module
+    if decoder is not None and last.olc is not None and length_rate is not None:
+        rate = choose_length_rate(encoders[-1], decoder) if length_rate == "auto" else float(length_rate)
+        if rate is not None:
+            log.info("length rate of %s: %.3f -> %.3f (decoder %s saw interface lengths %s)", encoders[-1].path,
+                     last.olc.rate, rate, decoder.path, decoder.manifest["length_stats"])
+            last.olc.set_rate(rate)
+            last.cfg.length_rate = rate
+            encoders[-1].manifest["arch"]["config"]["length_rate"] = rate
+            encoders[-1].manifest.setdefault("composition", {})["length_rate"] = rate
+    return LegoModel([e.module for e in encoders], decoder.module if decoder else None, loss=loss)

@@ -1,0 +1,148 @@
+"""Encoder bricks: speech, text, and modality-agnostic (interface -> interface).
+
+Every encoder brick maps its input to states (B, K, D) and, through a CTC head, to interface logits
+(B, K, |V|) whose softmax are the marginals the next brick reads:
+
+- speech:    fbank (B, T, F) -> global CMVN -> conv subsampling -> Transformer/Conformer [-> OLC] -> CTC
+- text:      source tokens (B, S) -> embedding + positions -> Transformer [-> OLC] -> CTC
+- interface: marginals (B, K, |V_in|) -> ingestor (WEmb/BeamConv) -> Transformer [-> OLC] -> CTC
+
+The OLC (output length controller) is present when ``length_rate`` is set. Each brick also counts the
+lengths it saw in training (buffers saved with the weights) so a composer can choose a length rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from legokit.lego.ingestors import IngestorConfig, build_ingestor
+from legokit.lego.interface import CTCHead
+from legokit.lego.length_controller import OutputLengthController
+from legokit.nn.config import EncoderConfig, build_encoder
+from legokit.nn.positional import SinusoidalPositionalEncoding
+from legokit.nn.subsampling import Conv2dSubsampling
+
+
+@dataclass
+class EncoderBrickConfig:
+    """An encoder brick: input kind, the encoder stack, optional length controller and CTC head."""
+
+    input: Literal["speech", "text", "interface"] = "text"
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    feat_dim: int = 80               # speech: input feature size F
+    subsampling: int = 4             # speech: conv subsampling factor (4, 6 or 8)
+    ingestor: IngestorConfig = field(default_factory=IngestorConfig)  # interface: how to read P
+    length_rate: float | None = None  # OLC rate r (K = floor(r*T)); None = no OLC (K = T)
+    olc_layers: int = 2              # OLC non-causal decoder-style layers
+    ctc_head: bool = True            # emit an interface (False: hidden states only, non-modular baseline)
+
+
+@dataclass
+class EncoderOutput:
+    """states (B, K, D), lengths (B,), logits (B, K, |V|) or None without a CTC head."""
+
+    states: Tensor
+    lengths: Tensor
+    logits: Tensor | None
+
+
+def padding_mask(lengths: Tensor, max_len: int) -> Tensor:
+    """(B,) -> (B, T) bool, True at padding."""
+    return torch.arange(max_len, device=lengths.device)[None, :] >= lengths[:, None]
+
+
+class LengthStats(nn.Module):
+    """Running sums of input/output/target lengths seen in training (saved with the brick)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        for name in ("count", "input_sum", "output_sum", "target_sum"):
+            self.register_buffer(name, torch.zeros((), dtype=torch.float64))
+        self.register_buffer("output_min", torch.tensor(float("inf"), dtype=torch.float64))
+        self.register_buffer("output_max", torch.zeros((), dtype=torch.float64))
+
+    @torch.no_grad()
+    def update(self, input_lengths: Tensor, output_lengths: Tensor, target_lengths: Tensor | None) -> None:
+        self.count += input_lengths.numel()
+        self.input_sum += input_lengths.sum().double()
+        self.output_sum += output_lengths.sum().double()
+        self.output_min.copy_(torch.minimum(self.output_min, output_lengths.min().double()))
+        self.output_max.copy_(torch.maximum(self.output_max, output_lengths.max().double()))
+        if target_lengths is not None:
+            self.target_sum += target_lengths.sum().double()
+
+    def summary(self) -> dict[str, float]:
+        """Means and range for the manifest (empty when nothing was seen)."""
+        n = float(self.count)
+        if n == 0:
+            return {}
+        return {"count": n, "input_mean": float(self.input_sum) / n, "output_mean": float(self.output_sum) / n,
+                "output_min": float(self.output_min), "output_max": float(self.output_max),
+                "target_mean": float(self.target_sum) / n}
+
+
+class EncoderBrick(nn.Module):
+    """One encoder brick; see the module docstring for the three input kinds.
+
+    Args:
+        cfg: brick configuration.
+        input_vocab_size: source vocabulary (text) or input interface size (interface); unused for speech.
+        output_vocab_size: interface vocabulary size |V| of the CTC head (blank included).
+    """
+
+    def __init__(self, cfg: EncoderBrickConfig, input_vocab_size: int = 0, output_vocab_size: int = 0) -> None:
+        super().__init__()
+        self.cfg = cfg
+        dim = cfg.encoder.dim
+        if cfg.input == "speech":
+            self.register_buffer("cmvn_mean", torch.zeros(cfg.feat_dim))
+            self.register_buffer("cmvn_std", torch.ones(cfg.feat_dim))
+            self.frontend = Conv2dSubsampling(cfg.feat_dim, dim, factor=cfg.subsampling)
+        elif cfg.input == "text":
+            self.frontend = nn.Embedding(input_vocab_size, dim, padding_idx=0)
+            nn.init.normal_(self.frontend.weight, std=dim**-0.5)
+        else:
+            self.frontend = build_ingestor(cfg.ingestor, input_vocab_size, dim)
+        self.pos = SinusoidalPositionalEncoding(dim, dropout=cfg.encoder.dropout)
+        self.encoder = build_encoder(cfg.encoder)
+        self.olc = (OutputLengthController(dim, cfg.length_rate, cfg.olc_layers, cfg.encoder.num_heads,
+                                           cfg.encoder.ffn_dim, cfg.encoder.dropout)
+                    if cfg.length_rate is not None else None)
+        self.ctc = CTCHead(dim, output_vocab_size) if cfg.ctc_head else None
+        self.length_stats = LengthStats()
+
+    @property
+    def dim(self) -> int:
+        return self.cfg.encoder.dim
+
+    def set_cmvn(self, mean: Tensor, std: Tensor) -> None:
+        """Global CMVN statistics (F,) applied to speech input inside the brick."""
+        self.cmvn_mean.copy_(mean)
+        self.cmvn_std.copy_(std.clamp_min(1e-5))
+
+    def _frontend(self, inputs: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        if self.cfg.input == "speech":
+            x = (inputs - self.cmvn_mean) / self.cmvn_std
+            x, lengths = self.frontend(x, lengths)
+            return self.pos(x), lengths
+        if self.cfg.input == "text":
+            return self.pos(self.frontend(inputs) * self.dim**0.5), lengths
+        return self.frontend(inputs, lengths)  # ingestor adds its own positions
+
+    def forward(self, inputs: Tensor, lengths: Tensor, target_lengths: Tensor | None = None) -> EncoderOutput:
+        """inputs: speech (B, T, F) | tokens (B, S) | marginals (B, K, |V_in|); lengths (B,).
+
+        ``target_lengths`` (B,) of this interface's CTC target, only to record length statistics.
+        """
+        x, x_lengths = self._frontend(inputs, lengths)
+        x = self.encoder(x, padding_mask(x_lengths, x.size(1)))
+        if self.olc is not None:
+            x, x_lengths = self.olc(x, x_lengths)
+        if self.training:
+            self.length_stats.update(lengths, x_lengths, target_lengths)
+        logits = self.ctc(x) if self.ctc is not None else None
+        return EncoderOutput(x, x_lengths, logits)

@@ -1,0 +1,62 @@
+"""Output length controller (OLC): re-samples a state sequence to K = ⌊r·T⌋ positions.
+
+CTC needs at least as many output positions as target tokens (plus repeats), so an MT encoder
+upsamples its source states (r ≈ 2–3) and a speech encoder may compress (r < 1). Queries at K
+positions (learned + sinusoidal position embeddings) attend to the input states through non-causal
+decoder-style layers: self-attention among queries, cross-attention to the input, FFN.
+r is a brick hyper-parameter that may be changed when composing bricks (``set_rate``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from legokit.nn.positional import sinusoidal_table
+from legokit.nn.transformer import TransformerDecoder
+
+
+def output_lengths(lengths: Tensor, rate: float) -> Tensor:
+    """K = max(1, ⌊r·T⌋) per utterance: (B,) -> (B,)."""
+    return torch.clamp(torch.floor(lengths.double() * rate).long(), min=1)
+
+
+class OutputLengthController(nn.Module):
+    """Queries at ⌊r·T⌋ positions attending to (B, T, D) input states.
+
+    Args:
+        dim: state size D.
+        rate: length rate r (K = ⌊r·T⌋).
+        num_layers: non-causal decoder-style layers.
+        max_positions: size of the learned position table; longer outputs reuse its last row
+            (the sinusoidal part still distinguishes them).
+    """
+
+    def __init__(self, dim: int, rate: float, num_layers: int = 2, num_heads: int = 4, ffn_dim: int = 1024,
+                 dropout: float = 0.1, max_positions: int = 1024) -> None:
+        super().__init__()
+        self.rate = rate
+        self.dim = dim
+        self.learned = nn.Embedding(max_positions, dim)
+        nn.init.normal_(self.learned.weight, std=dim**-0.5)
+        self.layers = TransformerDecoder(num_layers, dim, num_heads, ffn_dim, dropout=dropout, causal=False)
+
+    def set_rate(self, rate: float) -> None:
+        """Change r (e.g. when composing with a decoder trained on other interface lengths)."""
+        if not rate > 0 or math.isinf(rate):
+            raise ValueError(f"length rate must be a positive number, got {rate}")
+        self.rate = rate
+
+    def forward(self, states: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """states (B, T, D), lengths (B,) -> (queries attended (B, K, D), output lengths (B,))."""
+        out_lengths = output_lengths(lengths, self.rate)
+        k_max = int(out_lengths.max())
+        positions = torch.arange(k_max, device=states.device)
+        learned = self.learned(positions.clamp(max=self.learned.num_embeddings - 1))
+        queries = (learned + sinusoidal_table(k_max, self.dim).to(states))[None].expand(states.size(0), -1, -1)
+        memory_mask = torch.arange(states.size(1), device=states.device)[None, :] >= lengths[:, None]
+        query_mask = positions[None, :] >= out_lengths[:, None]
+        out = self.layers(queries, states, memory_mask, padding_mask=query_mask)
+        return out.masked_fill(query_mask[..., None], 0.0), out_lengths

@@ -1,0 +1,159 @@
+"""A chain of bricks: encoder bricks joined by interfaces, then (optionally) a decoder brick.
+
+Training minimises CE(decoder) + λ·Σ_i CTC(interface i) (LegoNN; λ = 1 by default). Without the CTC
+term the interface is not a distribution over the vocabulary and swapped bricks fail (0.0 BLEU in the
+paper). The same class covers the non-modular baselines: an encoder without a CTC head whose hidden
+states feed a decoder with ``ingestor.kind="states"`` (plus an optional CTC head for joint
+CTC/attention ASR).
+
+Batches follow the legokit convention; the first encoder reads ``speech``/``speech_lengths`` or
+``source``/``source_lengths``. Interface i's CTC target is ``batch[interface_targets[i]]`` (default
+"target") with its ``*_lengths``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from legokit.decode.beam_search import BeamSearchConfig, beam_search
+from legokit.decode.ctc import ctc_greedy
+from legokit.lego.decoders import DecoderBrick
+from legokit.lego.encoders import EncoderBrick, EncoderOutput
+from legokit.lego.interface import marginals
+from legokit.losses import LossConfig, ctc_loss, sequence_loss
+
+BLANK, BOS, EOS, IGNORE = 0, 2, 3, -100
+
+
+@dataclass
+class ChainLossConfig:
+    """Loss of a brick chain: decoder sequence loss + weighted CTC on every interface."""
+
+    ctc_weight: float = 1.0  # λ on each interface's CTC term (LegoNN default 1.0)
+    decoder: LossConfig = field(default_factory=LossConfig)  # ce / label smoothing / anti-focal / focal
+
+
+def _decoder_io(target: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """target (B, U) padded with 0 -> prev tokens (B, U+1) = bos+target, gold (B, U+1) = target+eos
+    (padding = IGNORE), and prev lengths (B,) = U_b + 1."""
+    b, u = target.shape
+    prev = torch.cat([target.new_full((b, 1), BOS), target], dim=1)
+    gold = torch.cat([target, target.new_zeros(b, 1)], dim=1)
+    gold.scatter_(1, lengths[:, None], EOS)
+    gold = gold.masked_fill(torch.arange(u + 1, device=target.device)[None, :] > lengths[:, None], IGNORE)
+    return prev, gold, lengths + 1
+
+
+class LegoModel(nn.Module):
+    """Encoder bricks [e_1..e_n] and an optional decoder brick.
+
+    Args:
+        encoders: the chain; e_{i+1} ingests the marginals of e_i.
+        decoder: reads the marginals of e_n (or its states for a baseline); None for CTC-only models.
+        loss: CTC weight and decoder loss.
+        interface_targets: batch key of each interface's CTC target (default "target" for all).
+    """
+
+    def __init__(self, encoders: list[EncoderBrick], decoder: DecoderBrick | None = None,
+                 loss: ChainLossConfig | None = None, interface_targets: list[str] | None = None) -> None:
+        super().__init__()
+        if not encoders:
+            raise ValueError("a LegoModel needs at least one encoder brick")
+        self.encoders = nn.ModuleList(encoders)
+        self.decoder = decoder
+        self.loss_cfg = loss or ChainLossConfig()
+        self.interface_targets = interface_targets or ["target"] * len(encoders)
+        self.frozen: set[str] = set()  # names of frozen children ("encoders.0", "decoder")
+
+    # --- freezing -----------------------------------------------------------------------------------
+    def freeze(self, name: str) -> None:
+        """Freeze a brick ("encoders.<i>" or "decoder"): no gradient, always in eval mode (no dropout)."""
+        module = self.get_submodule(name)
+        for p in module.parameters():
+            p.requires_grad_(False)
+        self.frozen.add(name)
+        module.eval()
+
+    def train(self, mode: bool = True) -> LegoModel:
+        super().train(mode)
+        for name in self.frozen:
+            self.get_submodule(name).eval()
+        return self
+
+    # --- forward ------------------------------------------------------------------------------------
+    @property
+    def input_key(self) -> str:
+        return "speech" if self.encoders[0].cfg.input == "speech" else "source"
+
+    def encode(self, batch: dict) -> list[EncoderOutput]:
+        """Run the encoder chain; returns every brick's output (the last one feeds the decoder)."""
+        inputs, lengths = batch[self.input_key], batch[f"{self.input_key}_lengths"]
+        outputs: list[EncoderOutput] = []
+        for i, encoder in enumerate(self.encoders):
+            key = self.interface_targets[i]
+            out = encoder(inputs, lengths, batch.get(f"{key}_lengths"))
+            outputs.append(out)
+            if i + 1 < len(self.encoders):
+                inputs, lengths = marginals(out.logits), out.lengths
+        return outputs
+
+    def decoder_input(self, out: EncoderOutput) -> Tensor:
+        """What the decoder ingests: marginals, or hidden states for a baseline decoder."""
+        if self.decoder.cfg.ingestor.kind == "states" or out.logits is None:
+            return out.states
+        return marginals(out.logits)
+
+    def forward(self, batch: dict) -> dict[str, Tensor]:
+        """Loss dict for the trainer: sums over target tokens, normaliser in "weight"."""
+        outputs = self.encode(batch)
+        target, target_lengths = batch["target"], batch["target_lengths"]
+        stats: dict[str, Tensor] = {}
+        loss = target.new_zeros((), dtype=torch.float32)
+        ctc_total = loss
+        for i, out in enumerate(outputs):
+            if out.logits is None or self.loss_cfg.ctc_weight == 0:
+                continue
+            key = self.interface_targets[i]
+            log_probs = F.log_softmax(out.logits.float(), dim=-1)
+            ctc = ctc_loss(log_probs, out.lengths, batch[key], batch[f"{key}_lengths"], blank=BLANK,
+                           reduction="sum")
+            stats[f"ctc{i}" if len(outputs) > 1 else "ctc"] = ctc.detach()
+            ctc_total = ctc_total + ctc
+        loss = loss + self.loss_cfg.ctc_weight * ctc_total
+        weight = target_lengths.sum()
+        if self.decoder is not None:
+            prev, gold, prev_lengths = _decoder_io(target, target_lengths)
+            logits = self.decoder(self.decoder_input(outputs[-1]), outputs[-1].lengths, prev, prev_lengths)
+            flat_logits, flat_gold = logits.reshape(-1, logits.size(-1)).float(), gold.reshape(-1)
+            ce = sequence_loss(self.loss_cfg.decoder, flat_logits, flat_gold, ignore_index=IGNORE,
+                               reduction="sum")
+            mask = flat_gold != IGNORE
+            stats["ce"] = ce.detach()
+            stats["correct"] = (flat_logits.argmax(-1)[mask] == flat_gold[mask]).sum().float()
+            loss = loss + ce
+            weight = mask.sum()
+        stats["loss"] = loss
+        stats["weight"] = weight.float()
+        return stats
+
+    # --- inference ----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def recognize(self, batch: dict, beam: BeamSearchConfig | None = None) -> list[list[int]]:
+        """Best token sequence per utterance (no bos/eos): beam search with the decoder (optionally
+        fused with the last interface's CTC prefix scores), or greedy CTC for encoder-only models."""
+        outputs = self.encode(batch)
+        last = outputs[-1]
+        if self.decoder is None:
+            return ctc_greedy(F.log_softmax(last.logits.float(), -1), last.lengths, blank=BLANK)
+        beam = beam or BeamSearchConfig()
+        memory, memory_mask = self.decoder.ingest(self.decoder_input(last), last.lengths)
+        ctc_lp = F.log_softmax(last.logits.float(), -1) if beam.ctc_weight > 0 and last.logits is not None else None
+        source_lengths = batch[f"{self.input_key}_lengths"] if self.input_key == "source" else last.lengths
+        hyps = beam_search(self.decoder, memory, memory_mask, source_lengths, beam, bos=BOS, eos=EOS,
+                           ctc_log_probs=ctc_lp, ctc_lengths=last.lengths if ctc_lp is not None else None,
+                           blank=BLANK)
+        return [h[0].tokens if h else [] for h in hyps]
