@@ -399,8 +399,7 @@ class Trainer:
         value = stats[metric]
         state.valid_history[state.step] = value
         self._validated_at = state.step
-        sign = 1.0 if self.cfg.best_mode == "min" else -1.0
-        if math.isfinite(value) and (state.best is None or sign * value < sign * state.best):
+        if math.isfinite(value) and (state.best is None or self._badness(value) < self._badness(state.best)):
             state.best, state.best_step, state.best_epoch = value, state.step, state.epoch
             self._best_pending = True
         logger.info("validation epoch %d step %d %s (best %s %.4g at step %s)", state.epoch, state.step,
@@ -408,6 +407,10 @@ class Trainer:
                     state.best_step)
         if self.writer is not None:
             self.writer.write("valid", state.epoch, state.step, stats)
+
+    def _badness(self, value: float) -> float:
+        """best_metric oriented so that lower is better."""
+        return value if self.cfg.best_mode == "min" else -value
 
     # ---------------------------------------------------------------------------------- checkpoints
     def _payload(self) -> dict[str, Any]:
@@ -447,8 +450,7 @@ class Trainer:
         found = list_checkpoints(self.ckpt_dir)
         newest = sorted(found, reverse=True)[:self.cfg.keep_last_checkpoints]
         history = self.state.valid_history
-        sign = 1.0 if self.cfg.best_mode == "min" else -1.0
-        validated = sorted((s for s in found if s in history), key=lambda s: sign * history[s])
+        validated = sorted((s for s in found if s in history), key=lambda s: self._badness(history[s]))
         best = validated[:self.cfg.keep_best]
         for step in set(found) - set(newest) - set(best):
             found[step].unlink(missing_ok=True)
