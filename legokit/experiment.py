@@ -28,19 +28,13 @@ from legokit.data.features import CMVNStats
 from legokit.data.specaug import SpecAugConfig, SpecAugment
 from legokit.data.tokenizer import Tokenizer
 from legokit.errors import LegokitError
-from legokit.lego.bricks import (
-    Brick,
-    decoder_interfaces,
-    encoder_interfaces,
-    load_brick,
-    make_manifest,
-    save_brick,
-    save_model,
-)
+from legokit.lego.bricks import (Brick, compose, decoder_interfaces, encoder_interfaces, load_brick, load_bricks,
+                                 make_manifest, save_brick, save_model)
 from legokit.lego.decoders import DecoderBrick, DecoderBrickConfig
 from legokit.lego.encoders import EncoderBrick, EncoderBrickConfig
+from legokit.lego.interface import InterfaceVocab
 from legokit.lego.model import ChainLossConfig, LegoModel
-from legokit.train.checkpoint import average_checkpoints, load_checkpoint
+from legokit.train.checkpoint import average_checkpoints, select_checkpoints
 from legokit.train.config import OptimConfig, TrainConfig
 from legokit.train.distributed import distributed_info
 from legokit.train.trainer import fit
@@ -74,6 +68,7 @@ class ModelConfig:
 
     encoder: EncoderBrickConfig = field(default_factory=EncoderBrickConfig)
     decoder: DecoderBrickConfig | None = field(default_factory=DecoderBrickConfig)  # null: CTC only
+    init_model: str | None = None     # fine-tune this model file (composed bricks); encoder/decoder ignored
     init_encoder: str | None = None   # start the encoder from this brick file
     init_decoder: str | None = None   # start the decoder from this brick file (LegoNN reuse)
     freeze_encoder: bool = False      # keep the encoder brick fixed (no gradient, eval mode)
@@ -150,7 +145,40 @@ def _load_into(module: torch.nn.Module, path: str, what: str) -> None:
     log.info("initialised the %s from %s", what, path)
 
 
+def _check_tokenizer(brick: Brick, role: str, tokenizer: Tokenizer | None, key: str) -> None:
+    embedded = brick.tokenizers.get(role)
+    if tokenizer is None or embedded is None:
+        return
+    if InterfaceVocab.from_tokenizer(embedded).signature != InterfaceVocab.from_tokenizer(tokenizer).signature:
+        raise LegokitError(f"{brick.path}: its {role} vocabulary differs from config '{key}'; use the "
+                           "sentencepiece model the brick was trained with")
+
+
+def _model_from_file(cfg: ExperimentConfig, data: ExperimentData) -> LegoModel:
+    """Fine-tuning a composed model: the architecture comes from the bricks' manifests."""
+    bricks = load_bricks(cfg.model.init_model)
+    if len(bricks) != 2 or bricks[0].kind != "encoder" or bricks[1].kind != "decoder":
+        raise LegokitError(f"{cfg.model.init_model}: fine-tuning needs one encoder and one decoder brick, "
+                           f"got {[b.kind for b in bricks]}")
+    _check_tokenizer(bricks[0], "input", data.src_tokenizer, "data.src_tokenizer")
+    _check_tokenizer(bricks[-1], "output", data.tgt_tokenizer, "data.tgt_tokenizer")
+    log.info("fine-tuning the composed model %s", cfg.model.init_model)
+    return compose(bricks, length_rate=None, loss=cfg.loss)
+
+
 def build_model(cfg: ExperimentConfig, data: ExperimentData) -> LegoModel:
+    if cfg.model.init_model:
+        model = _model_from_file(cfg, data)
+    else:
+        model = _model_from_config(cfg, data)
+    if cfg.model.freeze_encoder:
+        model.freeze("encoders.0")
+    if cfg.model.freeze_decoder and model.decoder is not None:
+        model.freeze("decoder")
+    return model
+
+
+def _model_from_config(cfg: ExperimentConfig, data: ExperimentData) -> LegoModel:
     vocab = data.tgt_tokenizer.vocab_size
     src_vocab = data.src_tokenizer.vocab_size if data.src_tokenizer else 0
     encoder = EncoderBrick(cfg.model.encoder, src_vocab, vocab)
@@ -163,12 +191,7 @@ def build_model(cfg: ExperimentConfig, data: ExperimentData) -> LegoModel:
         _load_into(encoder, cfg.model.init_encoder, "encoder")
     if cfg.model.init_decoder and decoder is not None:
         _load_into(decoder, cfg.model.init_decoder, "decoder")
-    model = LegoModel([encoder], decoder, loss=cfg.loss)
-    if cfg.model.freeze_encoder:
-        model.freeze("encoders.0")
-    if cfg.model.freeze_decoder and decoder is not None:
-        model.freeze("decoder")
-    return model
+    return LegoModel([encoder], decoder, loss=cfg.loss)
 
 
 def export_bricks(model: LegoModel, data: ExperimentData, out_dir: Path, training: dict) -> list[Brick]:
@@ -194,17 +217,6 @@ def export_bricks(model: LegoModel, data: ExperimentData, out_dir: Path, trainin
     return bricks
 
 
-def _best_checkpoints(out_dir: Path, n: int, mode: str) -> list[Path]:
-    """The n best numbered checkpoints by validation metric, else the last one."""
-    ckpt_dir = out_dir / "checkpoints"
-    history = load_checkpoint(ckpt_dir / "checkpoint_last.pt").get("loop", {}).get("valid_history", {})
-    sign = 1.0 if mode == "min" else -1.0
-    ranked = sorted(history.items(), key=lambda kv: sign * kv[1])
-    paths = [ckpt_dir / f"ckpt-{int(step)}.pt" for step, _ in ranked]
-    paths = [p for p in paths if p.is_file()][:n]
-    return paths or [ckpt_dir / "checkpoint_last.pt"]
-
-
 def train(config: str | None, overrides: list[str], out_dir: Path) -> LegoModel:
     """Train per config, export bricks; returns the (averaged) model."""
     cfg = load_config(ExperimentConfig, config, overrides)
@@ -223,7 +235,11 @@ def train(config: str | None, overrides: list[str], out_dir: Path) -> LegoModel:
                  cfg.optim, cfg.train, out_dir)
     if distributed_info()[0] != 0:
         return model
-    paths = _best_checkpoints(out_dir, cfg.average_best, cfg.train.best_mode)
+    if result.reason == "interrupted":
+        log.warning("training was interrupted at step %d: resume with the same command; no bricks exported",
+                    result.step)
+        return model
+    paths = select_checkpoints(out_dir, cfg.average_best, cfg.train.best_metric, cfg.train.best_mode)
     model.load_state_dict(average_checkpoints(paths))
     log.info("exported model averaged over %d checkpoints: %s", len(paths), ", ".join(p.name for p in paths))
     training = {"data": {"train": cfg.data.train_dir, "valid": cfg.data.valid_dir,

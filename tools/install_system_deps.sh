@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install the Debian packages legokit's recipes and tests use: espeak-ng (speech synthesis for the
+# English ASR and TTS data). Safe to re-run; says what to do where apt-get is not available.
+set -euo pipefail
+pkgs=()
+command -v espeak-ng >/dev/null 2>&1 || pkgs+=(espeak-ng)
+command -v dpkg-deb >/dev/null 2>&1 || pkgs+=(dpkg)
+[ ${#pkgs[@]} -eq 0 ] && exit 0
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "legokit: missing ${pkgs[*]} and there is no apt-get here; install ${pkgs[*]} with your system's" \
+         "package manager (e.g. 'brew install espeak-ng', 'dnf install espeak-ng') and re-run." >&2
+    exit 1
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+        echo "legokit: need root to 'apt-get install ${pkgs[*]}'; run it as root and re-run." >&2; exit 1
+    fi
+fi
+echo "legokit: installing ${pkgs[*]} with apt-get" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${pkgs[@]}" >/dev/null
