@@ -28,8 +28,17 @@ from legokit.data.features import CMVNStats
 from legokit.data.specaug import SpecAugConfig, SpecAugment
 from legokit.data.tokenizer import Tokenizer
 from legokit.errors import LegokitError
-from legokit.lego.bricks import (Brick, compose, decoder_interfaces, encoder_interfaces, load_brick, load_bricks,
-                                 make_manifest, save_brick, save_model)
+from legokit.lego.bricks import (
+    Brick,
+    compose,
+    decoder_interfaces,
+    encoder_interfaces,
+    load_brick,
+    load_bricks,
+    make_manifest,
+    save_brick,
+    save_model,
+)
 from legokit.lego.decoders import DecoderBrick, DecoderBrickConfig
 from legokit.lego.encoders import EncoderBrick, EncoderBrickConfig
 from legokit.lego.interface import InterfaceVocab

@@ -83,16 +83,17 @@ def length_limits(source_lengths: Tensor, cfg: BeamSearchConfig) -> tuple[Tensor
     return max_len, min_len
 
 
-def mask_log_probs(log_probs: Tensor, tokens: Tensor, min_len: Tensor, max_len: Tensor,
-                   cfg: BeamSearchConfig, special: tuple[int, int, int]) -> Tensor:
-    """A copy of log_probs (N, V) with -inf at tokens that may not come next: blank and bos always,
+def mask_scores_(scores: Tensor, tokens: Tensor, min_len: Tensor, max_len: Tensor,
+                 cfg: BeamSearchConfig, special: tuple[int, int, int]) -> Tensor:
+    """Set scores (N, V) of tokens that may not come next to -inf, in place: blank and bos always,
     eos before min_len, everything but eos at max_len, tokens completing a repeated n-gram.
 
-    tokens (N, U) prefixes incl. bos, min_len / max_len (N,). Costs one copy plus O(N) column/row work.
+    tokens (N, U) prefixes incl. bos, min_len / max_len (N,). O(N) column/row work, no (N, V) pass.
     """
     bos, eos, blank = special
     step = tokens.shape[1] - 1
-    out = log_probs.index_fill(1, torch.tensor([blank, bos], device=log_probs.device), NEG_INF)
+    out = scores
+    out[:, [blank, bos]] = NEG_INF
     out[:, eos].masked_fill_(step < min_len, NEG_INF)
     forced = (step >= max_len).nonzero().squeeze(1)
     if forced.numel():
@@ -122,7 +123,8 @@ def greedy_search(decoder: StepDecoder, memory: Tensor, memory_padding_mask: Ten
     done = torch.zeros(batch, dtype=torch.bool, device=device)
     for _ in range(int(max_len.max()) + 1):
         log_probs, state = decoder.step(tokens, state)
-        log_probs = mask_log_probs(log_probs.to(score.dtype), tokens, min_len, max_len, cfg, (bos, eos, blank))
+        log_probs = mask_scores_(log_probs.to(score.dtype, copy=True), tokens, min_len, max_len, cfg,
+                                 (bos, eos, blank))
         best, token = log_probs.max(dim=-1)
         score = score + best.masked_fill(done, 0.0)
         tokens = torch.cat([tokens, token.masked_fill(done, eos)[:, None]], dim=1)
@@ -269,9 +271,8 @@ class _BatchBeamSearch:
         """Run the decoder one step and score the candidate tokens of every live row."""
         log_probs, state = self.decoder.step(live.tokens, live.decoder_state)
         rows_utt = live.utt.repeat_interleave(self.beam)
-        log_probs = mask_log_probs(log_probs.to(live.score.dtype), live.tokens, self.min_len[rows_utt],
-                                   self.max_len[rows_utt], self.cfg, self.special)
-        att = live.att[:, None] + log_probs  # (N, V); -inf for banned tokens and empty slots
+        att = mask_scores_(live.att[:, None] + log_probs, live.tokens, self.min_len[rows_utt],
+                           self.max_len[rows_utt], self.cfg, self.special)  # (N, V); -inf: banned, empty slots
         if self.scorer is None:
             return _Candidates(score=att, att=att, tokens=None, ctc=None), state
         weight = self.cfg.ctc_weight
