@@ -60,6 +60,22 @@ def measure(batch: int, beam: int, args: argparse.Namespace) -> float:
     return sorted(times)[len(times) // 2] * 1000 / (args.length + 1)
 
 
+def decoder_step_ms(batch: int, beam: int, args: argparse.Namespace) -> float:
+    """Median wall time of one bare decoder step on batch × beam rows, in ms (the search's floor)."""
+    decoder = DummyDecoder(args.vocab, args.dim).eval()
+    rows = batch * beam
+    memory = torch.randn(rows, args.source, args.dim)
+    state = decoder.init_state(memory, torch.zeros(rows, args.source, dtype=torch.bool))
+    tokens = torch.full((rows, 1), BOS)
+    times = []
+    with torch.inference_mode():
+        for _ in range(args.length):
+            start = time.perf_counter()
+            decoder.step(tokens, state)
+            times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2] * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 64], help="batch sizes")
@@ -76,12 +92,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"# V={args.vocab} D={args.dim} length={args.length} ctc_weight={args.ctc_weight} "
           f"frames={args.frames} threads={args.threads}")
-    print("| batch | beam | ms / step | ms / output token / sentence |")
-    print("|---|---|---|---|")
+    print("| batch | beam | ms / step | ms / output token / sentence | bare decoder ms / step |")
+    print("|---|---|---|---|---|")
     for batch in args.batches:
         for beam in args.beams:
             ms = measure(batch, beam, args)
-            print(f"| {batch} | {beam} | {ms:.2f} | {ms / batch:.3f} |", flush=True)
+            bare = decoder_step_ms(batch, beam, args)
+            print(f"| {batch} | {beam} | {ms:.2f} | {ms / batch:.3f} | {bare:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
