@@ -118,7 +118,12 @@ def _checksum(manifest: str, state: dict[str, Tensor], tokenizers: dict[str, Ten
 
 def brick_payload(brick: Brick) -> dict[str, Any]:
     manifest = json.dumps(brick.manifest, sort_keys=True)
-    state = {k: v.detach().cpu().clone() for k, v in brick.module.state_dict().items()}
+    if brick.manifest.get("compression"):
+        from legokit.lego.compress import encode_state  # int8 / sparse layers as plain tensors
+
+        state = encode_state(brick.module, brick.manifest["compression"])
+    else:
+        state = {k: v.detach().cpu().clone() for k, v in brick.module.state_dict().items()}
     toks = {role: torch.frombuffer(bytearray(tok.model_bytes), dtype=torch.uint8)
             for role, tok in brick.tokenizers.items()}
     return {"format": BRICK_FORMAT, "manifest": manifest, "state_dict": state, "tokenizers": toks,
@@ -184,6 +189,14 @@ def _build_module(manifest: dict[str, Any], origin: str) -> EncoderBrick | Decod
     raise LegokitError(f"{origin}: unknown brick kind {manifest['kind']!r} (expected encoder or decoder)")
 
 
+def load_weights(module: EncoderBrick | DecoderBrick, state: dict[str, Tensor], origin: str) -> None:
+    """Load a brick's fp32 state; every key must fit the architecture."""
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise LegokitError(f"{origin}: weights do not fit the manifest's architecture "
+                           f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
+
+
 def brick_from_payload(payload: Any, origin: str) -> Brick:
     """Verify a payload's format and checksum and build its module."""
     if not isinstance(payload, dict) or payload.get("format") != BRICK_FORMAT:
@@ -194,10 +207,12 @@ def brick_from_payload(payload: Any, origin: str) -> Brick:
                            "restore it from a backup or re-export it")
     manifest = json.loads(manifest_json)
     module = _build_module(manifest, origin)
-    missing, unexpected = module.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise LegokitError(f"{origin}: weights do not fit the manifest's architecture "
-                           f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
+    if manifest.get("compression"):
+        from legokit.lego.compress import decode_module  # rebuilds int8 / sparse layers
+
+        module = decode_module(module, state, manifest["compression"], origin)
+    else:
+        load_weights(module, state, origin)
     tokenizers = {role: Tokenizer(bytes(t.numpy().tobytes()), origin=f"{origin}:{role}")
                   for role, t in toks.items()}
     return Brick(module, manifest, tokenizers, origin)
