@@ -1,0 +1,44 @@
+"""The search driving legokit's own Transformer DecoderBrick (incremental key/value cache)."""
+
+import pytest
+import torch
+
+from legokit.decode.beam_search import BeamSearchConfig, beam_search
+from legokit.lego.decoders import DecoderBrick, DecoderBrickConfig
+from legokit.lego.ingestors import IngestorConfig
+
+BOS, EOS, VOCAB, DIM = 2, 3, 20, 16
+
+
+@pytest.fixture
+def brick() -> DecoderBrick:
+    cfg = DecoderBrickConfig(ingestor=IngestorConfig(kind="states", num_layers=1, num_heads=2, ffn_dim=32,
+                                                     dropout=0.0),
+                             dim=DIM, num_layers=2, num_heads=2, ffn_dim=32, dropout=0.0)
+    return DecoderBrick(cfg, input_vocab_size=VOCAB, output_vocab_size=VOCAB, input_dim=DIM).double().eval()
+
+
+def test_greedy_output_is_the_argmax_of_the_teacher_forced_decoder(brick):
+    lengths = torch.tensor([7, 4])
+    memory, mask = brick.ingest(torch.randn(2, 7, DIM, dtype=torch.float64), lengths)
+    cfg = BeamSearchConfig(beam_size=1, max_len_ratio=0.0, max_len_offset=6)
+    for b, hyp in enumerate(beam_search(brick, memory, mask, lengths, cfg, BOS, EOS)):
+        tokens = hyp[0].tokens
+        prefix = torch.tensor([[BOS] + tokens])
+        logits = brick.decoder(brick._embed(prefix), memory[b : b + 1, : lengths[b]], mask[b : b + 1, : lengths[b]])
+        log_probs = brick.output(logits).log_softmax(-1)[0]
+        log_probs[:, [0, BOS]] = -torch.inf
+        ended = tokens + ([EOS] if len(tokens) < 6 else [])
+        assert log_probs.argmax(-1)[: len(ended)].tolist() == ended
+
+
+def test_batched_equals_one_by_one_with_the_kv_cache(brick):
+    lengths = torch.tensor([7, 3, 5])
+    memory, mask = brick.ingest(torch.randn(3, 7, DIM, dtype=torch.float64), lengths)
+    cfg = BeamSearchConfig(beam_size=4, nbest=3, max_len_ratio=1.0, max_len_offset=1)
+    batched = beam_search(brick, memory, mask, lengths, cfg, BOS, EOS)
+    for b in range(3):
+        one = slice(b, b + 1)
+        single = beam_search(brick, memory[one, : lengths[b]], mask[one, : lengths[b]], lengths[one], cfg, BOS, EOS)
+        assert [h.tokens for h in batched[b]] == [h.tokens for h in single[0]]
+        assert [h.score for h in batched[b]] == pytest.approx([h.score for h in single[0]])
