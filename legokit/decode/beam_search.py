@@ -154,6 +154,8 @@ def beam_search(decoder: StepDecoder, memory: Tensor, memory_padding_mask: Tenso
             f"decode.ctc_weight = {cfg.ctc_weight} needs CTC log-probs: use a model with a CTC head "
             "or set decode.ctc_weight=0"
         )
+    if memory.shape[0] == 0:
+        return []
     if cfg.beam_size == 1 and cfg.ctc_weight == 0:
         return greedy_search(decoder, memory, memory_padding_mask, source_lengths, cfg, bos, eos, blank)
     scorer = None

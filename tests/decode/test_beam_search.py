@@ -228,6 +228,12 @@ def test_config_errors_name_the_key(key, value):
         BeamSearchConfig(**{key: value})
 
 
+def test_empty_batch():
+    memory, mask = torch.zeros(0, 3, 8), torch.zeros(0, 3, dtype=torch.bool)
+    assert beam_search(GRUDecoder(), memory, mask, torch.zeros(0, dtype=torch.long), BeamSearchConfig(),
+                       BOS, EOS) == []
+
+
 def test_ctc_weight_without_ctc_log_probs_is_an_error():
     with pytest.raises(LegokitError, match="decode.ctc_weight"):
         search(GARDEN_PATH, BeamSearchConfig(ctc_weight=0.3))
