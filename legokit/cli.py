@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "decode": "legokit.commands.decode",
     "score": "legokit.commands.score",
     "results": "legokit.commands.results",
+    "table": "legokit.commands.table",
     "brick": "legokit.commands.brick",
     "compose": "legokit.commands.compose",
     "average": "legokit.commands.average",

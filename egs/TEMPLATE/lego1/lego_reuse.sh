@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# LegoNN decoder reuse (Dalmia et al. 2023, Table "reusing decoder modules"), staged, ESPnet style.
+#
+# A De-En LegoNN model (encoder brick -> English interface -> decoder brick) is trained on the large
+# pair. Its decoder is then reused, with no fine-tuning, behind
+#   - a Ro-En text encoder brick  trained with CTC only on the same English interface, and
+#   - an English speech encoder brick trained with CTC only on the same interface,
+# then each composed model is fine-tuned end to end (WEmb passes gradients). Baselines are monolithic
+# models trained on the (smaller) task data. The table lands in $expdir/RESULTS.md.
+# shellcheck source-path=SCRIPTDIR
+set -euo pipefail
+. ./path.sh
+. ./db.sh
+
+stage=1                 # first stage to run
+stop_stage=100          # last stage to run
+force=false             # true: re-run selected stages even when their done-marker matches
+expdir=exp              # experiments; done-markers in $expdir/.done, stage logs in $expdir/logs
+preset=demo             # config set: conf/$preset/*.yaml (demo: ~20 min on 2 cores; long: docs/results.md)
+nj=2                    # parallel jobs for data preparation and features
+downloads=downloads     # cache of Debian packages and apt lists
+max_de_en=12000         # De-En training pairs kept (0: all ~41k)
+max_ro_en=0             # Ro-En training pairs kept (0: all)
+asr_train_utts=1500     # English utterances spoken for ASR training (0: all of De-En train)
+asr_test_utts=200       # English utterances spoken for ASR valid and test each
+en_vocab=1000           # English sentencepiece size: the shared interface vocabulary
+src_vocab=1000          # German and Romanian sentencepiece sizes
+beam_size=5             # beam width for all decoding
+train_threads=2         # torch threads per training run
+help_message="Usage: $0 [options]
+LegoNN decoder reuse on Debian data: De-En decoder reused zero-shot for Ro-En MT and English ASR.
+Stages: 1 MT data, 2 speech data, 3 features, 4 tokenizers, 5 De-En LegoNN, 6 Ro-En baseline,
+7 Ro-En encoder brick, 8 Ro-En compose (zero-shot), 9 Ro-En fine-tune, 10 ASR baseline,
+11 ASR encoder brick, 12 ASR compose (zero-shot), 13 ASR fine-tune, 14 decode, 15 score + table."
+
+. utils/parse_options.sh
+. utils/stage.sh
+recipe_lock
+
+conf=conf/$preset
+[ -d "$conf" ] || { log "no config set $conf (see --preset)"; exit 1; }
+common=(train.num_threads="$train_threads")
+
+mt_data() {
+    legokit prepare debian-mt --pair de-en --out data/de_en --download-dir "$downloads" --max-pairs "$max_de_en"
+    legokit prepare debian-mt --pair ro-en --out data/ro_en --download-dir "$downloads" --max-pairs "$max_ro_en"
+    legokit validate data/de_en/train --langs de en
+    legokit validate data/ro_en/train --langs ro en
+}
+
+speech_data() {
+    legokit prepare espeak-speech --text-dir data/de_en --out data/en_speech --speak en --target en \
+        --splits train --max-utts "$asr_train_utts" --nj "$nj"
+    legokit prepare espeak-speech --text-dir data/de_en --out data/en_speech --speak en --target en \
+        --splits valid test --max-utts "$asr_test_utts" --nj "$nj"
+}
+
+features() {
+    for split in train valid test; do
+        legokit features --data-dir "data/en_speech/$split" --out-dir "dump/en_speech/$split" --nj "$nj"
+    done
+}
+
+tokenizers() {
+    mkdir -p data/tokenizers
+    legokit tokenizer train --input data/de_en/train/text.en data/ro_en/train/text.en --kaldi-text \
+        --model-prefix data/tokenizers/en --vocab-size "$en_vocab" --model-type unigram
+    legokit tokenizer train --input data/de_en/train/text.de --kaldi-text \
+        --model-prefix data/tokenizers/de --vocab-size "$src_vocab" --model-type unigram
+    legokit tokenizer train --input data/ro_en/train/text.ro --kaldi-text \
+        --model-prefix data/tokenizers/ro --vocab-size "$src_vocab" --model-type unigram
+}
+
+mt_args() {  # mt_args SRC PAIR: data options of an MT experiment
+    echo data.task=mt data.src_lang="$1" data.tgt_lang=en data.train_dir="data/$2/train" \
+        data.valid_dir="data/$2/valid" data.src_tokenizer="data/tokenizers/$1.model" \
+        data.tgt_tokenizer=data/tokenizers/en.model
+}
+asr_args=(data.task=asr data.train_dir=data/en_speech/train data.valid_dir=data/en_speech/valid
+          data.train_feats=dump/en_speech/train/feats.scp data.valid_feats=dump/en_speech/valid/feats.scp
+          data.tgt_tokenizer=data/tokenizers/en.model)
+
+run_stage 1 mt_data -- mt_data
+run_stage 2 speech_data -- speech_data
+run_stage 3 features -- features
+run_stage 4 tokenizers -- tokenizers
+
+# shellcheck disable=SC2046  # word splitting of mt_args is intended
+run_stage 5 de_en_lego -- legokit train --config "$conf/mt_lego.yaml" --out-dir "$expdir/de_en_lego" \
+    $(mt_args de de_en) "${common[@]}"
+# shellcheck disable=SC2046
+run_stage 6 ro_en_baseline -- legokit train --config "$conf/mt_baseline.yaml" --out-dir "$expdir/ro_en_baseline" \
+    $(mt_args ro ro_en) "${common[@]}"
+# shellcheck disable=SC2046
+run_stage 7 ro_en_encoder -- legokit train --config "$conf/mt_encoder.yaml" --out-dir "$expdir/ro_en_encoder" \
+    $(mt_args ro ro_en) "${common[@]}"
+run_stage 8 ro_en_compose -- legokit compose "$expdir/ro_en_encoder/bricks/encoder.brick" \
+    "$expdir/de_en_lego/bricks/decoder.brick" -o "$expdir/ro_en_zeroshot/model.pt"
+# shellcheck disable=SC2046
+run_stage 9 ro_en_finetune -- legokit train --config "$conf/mt_finetune.yaml" --out-dir "$expdir/ro_en_finetune" \
+    model.init_model="$expdir/ro_en_zeroshot/model.pt" $(mt_args ro ro_en) "${common[@]}"
+
+run_stage 10 asr_baseline -- legokit train --config "$conf/asr_baseline.yaml" --out-dir "$expdir/asr_baseline" \
+    "${asr_args[@]}" "${common[@]}"
+run_stage 11 asr_encoder -- legokit train --config "$conf/asr_encoder.yaml" --out-dir "$expdir/asr_encoder" \
+    "${asr_args[@]}" "${common[@]}"
+run_stage 12 asr_compose -- legokit compose "$expdir/asr_encoder/bricks/encoder.brick" \
+    "$expdir/de_en_lego/bricks/decoder.brick" -o "$expdir/asr_zeroshot/model.pt"
+run_stage 13 asr_finetune -- legokit train --config "$conf/asr_finetune.yaml" --out-dir "$expdir/asr_finetune" \
+    model.init_model="$expdir/asr_zeroshot/model.pt" "${asr_args[@]}" "${common[@]}"
+
+decode_all() {
+    local sys
+    for sys in de_en_lego; do
+        legokit decode --model "$expdir/$sys/model.pt" --data-dir data/de_en/test --src-lang de \
+            --out "$expdir/$sys/decode_test/hyp" --config "$conf/decode_mt.yaml" beam.beam_size="$beam_size"
+    done
+    for sys in ro_en_baseline ro_en_zeroshot ro_en_finetune; do
+        legokit decode --model "$expdir/$sys/model.pt" --data-dir data/ro_en/test --src-lang ro \
+            --out "$expdir/$sys/decode_test/hyp" --config "$conf/decode_mt.yaml" beam.beam_size="$beam_size"
+    done
+    for sys in asr_baseline asr_zeroshot asr_finetune; do
+        legokit decode --model "$expdir/$sys/model.pt" --data-dir data/en_speech/test \
+            --feats dump/en_speech/test/feats.scp --out "$expdir/$sys/decode_test/hyp" \
+            --config "$conf/decode_asr.yaml" beam.beam_size="$beam_size"
+    done
+}
+run_stage 14 decode -- decode_all
+
+score_all() {
+    local sys
+    legokit results --exp-dir "$expdir/de_en_lego" --test-set debian_de_en_test --ref data/de_en/test/text.en \
+        --hyp "$expdir/de_en_lego/decode_test/hyp" --kaldi --metrics bleu,chrf
+    for sys in ro_en_baseline ro_en_zeroshot ro_en_finetune; do
+        legokit results --exp-dir "$expdir/$sys" --test-set debian_ro_en_test --ref data/ro_en/test/text.en \
+            --hyp "$expdir/$sys/decode_test/hyp" --kaldi --metrics bleu,chrf
+    done
+    for sys in asr_baseline asr_zeroshot asr_finetune; do
+        legokit results --exp-dir "$expdir/$sys" --test-set espeak_en_test --ref data/en_speech/test/text \
+            --hyp "$expdir/$sys/decode_test/hyp" --kaldi --metrics wer,cer
+    done
+    legokit table reuse --exp-dir "$expdir" --out "$expdir/RESULTS.md" >/dev/null
+}
+run_stage 15 score -- score_all
+
+cat "$expdir/RESULTS.md"
+log "done: table in $expdir/RESULTS.md; bricks in $expdir/*/bricks/"
