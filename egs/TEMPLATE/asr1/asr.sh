@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Staged speech recognition recipe (ESPnet style): joint CTC/attention baseline or LegoNN bricks.
+# Stages: 1 data (local/data.sh), 2 features, 3 tokenizer, 4 train, 5 decode, 6 score, 7 bricks.
+# shellcheck source-path=SCRIPTDIR
+set -euo pipefail
+. ./path.sh
+. ./db.sh
+
+stage=1                      # first stage to run
+stop_stage=100               # last stage to run
+force=false                  # true: re-run selected stages even when their done-marker matches
+expdir=exp                   # experiments; done-markers in $expdir/.done, stage logs in $expdir/logs
+data_args=""                 # extra arguments for local/data.sh (stage 1)
+train_set=train              # training data dir under data/ (wav.scp, text, utt2spk)
+valid_set=valid              # validation data dir under data/
+test_sets=test               # space-separated test data dirs under data/
+nj=2                         # parallel feature extraction jobs
+vocab=1000                   # sentencepiece size (the interface vocabulary of LegoNN bricks)
+bpe_type=unigram             # sentencepiece model type: unigram, bpe, char, word
+tokenizer=""                 # reuse this sentencepiece model (e.g. an MT recipe's target side, to share bricks)
+train_config=conf/train.yaml # experiment config (legokit train); see docs/training.md
+train_args=""                # extra dotted overrides for legokit train
+decode_config=conf/decode.yaml # decoding config (legokit decode)
+tag=""                       # experiment name (default: the train config's file name)
+nproc=1                      # processes for training (torchrun --nproc_per_node)
+metrics=wer,cer              # scores written to RESULTS.md
+help_message="Usage: $0 [options]
+Speech recognition: 1 data, 2 features, 3 tokenizer, 4 train, 5 decode, 6 score, 7 bricks."
+
+. utils/parse_options.sh
+. utils/stage.sh
+recipe_lock
+
+tag=${tag:-$(basename "${train_config%.*}")}
+exp=$expdir/$tag
+spm=${tokenizer:-data/tokenizers/text.model}
+
+features() {
+    local set
+    for set in "$train_set" "$valid_set" $test_sets; do
+        legokit validate "data/$set"
+        legokit features --data-dir "data/$set" --out-dir "dump/$set" --nj "$nj"
+    done
+}
+
+tokenizer() {
+    [ -n "$tokenizer" ] && { log "reusing tokenizer $tokenizer"; return 0; }
+    mkdir -p data/tokenizers
+    legokit tokenizer train --input "data/$train_set/text" --kaldi-text --model-prefix data/tokenizers/text \
+        --vocab-size "$vocab" --model-type "$bpe_type"
+}
+
+train_cmd=(legokit train)
+[ "$nproc" -le 1 ] || train_cmd=(torchrun --standalone --nproc_per_node "$nproc" -m legokit.cli train)
+
+decode_all() {
+    local set
+    for set in $test_sets; do
+        legokit decode --model "$exp/model.pt" --data-dir "data/$set" --feats "dump/$set/feats.scp" \
+            --out "$exp/decode_$set/hyp" --config "$decode_config"
+    done
+}
+
+score_all() {
+    local set
+    for set in $test_sets; do
+        legokit results --exp-dir "$exp" --test-set "$set" --ref "data/$set/text" \
+            --hyp "$exp/decode_$set/hyp" --kaldi --metrics "$metrics"
+    done
+}
+
+bricks() {
+    local brick
+    for brick in "$exp"/bricks/*.brick; do
+        legokit brick info "$brick" >"${brick%.brick}.json"
+        log "$brick: manifest in ${brick%.brick}.json"
+    done
+}
+
+# shellcheck disable=SC2086
+run_stage 1 data -- local/data.sh $data_args
+run_stage 2 features -- features
+run_stage 3 tokenizer -- tokenizer
+# shellcheck disable=SC2086
+run_stage 4 train -- "${train_cmd[@]}" --config "$train_config" --out-dir "$exp" \
+    data.task=asr data.train_dir="data/$train_set" data.valid_dir="data/$valid_set" \
+    data.train_feats="dump/$train_set/feats.scp" data.valid_feats="dump/$valid_set/feats.scp" \
+    data.tgt_tokenizer="$spm" $train_args
+run_stage 5 decode -- decode_all
+run_stage 6 score -- score_all
+run_stage 7 bricks -- bricks
+cat "$exp/RESULTS.md"

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Staged machine translation recipe (ESPnet style): one model, baseline or LegoNN bricks, per config.
+# Stages: 1 data (local/data.sh), 2 tokenizers, 3 train, 4 decode, 5 score, 6 bricks (inspect exports).
+# shellcheck source-path=SCRIPTDIR
+set -euo pipefail
+. ./path.sh
+. ./db.sh
+
+stage=1                      # first stage to run
+stop_stage=100               # last stage to run
+force=false                  # true: re-run selected stages even when their done-marker matches
+expdir=exp                   # experiments; done-markers in $expdir/.done, stage logs in $expdir/logs
+src_lang=de                  # source language: data/<set>/text.<src_lang>
+tgt_lang=en                  # target language: data/<set>/text.<tgt_lang>
+data_args=""                 # extra arguments for local/data.sh (stage 1)
+train_set=train              # training data dir under data/
+valid_set=valid              # validation data dir under data/
+test_sets=test               # space-separated test data dirs under data/
+src_vocab=1000               # source sentencepiece size
+tgt_vocab=1000               # target sentencepiece size (the interface vocabulary of LegoNN bricks)
+bpe_type=unigram             # sentencepiece model type: unigram, bpe, char, word
+tgt_tokenizer=""             # reuse this target sentencepiece model (e.g. another recipe's, to share bricks)
+train_config=conf/train.yaml # experiment config (legokit train); see docs/training.md
+train_args=""                # extra dotted overrides for legokit train, e.g. "optim.lr=1e-3"
+decode_config=conf/decode.yaml # decoding config (legokit decode)
+tag=""                       # experiment name (default: the train config's file name)
+nproc=1                      # processes for training (torchrun --nproc_per_node; GPUs or CPU workers)
+metrics=bleu,chrf            # scores written to RESULTS.md
+help_message="Usage: $0 [options]
+Machine translation: 1 data, 2 tokenizers, 3 train, 4 decode, 5 score, 6 bricks."
+
+. utils/parse_options.sh
+. utils/stage.sh
+recipe_lock
+
+tag=${tag:-$(basename "${train_config%.*}")}
+exp=$expdir/$tag
+src_spm=data/tokenizers/${src_lang}.model
+tgt_spm=${tgt_tokenizer:-data/tokenizers/${tgt_lang}.model}
+
+tokenizers() {
+    mkdir -p data/tokenizers
+    legokit tokenizer train --input "data/$train_set/text.$src_lang" --kaldi-text \
+        --model-prefix "data/tokenizers/$src_lang" --vocab-size "$src_vocab" --model-type "$bpe_type"
+    if [ -z "$tgt_tokenizer" ]; then
+        legokit tokenizer train --input "data/$train_set/text.$tgt_lang" --kaldi-text \
+            --model-prefix "data/tokenizers/$tgt_lang" --vocab-size "$tgt_vocab" --model-type "$bpe_type"
+    fi
+}
+
+train_cmd=(legokit train)
+[ "$nproc" -le 1 ] || train_cmd=(torchrun --standalone --nproc_per_node "$nproc" -m legokit.cli train)
+
+decode_all() {
+    local set
+    for set in $test_sets; do
+        legokit decode --model "$exp/model.pt" --data-dir "data/$set" --src-lang "$src_lang" \
+            --out "$exp/decode_$set/hyp" --config "$decode_config"
+    done
+}
+
+score_all() {
+    local set
+    for set in $test_sets; do
+        legokit results --exp-dir "$exp" --test-set "$set" --ref "data/$set/text.$tgt_lang" \
+            --hyp "$exp/decode_$set/hyp" --kaldi --metrics "$metrics"
+    done
+}
+
+bricks() {
+    local brick
+    for brick in "$exp"/bricks/*.brick; do
+        legokit brick info "$brick" >"${brick%.brick}.json"
+        log "$brick: manifest in ${brick%.brick}.json"
+    done
+}
+
+# shellcheck disable=SC2086  # data_args and train_args are word lists
+run_stage 1 data -- local/data.sh $data_args
+run_stage 2 tokenizers -- tokenizers
+# shellcheck disable=SC2086
+run_stage 3 train -- "${train_cmd[@]}" --config "$train_config" --out-dir "$exp" \
+    data.task=mt data.src_lang="$src_lang" data.tgt_lang="$tgt_lang" data.train_dir="data/$train_set" \
+    data.valid_dir="data/$valid_set" data.src_tokenizer="$src_spm" data.tgt_tokenizer="$tgt_spm" $train_args
+run_stage 4 decode -- decode_all
+run_stage 5 score -- score_all
+run_stage 6 bricks -- bricks
+cat "$exp/RESULTS.md"
