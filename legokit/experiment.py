@@ -60,6 +60,8 @@ class DataConfig:
     valid_dir: str = "data/valid"
     train_feats: str = ""                 # asr: feats.scp of the training feature dump
     valid_feats: str = ""                 # asr: feats.scp of the validation feature dump
+    target_file: str = "text"             # asr: file of the data dirs holding the targets (transcript:
+                                          # ASR pre-training on summarisation speech, whose text = summary)
     src_lang: str = "de"                  # mt: source language suffix of text.<lang>
     tgt_lang: str = "en"                  # mt: target language suffix
     src_tokenizer: str = ""               # mt: sentencepiece model of the source
@@ -79,6 +81,8 @@ class ModelConfig:
     decoder: DecoderBrickConfig | None = field(default_factory=DecoderBrickConfig)  # null: CTC only
     init_model: str | None = None     # fine-tune this model file (composed bricks); encoder/decoder ignored
     init_encoder: str | None = None   # start the encoder from this brick file
+    init_encoder_skip_ctc: bool = False  # take only init_encoder's encoder weights, not its CTC head or length
+                                         # statistics (ASR pre-training -> summarisation; ctc_head may differ)
     init_decoder: str | None = None   # start the decoder from this brick file (LegoNN reuse)
     freeze_encoder: bool = False      # keep the encoder brick fixed (no gradient, eval mode)
     freeze_decoder: bool = False      # keep the decoder brick fixed: train a new encoder to its interface
@@ -126,8 +130,9 @@ def load_data(cfg: DataConfig) -> ExperimentData:
     cmvn = CMVNStats.load(dump / "cmvn.json")
     meta_path = dump / "fbank.json"
     features = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    train = SpeechDataset(cfg.train_dir, cfg.train_feats, tgt)
-    valid = SpeechDataset(cfg.valid_dir, cfg.valid_feats, tgt) if cfg.valid_feats else None
+    train = SpeechDataset(cfg.train_dir, cfg.train_feats, tgt, text_file=cfg.target_file)
+    valid = (SpeechDataset(cfg.valid_dir, cfg.valid_feats, tgt, text_file=cfg.target_file)
+             if cfg.valid_feats else None)
     return ExperimentData(train, valid, None, tgt, cmvn, features)
 
 
@@ -145,13 +150,24 @@ def make_loader(dataset, cfg: DataConfig, train: bool, seed: int, epoch: int = 0
 
 
 # --- model ------------------------------------------------------------------------------------------
-def _load_into(module: torch.nn.Module, path: str, what: str) -> None:
+SKIPPED_WITHOUT_CTC = ("ctc.", "length_stats.")  # parameter prefixes init_encoder_skip_ctc leaves fresh
+
+
+def _load_into(module: torch.nn.Module, path: str, what: str, skip_ctc: bool = False) -> None:
+    """Copy a brick's weights into ``module``; their configs must be equal (except ``ctc_head`` and
+    the skipped CTC head and length statistics when ``skip_ctc``)."""
     brick = load_brick(path)
-    if to_dict(brick.module.cfg) != to_dict(module.cfg):
+    theirs, ours = to_dict(brick.module.cfg), to_dict(module.cfg)
+    state = brick.module.state_dict()
+    if skip_ctc:
+        theirs.pop("ctc_head", None)
+        ours.pop("ctc_head", None)
+        state = {k: v for k, v in state.items() if not k.startswith(SKIPPED_WITHOUT_CTC)}
+    if theirs != ours:
         raise LegokitError(f"{path}: its architecture differs from config 'model.{what}'; copy the brick's "
                            f"config (legokit brick info {path}) into your config")
-    module.load_state_dict(brick.module.state_dict())
-    log.info("initialised the %s from %s", what, path)
+    module.load_state_dict(state, strict=not skip_ctc)  # equal configs: only skipped keys can be missing
+    log.info("initialised the %s from %s%s", what, path, " (without CTC head)" if skip_ctc else "")
 
 
 def _check_tokenizer(brick: Brick, role: str, tokenizer: Tokenizer | None, key: str) -> None:
@@ -197,7 +213,7 @@ def _model_from_config(cfg: ExperimentConfig, data: ExperimentData) -> LegoModel
     decoder = (DecoderBrick(cfg.model.decoder, vocab, vocab, input_dim=encoder.dim)
                if cfg.model.decoder is not None else None)
     if cfg.model.init_encoder:
-        _load_into(encoder, cfg.model.init_encoder, "encoder")
+        _load_into(encoder, cfg.model.init_encoder, "encoder", skip_ctc=cfg.model.init_encoder_skip_ctc)
     if cfg.model.init_decoder and decoder is not None:
         _load_into(decoder, cfg.model.init_decoder, "decoder")
     return LegoModel([encoder], decoder, loss=cfg.loss)

@@ -17,21 +17,27 @@ log = logging.getLogger(__name__)
 
 
 class SpeechDataset(torch.utils.data.Dataset):
-    """Utterances of ``data_dir/text`` with features from a dump (``feats_scp``), globally normalised
-    with ``cmvn`` if given: item i -> {"id", "speech": (T, F) float, "target": (U,) long}.
-    Utterances without features (too short to dump) are skipped with a warning."""
+    """Utterances of ``data_dir/<text_file>`` with features from a dump (``feats_scp``), globally
+    normalised with ``cmvn`` if given: item i -> {"id", "speech": (T, F) float, "target": (U,) long}.
+    Utterances without features (too short to dump) are skipped with a warning. ``text_file`` names
+    the Kaldi text file holding the targets, e.g. ``transcript`` to pre-train ASR on summarisation
+    speech whose ``text`` is the summary."""
 
     def __init__(self, data_dir: str | Path, feats_scp: str | Path, tokenizer: Tokenizer,
-                 cmvn: GlobalCMVN | None = None) -> None:
+                 cmvn: GlobalCMVN | None = None, text_file: str = "text") -> None:
         self.feats = FeatureReader(feats_scp)
-        texts = read_kaldi_map(Path(data_dir) / "text")
+        text_path = Path(data_dir) / text_file
+        if not text_path.is_file():
+            raise LegokitError(f"{text_path} does not exist: the data dir has no '{text_file}' file of "
+                               "targets (check data.target_file)")
+        texts = read_kaldi_map(text_path)
         missing = [utt for utt in texts if utt not in self.feats]
         if missing:
             log.warning("%d of %d utterances of %s have no features in %s (skipped), e.g. %s", len(missing),
-                        len(texts), Path(data_dir) / "text", feats_scp, ", ".join(missing[:5]))
+                        len(texts), text_path, feats_scp, ", ".join(missing[:5]))
         self.ids = [utt for utt in texts if utt in self.feats]
         if not self.ids:
-            raise LegokitError(f"{data_dir}: no utterance of its text file is in {feats_scp}")
+            raise LegokitError(f"{data_dir}: no utterance of its {text_file} file is in {feats_scp}")
         self.targets = tokenizer.encode_batch([texts[utt] for utt in self.ids])
         self.cmvn = cmvn
 

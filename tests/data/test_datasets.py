@@ -54,6 +54,19 @@ def test_speech_dataset_skips_utterances_without_features(tmp_path, char_tokeniz
         SpeechDataset(data, scp, char_tokenizer)
 
 
+def test_speech_dataset_reads_targets_from_another_file(tmp_path, char_tokenizer):
+    """Summarisation speech: `text` holds the summary, `transcript` the spoken words (ASR pre-training)."""
+    data = write_speech_dir(tmp_path, num=3)
+    scp = dump_features(data, tmp_path / "dump", FbankConfig(), progress=False)
+    texts = (data / "text").read_text().splitlines()
+    (data / "transcript").write_text("".join(f"{line.split()[0]} see you\n" for line in texts))
+    ds = SpeechDataset(data, scp, char_tokenizer, text_file="transcript")
+    assert [char_tokenizer.decode(ds[i]["target"].tolist()) for i in range(3)] == ["see you"] * 3
+    assert char_tokenizer.decode(SpeechDataset(data, scp, char_tokenizer)[0]["target"].tolist()) == TRANSCRIPTS[0]
+    with pytest.raises(LegokitError, match="no 'summary' file of targets"):
+        SpeechDataset(data, scp, char_tokenizer, text_file="summary")
+
+
 def test_text_pair_dataset(tmp_path):
     toks = {}
     for lang in ("de", "en"):

@@ -1,0 +1,73 @@
+"""Experiment assembly: initialising a summarisation encoder from an ASR encoder brick without its CTC head."""
+
+import pytest
+import torch
+
+from legokit.errors import LegokitError
+from legokit.experiment import _load_into
+from legokit.lego.bricks import Brick, make_manifest, save_brick
+from legokit.lego.encoders import EncoderBrick, EncoderBrickConfig
+from legokit.nn.config import EncoderConfig
+
+VOCAB = 12
+
+
+def _speech_encoder(ctc_head: bool, num_layers: int = 2) -> EncoderBrick:
+    stack = EncoderConfig(kind="conformer", num_layers=num_layers, dim=32, num_heads=2, ffn_dim=64, window=4,
+                          kernel_size=5)
+    return EncoderBrick(EncoderBrickConfig(input="speech", encoder=stack, feat_dim=8, ctc_head=ctc_head),
+                        0, VOCAB)
+
+
+@pytest.fixture
+def asr_brick(tmp_path):
+    """An ASR encoder brick (CTC head, non-trivial CMVN and length statistics) saved to a file."""
+    enc = _speech_encoder(ctc_head=True)
+    enc.set_cmvn(torch.randn(8), torch.rand(8) + 0.5)
+    enc.length_stats.update(torch.tensor([400]), torch.tensor([100]), torch.tensor([30]))
+    arch = {"input_vocab_size": 0, "output_vocab_size": VOCAB}
+    manifest = make_manifest("encoder", enc, arch, {"type": "features", "feat_dim": 8}, {"type": "states"})
+    path = tmp_path / "asr_encoder.brick"
+    save_brick(Brick(enc, manifest), path)
+    return enc, path
+
+
+def test_skip_ctc_loads_the_encoder_stack_and_leaves_ctc_and_length_stats_fresh(asr_brick):
+    asr, path = asr_brick
+    summ = _speech_encoder(ctc_head=False)
+    _load_into(summ, str(path), "encoder", skip_ctc=True)
+    ours = summ.state_dict()
+    assert not any(k.startswith("ctc.") for k in ours)
+    for key, value in asr.state_dict().items():
+        if key.startswith("length_stats."):
+            continue
+        if key.startswith("ctc."):
+            assert key not in ours
+        else:
+            torch.testing.assert_close(ours[key], value, rtol=0, atol=0, msg=key)
+    assert summ.length_stats.summary() == {}  # statistics describe the brick's own training data
+    summ.eval()
+    asr.eval()
+    x, lengths = torch.randn(2, 60, 8), torch.tensor([60, 41])
+    torch.testing.assert_close(summ(x, lengths).states, asr(x, lengths).states)
+
+
+def test_skip_ctc_into_an_encoder_that_keeps_a_fresh_ctc_head(asr_brick):
+    asr, path = asr_brick
+    other = _speech_encoder(ctc_head=True)
+    fresh_ctc = {k: v.clone() for k, v in other.state_dict().items() if k.startswith("ctc.")}
+    _load_into(other, str(path), "encoder", skip_ctc=True)
+    for key, value in fresh_ctc.items():
+        torch.testing.assert_close(other.state_dict()[key], value, rtol=0, atol=0)
+
+
+def test_without_skip_ctc_a_different_head_is_refused(asr_brick):
+    _, path = asr_brick
+    with pytest.raises(LegokitError, match="architecture differs from config 'model.encoder'"):
+        _load_into(_speech_encoder(ctc_head=False), str(path), "encoder")
+
+
+def test_skip_ctc_still_refuses_a_different_encoder_stack(asr_brick):
+    _, path = asr_brick
+    with pytest.raises(LegokitError, match="asr_encoder.brick: its architecture differs"):
+        _load_into(_speech_encoder(ctc_head=False, num_layers=3), str(path), "encoder", skip_ctc=True)
