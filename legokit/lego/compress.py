@@ -103,7 +103,7 @@ def fake_quant_weight(weight: Tensor) -> Tensor:
     """(out, in) -> int8-rounded weights (per-channel symmetric), straight-through gradient."""
     scale = weight_scale(weight).float()
     zero = torch.zeros(weight.size(0), dtype=torch.int32, device=weight.device)
-    return torch.fake_quantize_per_channel_affine(weight, scale, zero, 0, -128, 127)
+    return _straight_through(weight, torch.fake_quantize_per_channel_affine(weight.detach(), scale, zero, 0, -128, 127))
 
 
 def fake_quant_activation(x: Tensor) -> Tensor:
@@ -112,7 +112,13 @@ def fake_quant_activation(x: Tensor) -> Tensor:
     lo, hi = x.detach().min().clamp(max=0.0), x.detach().max().clamp(min=0.0)
     scale = ((hi - lo) / 127.0).clamp_min(torch.finfo(torch.float32).eps).float().reshape(1)
     zero = torch.round(-lo / scale).clamp(0, 127).to(torch.int32).reshape(1)
-    return torch.fake_quantize_per_tensor_affine(x, scale, zero, 0, 127)
+    return _straight_through(x, torch.fake_quantize_per_tensor_affine(x.detach(), scale, zero, 0, 127))
+
+
+def _straight_through(x: Tensor, rounded: Tensor) -> Tensor:
+    """Forward ``rounded``, gradient 1 w.r.t. ``x`` everywhere (also where rounding clipped: the row
+    maximum of a symmetric int8 scale sits at +127.5 and is clipped to 127, yet should keep learning)."""
+    return x + (rounded - x).detach()
 
 
 class _FakeQuantWeight(nn.Module):
@@ -285,7 +291,7 @@ def qat_finetune(model: LegoModel, module: nn.Module, batches: Callable[[int], I
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, clip_norm)
                 optimizer.step()
-                losses.append(float(loss))
+                losses.append(float(loss.detach()))
             if len(losses) == seen:
                 raise LegokitError("QAT data yields no batch: check --qat-data (and --max-tokens)")
             epoch += 1
