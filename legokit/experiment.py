@@ -81,8 +81,8 @@ class ModelConfig:
     decoder: DecoderBrickConfig | None = field(default_factory=DecoderBrickConfig)  # null: CTC only
     init_model: str | None = None     # fine-tune this model file (composed bricks); encoder/decoder ignored
     init_encoder: str | None = None   # start the encoder from this brick file
-    init_encoder_skip_ctc: bool = False  # take only init_encoder's encoder weights, not its CTC head or length
-                                         # statistics (ASR pre-training -> summarisation; ctc_head may differ)
+    init_encoder_skip_ctc: bool = False  # take init_encoder's weights but not its CTC head or length statistics
+                                         # (ASR -> summarisation); ctc_head, windows, dropout may differ
     init_decoder: str | None = None   # start the decoder from this brick file (LegoNN reuse)
     freeze_encoder: bool = False      # keep the encoder brick fixed (no gradient, eval mode)
     freeze_decoder: bool = False      # keep the decoder brick fixed: train a new encoder to its interface
@@ -154,19 +154,21 @@ SKIPPED_WITHOUT_CTC = ("ctc.", "length_stats.")  # parameter prefixes init_encod
 
 
 def _load_into(module: torch.nn.Module, path: str, what: str, skip_ctc: bool = False) -> None:
-    """Copy a brick's weights into ``module``; their configs must be equal (except ``ctc_head`` and
-    the skipped CTC head and length statistics when ``skip_ctc``)."""
+    """Copy a brick's weights into ``module``. Their configs must be equal; with ``skip_ctc`` only the
+    weights must fit (so ctc_head, windows and dropout may differ) and the brick's CTC head and length
+    statistics are not copied."""
     brick = load_brick(path)
-    theirs, ours = to_dict(brick.module.cfg), to_dict(module.cfg)
     state = brick.module.state_dict()
     if skip_ctc:
-        theirs.pop("ctc_head", None)
-        ours.pop("ctc_head", None)
         state = {k: v for k, v in state.items() if not k.startswith(SKIPPED_WITHOUT_CTC)}
-    if theirs != ours:
+        wanted = {k: v.shape for k, v in module.state_dict().items() if not k.startswith(SKIPPED_WITHOUT_CTC)}
+        fits = {k: v.shape for k, v in state.items()} == wanted
+    else:
+        fits = to_dict(brick.module.cfg) == to_dict(module.cfg)
+    if not fits:
         raise LegokitError(f"{path}: its architecture differs from config 'model.{what}'; copy the brick's "
                            f"config (legokit brick info {path}) into your config")
-    module.load_state_dict(state, strict=not skip_ctc)  # equal configs: only skipped keys can be missing
+    module.load_state_dict(state, strict=not skip_ctc)
     log.info("initialised the %s from %s%s", what, path, " (without CTC head)" if skip_ctc else "")
 
 

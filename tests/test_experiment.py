@@ -12,8 +12,8 @@ from legokit.nn.config import EncoderConfig
 VOCAB = 12
 
 
-def _speech_encoder(ctc_head: bool, num_layers: int = 2) -> EncoderBrick:
-    stack = EncoderConfig(kind="conformer", num_layers=num_layers, dim=32, num_heads=2, ffn_dim=64, window=4,
+def _speech_encoder(ctc_head: bool, num_layers: int = 2, window: int | list[int] = 4) -> EncoderBrick:
+    stack = EncoderConfig(kind="conformer", num_layers=num_layers, dim=32, num_heads=2, ffn_dim=64, window=window,
                           kernel_size=5)
     return EncoderBrick(EncoderBrickConfig(input="speech", encoder=stack, feat_dim=8, ctc_head=ctc_head),
                         0, VOCAB)
@@ -34,7 +34,7 @@ def asr_brick(tmp_path):
 
 def test_skip_ctc_loads_the_encoder_stack_and_leaves_ctc_and_length_stats_fresh(asr_brick):
     asr, path = asr_brick
-    summ = _speech_encoder(ctc_head=False)
+    summ = _speech_encoder(ctc_head=False, window=[4, 4])  # same weights
     _load_into(summ, str(path), "encoder", skip_ctc=True)
     ours = summ.state_dict()
     assert not any(k.startswith("ctc.") for k in ours)
@@ -71,3 +71,12 @@ def test_skip_ctc_still_refuses_a_different_encoder_stack(asr_brick):
     _, path = asr_brick
     with pytest.raises(LegokitError, match="asr_encoder.brick: its architecture differs"):
         _load_into(_speech_encoder(ctc_head=False, num_layers=3), str(path), "encoder", skip_ctc=True)
+
+
+def test_skip_ctc_accepts_other_windows(asr_brick):
+    """The paper fine-tunes with wider windows (40/60) than ASR pre-training (20/40): same weights."""
+    asr, path = asr_brick
+    wide = _speech_encoder(ctc_head=False, window=[8, 12])
+    _load_into(wide, str(path), "encoder", skip_ctc=True)
+    torch.testing.assert_close(wide.encoder.layers[1].self_attn.state_dict(),
+                               asr.encoder.layers[1].self_attn.state_dict())
