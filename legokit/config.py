@@ -26,7 +26,7 @@ T = TypeVar("T")
 
 
 def _closest(key: str, valid: list[str], prefix: str = "") -> str:
-    match = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    match = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.5)
     if match:
         return f"; did you mean '{prefix}{match[0]}'?"
     return f"; valid keys under '{prefix or '<top>'}': {', '.join(sorted(valid))}"
@@ -132,8 +132,21 @@ def parse_overrides(overrides: list[str]) -> dict[str, Any]:
         key, raw = item.split("=", 1)
         if not key or any(not part for part in key.split(".")):
             raise LegokitError(f"command line: override '{item}' has an empty key")
-        _set_dotted(tree, key, yaml.safe_load(raw) if raw != "" else "")
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError as err:
+            raise LegokitError(f"command line: override '{item}': value is not valid YAML "
+                               f"({_yaml_problem(err)}); quote it or fix the brackets") from None
+        _set_dotted(tree, key, value)
     return tree
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """One line for a YAML error: 'line L, column C: problem'."""
+    mark = getattr(err, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return where + problem
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -146,14 +159,29 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key repeated within one mapping (plain PyYAML keeps the last one)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        self.flatten_mapping(node)
+        keys = [self.construct_object(key_node, deep=deep) for key_node, _ in node.value]
+        for i, key in enumerate(keys):
+            if key in keys[:i]:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice",
+                                                        node.value[i][0].start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise LegokitError(f"config file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # a SafeLoader
+    except UnicodeDecodeError as err:
+        raise LegokitError(f"{path}: not a UTF-8 text file ({err.reason} at byte {err.start})") from None
     except yaml.YAMLError as err:
-        raise LegokitError(f"{path}: not valid YAML: {err}") from None
+        raise LegokitError(f"{path}: not valid YAML: {_yaml_problem(err)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -17,6 +17,7 @@ directory, as in Kaldi and ESPnet.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,8 +95,8 @@ def _read_segments(path: Path, recordings: dict[str, str]) -> dict[str, tuple[st
         except (IndexError, ValueError):
             raise LegokitError(f"{path}:{lineno}: malformed line; expected '<utt_id> <rec_id> <start> <end>'"
                                " with times in seconds") from None
-        if len(fields) != 3 or not 0 <= start < end:
-            raise LegokitError(f"{path}:{lineno}: expected 4 fields with 0 <= start < end, "
+        if len(fields) != 3 or not 0 <= start < end < math.inf:
+            raise LegokitError(f"{path}:{lineno}: expected 4 fields with 0 <= start < end (finite), "
                                f"got '{key} {value}'")
         if rec not in recordings:
             raise LegokitError(f"{path}:{lineno}: recording '{rec}' is not in {path.parent / 'wav.scp'}")

@@ -46,16 +46,20 @@ def _dump_shard(job: tuple[list[Utterance], Path, FbankConfig]) -> tuple[list[st
     utts, path, cfg = job
     stats, lines, skipped, offset = CMVNStats(cfg.num_mel_bins), [], [], 0
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        for utt in utts:
-            feats = compute_fbank(load_audio(utt.path, cfg.sample_rate, utt.start, utt.end), cfg)
-            if feats.shape[0] == 0:
-                skipped.append(utt.utt_id)
-                continue
-            f.write(feats.astype("<f4").tobytes())
-            stats.accumulate(feats)
-            lines.append(f"{utt.utt_id} {path.name}:{offset}:{feats.shape[0]}")
-            offset += feats.shape[0]
+    try:
+        with open(tmp, "wb") as f:
+            for utt in utts:
+                feats = compute_fbank(load_audio(utt.path, cfg.sample_rate, utt.start, utt.end), cfg)
+                if feats.shape[0] == 0:
+                    skipped.append(utt.utt_id)
+                    continue
+                f.write(feats.astype("<f4").tobytes())
+                stats.accumulate(feats)
+                lines.append(f"{utt.utt_id} {path.name}:{offset}:{feats.shape[0]}")
+                offset += feats.shape[0]
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
     return lines, stats, skipped
 
@@ -103,9 +107,14 @@ class FeatureReader:
         if not self.scp.is_file() or not meta_path.is_file():
             raise LegokitError(f"{self.scp}: feature index not found (or the dump was interrupted); run "
                                f"`legokit features --data-dir DIR --out-dir {self.scp.parent}`")
-        self.dim: int = json.loads(meta_path.read_text())["dim"]
+        try:
+            self.dim: int = int(json.loads(meta_path.read_text(encoding="utf-8"))["dim"])
+            lines = self.scp.read_text(encoding="utf-8").splitlines()
+        except (ValueError, KeyError, TypeError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise LegokitError(f"{self.scp.parent}: corrupt feature dump ({type(err).__name__}: {err}); "
+                               "re-run `legokit features`") from None
         self.index: dict[str, tuple[str, int, int]] = {}
-        for lineno, line in enumerate(self.scp.read_text(encoding="utf-8").splitlines(), start=1):
+        for lineno, line in enumerate(lines, start=1):
             try:
                 utt, loc = line.split()
                 shard, first, num = loc.rsplit(":", 2)
@@ -127,6 +136,18 @@ class FeatureReader:
     def __getitem__(self, utt_id: str) -> np.ndarray:
         shard, first, num = self.index[utt_id]
         if shard not in self._maps:
-            data = np.memmap(self.scp.parent / shard, dtype="<f4", mode="r")
-            self._maps[shard] = data.reshape(-1, self.dim)
-        return np.array(self._maps[shard][first:first + num], dtype=np.float32)
+            self._maps[shard] = self._map(shard)
+        frames = self._maps[shard]
+        if not 0 <= first <= first + num <= frames.shape[0]:
+            raise LegokitError(f"{self.scp}: frames {first}..{first + num} of '{utt_id}' lie outside {shard} "
+                               f"({frames.shape[0]} frames): the dump is truncated; re-run `legokit features`")
+        return np.array(frames[first:first + num], dtype=np.float32)
+
+    def _map(self, shard: str) -> np.ndarray:
+        """Memory-map one shard as (frames, dim); a missing or truncated shard is a LegokitError."""
+        path = self.scp.parent / shard
+        size = path.stat().st_size if path.is_file() else -1
+        if size <= 0 or size % (4 * self.dim):
+            problem = "is missing or empty" if size <= 0 else f"has {size} bytes, not a whole number of frames"
+            raise LegokitError(f"{path}: feature shard {problem}; re-run `legokit features`")
+        return np.memmap(path, dtype="<f4", mode="r").reshape(-1, self.dim)

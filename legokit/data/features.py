@@ -170,7 +170,7 @@ class CMVNStats:
             stats.count = int(data["count"])
             stats.sum[:] = data["sum"]
             stats.sumsq[:] = data["sumsq"]
-        except (OSError, ValueError, KeyError) as err:
+        except (OSError, ValueError, KeyError, TypeError) as err:
             raise LegokitError(f"{path}: not a CMVN stats file with count/sum/sumsq ({err})") from err
         return stats
 

@@ -76,6 +76,7 @@ def _dataset(bricks: list[Brick], data_dir: Path, feats: Path | None, src_lang: 
 def decode_dir(model_path: Path, data_dir: Path, out: Path, cfg: DecodeConfig, feats: Path | None = None,
                src_lang: str = "de", device: str = "cpu") -> dict[str, float]:
     """Decode every input of ``data_dir`` into ``out`` (``<id> <text>`` lines, input order)."""
+    out.unlink(missing_ok=True)  # a failed run must not leave an older run's hypotheses behind
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     model, bricks = load_model(model_path, device)

@@ -172,8 +172,9 @@ def _torch_load(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated zip, pickle with code, not a torch file ...
+        first_line = (str(err).splitlines() or [""])[0][:200]
         raise LegokitError(f"{path}: not a readable legokit brick/model file ({type(err).__name__}: "
-                           f"{str(err).splitlines()[0][:200]}); re-create it with `legokit train` or "
+                           f"{first_line}); re-create it with `legokit train` or "
                            "`legokit compose`") from None
 
 
@@ -197,16 +198,27 @@ def load_weights(module: EncoderBrick | DecoderBrick, state: dict[str, Tensor], 
                            f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
 
 
+def _tensor_dict(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, Tensor) for v in value.values())
+
+
 def brick_from_payload(payload: Any, origin: str) -> Brick:
     """Verify a payload's format and checksum and build its module."""
     if not isinstance(payload, dict) or payload.get("format") != BRICK_FORMAT:
         raise LegokitError(f"{origin}: not a legokit brick (expected format {BRICK_FORMAT})")
-    manifest_json, state, toks = payload["manifest"], payload["state_dict"], payload.get("tokenizers", {})
+    manifest_json, state, toks = payload.get("manifest"), payload.get("state_dict"), payload.get("tokenizers", {})
+    if not (isinstance(manifest_json, str) and _tensor_dict(state) and _tensor_dict(toks)):
+        raise LegokitError(f"{origin}: malformed brick (manifest, state_dict or tokenizers missing or of the "
+                           "wrong type); re-export it")
     if _checksum(manifest_json, state, toks) != payload.get("sha256"):
         raise LegokitError(f"{origin}: checksum mismatch — the file is corrupted or was modified; "
                            "restore it from a backup or re-export it")
-    manifest = json.loads(manifest_json)
-    module = _build_module(manifest, origin)
+    try:
+        manifest = json.loads(manifest_json)
+        module = _build_module(manifest, origin)
+    except (ValueError, KeyError, TypeError) as err:
+        raise LegokitError(f"{origin}: malformed brick manifest ({type(err).__name__}: {err}); "
+                           "re-export it") from None
     if manifest.get("compression"):
         from legokit.lego.compress import decode_module  # rebuilds int8 / sparse layers
 
@@ -223,7 +235,11 @@ def load_bricks(path: str | Path) -> list[Brick]:
     path = Path(path)
     payload = _torch_load(path)
     if isinstance(payload, dict) and payload.get("format") == MODEL_FORMAT:
-        return [brick_from_payload(p, f"{path}[brick {i}]") for i, p in enumerate(payload["bricks"])]
+        bricks = payload.get("bricks")
+        if not isinstance(bricks, list) or not bricks:
+            raise LegokitError(f"{path}: malformed model file (no list of bricks); re-create it with "
+                               "`legokit train` or `legokit compose`")
+        return [brick_from_payload(p, f"{path}[brick {i}]") for i, p in enumerate(bricks)]
     return [brick_from_payload(payload, str(path))]
 
 

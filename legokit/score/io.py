@@ -13,7 +13,10 @@ def read_lines(path: str | Path) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise LegokitError(f"{path}: no such file")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise LegokitError(f"{path}: not a UTF-8 text file ({err.reason} at byte {err.start})") from None
     if not text:
         raise LegokitError(f"{path}: file is empty; expected one segment per line")
     lines = text.split("\n")

@@ -80,7 +80,15 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if hashlib.sha256(data).hexdigest() != digest:
         raise LegokitError(f"{path}: checkpoint is corrupted (sha256 mismatch; the file was truncated or "
                            "altered). Delete it and resume from an older ckpt-*.pt, or retrain")
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    try:
+        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as err:  # pickled code (refused by weights_only), a foreign torch file ...
+        raise LegokitError(f"{path}: checkpoint payload cannot be loaded safely ({type(err).__name__}); "
+                           "it was not written by legokit: delete it or resume from another ckpt-*.pt") from None
+    if not isinstance(payload, dict):
+        raise LegokitError(f"{path}: checkpoint payload is a {type(payload).__name__}, expected a dict; "
+                           "delete it or resume from another ckpt-*.pt")
+    return payload
 
 
 def rng_state() -> dict[str, Any]:
