@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Staged speech summarisation recipe (Sharma et al., ICASSP 2022; ESPnet egs2/how2_2000h/sum1), ESPnet style.
+#
+# Data dirs (stage 1, local/data.sh) are Kaldi speech dirs whose `text` is the summary and whose
+# `transcript` is what is spoken. A Conformer with restricted self-attention is pre-trained for ASR
+# (targets = transcript), then fine-tuned end to end for summarisation (targets = text) starting from
+# the ASR model's encoder (without its CTC head) and decoder. The cascade baseline decodes the test
+# speech with the ASR model and summarises the hypotheses with a text summariser trained on the
+# training transcripts; a topline runs that summariser on the reference transcripts. ROUGE-1/2/L of all
+# systems land in $expdir/RESULTS.md. See docs/summarization.md.
+# shellcheck source-path=SCRIPTDIR
+set -euo pipefail
+. ./path.sh
+. ./db.sh
+
+stage=1                      # first stage to run
+stop_stage=100               # last stage to run
+force=false                  # true: re-run selected stages even when their done-marker matches
+expdir=exp                   # experiments; done-markers in $expdir/.done, stage logs in $expdir/logs
+conf=conf/demo               # config set: asr.yaml sum.yaml text_sum.yaml decode_{asr,sum,text_sum}.yaml
+data_args=""                 # extra arguments for local/data.sh (stage 1)
+train_set=train              # summarisation training dir under data/ (wav.scp, text = summary, transcript)
+valid_set=valid              # summarisation validation dir under data/
+test_sets=test               # space-separated summarisation test dirs under data/
+asr_train_set=""             # ASR pre-training dir under data/ (default: train_set; How2: utterance-level set)
+asr_valid_set=""             # ASR validation dir under data/ (default: valid_set)
+transcript=transcript        # file of each data dir holding the spoken words (ASR targets, cascade input)
+nj=2                         # parallel feature extraction jobs
+vocab=1000                   # sentencepiece size, shared by transcripts and summaries
+bpe_type=unigram             # sentencepiece model type: unigram, bpe, char, word
+train_args=""                # extra dotted overrides for every legokit train run
+nproc=1                      # processes per training run (torchrun --nproc_per_node)
+help_message="Usage: $0 [options]
+Speech summarisation: 1 data, 2 features, 3 tokenizer, 4 ASR pre-training, 5 E2E summarisation
+fine-tuning, 6 cascade text summariser, 7 decode (E2E, ASR, cascade, topline), 8 score (ROUGE, WER)."
+
+. utils/parse_options.sh
+. utils/stage.sh
+recipe_lock
+
+[ -d "$conf" ] || { log "no config set $conf (see --conf)"; exit 1; }
+asr_train_set=${asr_train_set:-$train_set}
+asr_valid_set=${asr_valid_set:-$valid_set}
+spm=data/tokenizers/sum.model
+asr_exp=$expdir/asr_pretrain
+sum_exp=$expdir/sum_e2e
+text_exp=$expdir/text_sum
+
+train_cmd=(legokit train)
+[ "$nproc" -le 1 ] || train_cmd=(torchrun --standalone --nproc_per_node "$nproc" -m legokit.cli train)
+
+speech_sets() {  # every speech dir, once
+    printf '%s\n' "$asr_train_set" "$asr_valid_set" "$train_set" "$valid_set" $test_sets | awk '!seen[$0]++'
+}
+
+features() {
+    local set
+    for set in $(speech_sets); do
+        legokit validate "data/$set"
+        legokit features --data-dir "data/$set" --out-dir "dump/$set" --nj "$nj"
+    done
+}
+
+tokenizer() {
+    mkdir -p data/tokenizers
+    legokit tokenizer train --input "data/$asr_train_set/$transcript" "data/$train_set/text" --kaldi-text \
+        --model-prefix data/tokenizers/sum --vocab-size "$vocab" --model-type "$bpe_type"
+}
+
+speech_args() {  # speech_args TRAIN VALID: data options of a speech experiment
+    echo data.task=asr data.train_dir="data/$1" data.valid_dir="data/$2" data.train_feats="dump/$1/feats.scp" \
+        data.valid_feats="dump/$2/feats.scp" data.tgt_tokenizer="$spm"
+}
+
+text_dirs() {  # MT-style dirs text.doc (transcript) / text.sum (summary) for the cascade's text summariser
+    local set
+    for set in "$train_set" "$valid_set" $test_sets; do
+        mkdir -p "data/text_sum/$set"
+        cp "data/$set/$transcript" "data/text_sum/$set/text.doc"
+        cp "data/$set/text" "data/text_sum/$set/text.sum"
+    done
+}
+
+text_summariser() {
+    text_dirs
+    # shellcheck disable=SC2086
+    "${train_cmd[@]}" --config "$conf/text_sum.yaml" --out-dir "$text_exp" data.task=mt data.src_lang=doc \
+        data.tgt_lang=sum data.train_dir="data/text_sum/$train_set" data.valid_dir="data/text_sum/$valid_set" \
+        data.src_tokenizer="$spm" data.tgt_tokenizer="$spm" $train_args
+}
+
+decode_all() {
+    local set
+    for set in $test_sets; do
+        legokit decode --model "$sum_exp/model.pt" --data-dir "data/$set" --feats "dump/$set/feats.scp" \
+            --out "$sum_exp/decode_$set/hyp" --config "$conf/decode_sum.yaml"
+        legokit decode --model "$asr_exp/model.pt" --data-dir "data/$set" --feats "dump/$set/feats.scp" \
+            --out "$asr_exp/decode_$set/hyp" --config "$conf/decode_asr.yaml"
+        mkdir -p "$expdir/cascade/asr_$set"
+        cp "$asr_exp/decode_$set/hyp" "$expdir/cascade/asr_$set/text.doc"
+        legokit decode --model "$text_exp/model.pt" --data-dir "$expdir/cascade/asr_$set" --src-lang doc \
+            --out "$expdir/cascade/decode_$set/hyp" --config "$conf/decode_text_sum.yaml"
+        legokit decode --model "$text_exp/model.pt" --data-dir "data/text_sum/$set" --src-lang doc \
+            --out "$text_exp/decode_$set/hyp" --config "$conf/decode_text_sum.yaml"
+    done
+}
+
+score_all() {
+    local set
+    for set in $test_sets; do
+        legokit results --exp-dir "$asr_exp" --test-set "$set" --ref "data/$set/$transcript" \
+            --hyp "$asr_exp/decode_$set/hyp" --kaldi --metrics wer,cer
+        legokit results --exp-dir "$sum_exp" --test-set "$set" --ref "data/$set/text" \
+            --hyp "$sum_exp/decode_$set/hyp" --kaldi --metrics rouge
+        legokit results --exp-dir "$expdir/cascade" --test-set "$set" --config "$text_exp/config.yaml" \
+            --ref "data/$set/text" --hyp "$expdir/cascade/decode_$set/hyp" --kaldi --metrics rouge
+        legokit results --exp-dir "$text_exp" --test-set "${set}_reference_transcripts" \
+            --ref "data/$set/text" --hyp "$text_exp/decode_$set/hyp" --kaldi --metrics rouge
+    done
+    {
+        echo "# Speech summarisation: E2E vs cascade (ROUGE F1 x100) and the ASR model (WER/CER)"
+        echo
+        legokit results --compare "$sum_exp" "$expdir/cascade" "$text_exp" "$asr_exp"
+    } >"$expdir/RESULTS.md"
+}
+
+# shellcheck disable=SC2086  # data_args is a word list
+run_stage 1 data -- local/data.sh $data_args
+run_stage 2 features -- features
+run_stage 3 tokenizer -- tokenizer
+# shellcheck disable=SC2046,SC2086  # word splitting of speech_args and train_args is intended
+run_stage 4 asr_pretrain --config "$conf/asr.yaml" -- "${train_cmd[@]}" --config "$conf/asr.yaml" \
+    --out-dir "$asr_exp" $(speech_args "$asr_train_set" "$asr_valid_set") data.target_file="$transcript" $train_args
+# shellcheck disable=SC2046,SC2086
+run_stage 5 sum_finetune --config "$conf/sum.yaml" -- "${train_cmd[@]}" --config "$conf/sum.yaml" \
+    --out-dir "$sum_exp" $(speech_args "$train_set" "$valid_set") \
+    model.init_encoder="$asr_exp/bricks/encoder.brick" model.init_encoder_skip_ctc=true \
+    model.init_decoder="$asr_exp/bricks/decoder.brick" $train_args
+run_stage 6 text_summariser --config "$conf/text_sum.yaml" -- text_summariser
+run_stage 7 decode --config "$conf/decode_sum.yaml" --config "$conf/decode_asr.yaml" \
+    --config "$conf/decode_text_sum.yaml" -- decode_all
+run_stage 8 score -- score_all
+cat "$expdir/RESULTS.md"
+log "done: table in $expdir/RESULTS.md"
