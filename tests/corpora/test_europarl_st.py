@@ -1,0 +1,73 @@
+"""Europarl-ST preparation on a fixture in the v1.1 release layout (m4a audio, per-pair segment lists)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from legokit.corpora import europarl_st
+from legokit.corpora.europarl_st import collect, find_root, prepare_europarl_st, read_split
+from legokit.data.audio import load_audio
+from legokit.data.datadir import read_speech_dir
+from legokit.errors import LegokitError
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "corpora" / "europarl_st"
+needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg converts the m4a audio")
+
+
+def test_union_over_pairs_is_deduplicated_and_keeps_test_talks_out_of_train() -> None:
+    splits = collect(find_root(FIXTURE), "en")
+    train_talks = {s.talk for s in splits["train"]}
+    assert train_talks == {"en.20081020.19.3-133", "en.20090112.21.3-032"}  # en-fr's train has a test talk
+    assert len(splits["train"]) == 6  # en-de 6 segments; en-fr's 2 of them are duplicates
+    assert not train_talks & {s.talk for s in splits["test"] + splits["valid"]}
+    assert [len(splits["valid"]), len(splits["test"])] == [2, 2]
+
+
+@needs_ffmpeg
+def test_prepared_dirs_read_back_and_segments_hold_speech(tmp_path: Path) -> None:
+    stats = prepare_europarl_st(FIXTURE, tmp_path / "data", tmp_path / "flac", nj=2)
+    assert stats["train"]["utterances"] == 6 and stats["talks"] == 4
+    utts = read_speech_dir(tmp_path / "data" / "train")
+    first = utts[0]
+    assert first.text == "The sitting is open." and first.path.endswith(".flac")
+    audio = load_audio(first.path, 16000, first.start, first.end)
+    assert abs(len(audio) / 16000 - (first.end - first.start)) < 0.02
+    whole = load_audio(first.path, 16000)
+    silence = whole[: int(0.25 * 16000)]  # the fixture's talks start with 0.3 s of silence
+    assert np.abs(silence).max() < 0.05 < np.abs(audio).max()
+
+
+def test_missing_ffmpeg_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(europarl_st.shutil, "which", lambda name: None)
+    with pytest.raises(LegokitError, match="'ffmpeg' is not on PATH.*apt-get install ffmpeg"):
+        prepare_europarl_st(FIXTURE, tmp_path / "data", tmp_path / "flac")
+
+
+def test_readable_audio_is_used_in_place(tmp_path: Path) -> None:
+    import soundfile as sf
+
+    sf.write(tmp_path / "talk.flac", np.zeros(1600, dtype=np.float32), 16000)
+    assert europarl_st.convert_audio(tmp_path / "talk.flac", tmp_path / "out") == (tmp_path / "talk.flac").resolve()
+
+
+def test_format_errors_name_file_and_line(tmp_path: Path) -> None:
+    split = tmp_path / "train"
+    split.mkdir()
+    (split / "segments.lst").write_text("talk 0.0 1.0\ntalk 2.0\n")
+    (split / "segments.en").write_text("a\nb\n")
+    with pytest.raises(LegokitError, match=r"segments.lst:2: expected '<talk> <start_s> <end_s>'"):
+        read_split(split, "en")
+    (split / "segments.en").write_text("a\n")
+    with pytest.raises(LegokitError, match="segments.lst has 2 lines but segments.en has 1"):
+        read_split(split, "en")
+    with pytest.raises(LegokitError, match="no Europarl-ST release here.*EUROPARL_ST"):
+        find_root(tmp_path)
+    root = tmp_path / "rel"
+    shutil.copytree(FIXTURE, root)
+    (root / "v1.1/en/audios/en.20090112.21.3-032.m4a").unlink()
+    with pytest.raises(LegokitError, match="no audio for talk 'en.20090112.21.3-032'"):
+        prepare_europarl_st(root, tmp_path / "data", tmp_path / "flac")
