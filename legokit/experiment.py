@@ -30,6 +30,7 @@ from legokit.data.tokenizer import Tokenizer
 from legokit.errors import LegokitError
 from legokit.lego.bricks import (
     Brick,
+    check_chain,
     compose,
     decoder_interfaces,
     encoder_interfaces,
@@ -80,6 +81,8 @@ class ModelConfig:
     encoder: EncoderBrickConfig = field(default_factory=EncoderBrickConfig)
     decoder: DecoderBrickConfig | None = field(default_factory=DecoderBrickConfig)  # null: CTC only
     init_model: str | None = None     # fine-tune this model file (composed bricks); encoder/decoder ignored
+    upstream: list[str] = field(default_factory=list)  # brick files before the encoder (its input interface)
+    freeze_upstream: bool = True      # keep the upstream bricks fixed (the usual way to add a brick to a chain)
     init_encoder: str | None = None   # start the encoder from this brick file
     init_encoder_skip_ctc: bool = False  # take init_encoder's weights but not its CTC head or length statistics
                                          # (ASR -> summarisation); ctc_head, windows, dropout may differ
@@ -199,15 +202,32 @@ def build_model(cfg: ExperimentConfig, data: ExperimentData) -> LegoModel:
     else:
         model = _model_from_config(cfg, data)
     if cfg.model.freeze_encoder:
-        model.freeze("encoders.0")
+        model.freeze(f"encoders.{len(model.encoders) - 1}")
     if cfg.model.freeze_decoder and model.decoder is not None:
         model.freeze("decoder")
     return model
 
 
+def load_upstream(paths: list[str], encoder_cfg: EncoderBrickConfig) -> list[Brick]:
+    """Upstream encoder bricks of a new modality-agnostic brick; checked as a chain."""
+    bricks = [b for path in paths for b in load_bricks(path)]
+    if any(b.kind != "encoder" for b in bricks):
+        raise LegokitError(f"model.upstream: {paths} must hold encoder bricks only, got {[b.kind for b in bricks]}")
+    check_chain(bricks)
+    if encoder_cfg.input != "interface":
+        raise LegokitError("model.upstream is set, so model.encoder.input must be 'interface' (the new brick "
+                           f"reads the marginals of {bricks[-1].path}), got {encoder_cfg.input!r}")
+    if "output" not in bricks[-1].tokenizers:
+        raise LegokitError(f"{bricks[-1].path}: carries no output tokenizer; re-export it")
+    return bricks
+
+
 def _model_from_config(cfg: ExperimentConfig, data: ExperimentData) -> LegoModel:
     vocab = data.tgt_tokenizer.vocab_size
     src_vocab = data.src_tokenizer.vocab_size if data.src_tokenizer else 0
+    upstream = load_upstream(cfg.model.upstream, cfg.model.encoder) if cfg.model.upstream else []
+    if upstream:
+        src_vocab = upstream[-1].tokenizers["output"].vocab_size
     encoder = EncoderBrick(cfg.model.encoder, src_vocab, vocab)
     if data.cmvn is not None:
         mean, std = data.cmvn.mean_std()
@@ -218,13 +238,18 @@ def _model_from_config(cfg: ExperimentConfig, data: ExperimentData) -> LegoModel
         _load_into(encoder, cfg.model.init_encoder, "encoder", skip_ctc=cfg.model.init_encoder_skip_ctc)
     if cfg.model.init_decoder and decoder is not None:
         _load_into(decoder, cfg.model.init_decoder, "decoder")
-    return LegoModel([encoder], decoder, loss=cfg.loss)
+    model = LegoModel([*(b.module for b in upstream), encoder], decoder, loss=cfg.loss)
+    model.upstream_bricks = upstream
+    for i in range(len(upstream) if cfg.model.freeze_upstream else 0):
+        model.freeze(f"encoders.{i}")
+    return model
 
 
 def export_bricks(model: LegoModel, data: ExperimentData, out_dir: Path, training: dict) -> list[Brick]:
     """Write bricks/encoder.brick, bricks/decoder.brick and model.pt (all bricks, chain order)."""
-    encoder = model.encoders[0]
-    src_tok = data.src_tokenizer
+    upstream: list[Brick] = getattr(model, "upstream_bricks", [])
+    encoder = model.encoders[len(upstream)]
+    src_tok = upstream[-1].tokenizers["output"] if upstream else data.src_tokenizer
     inp, out = encoder_interfaces(encoder, src_tok, data.tgt_tokenizer, data.features)
     tokenizers = {"output": data.tgt_tokenizer} | ({"input": src_tok} if src_tok else {})
     arch = {"input_vocab_size": src_tok.vocab_size if src_tok else 0,
@@ -240,7 +265,7 @@ def export_bricks(model: LegoModel, data: ExperimentData, out_dir: Path, trainin
     (out_dir / "bricks").mkdir(parents=True, exist_ok=True)
     for brick in bricks:
         save_brick(brick, out_dir / "bricks" / f"{brick.kind}.brick")
-    save_model(bricks, out_dir / "model.pt")
+    save_model([*upstream, *bricks], out_dir / "model.pt")
     return bricks
 
 

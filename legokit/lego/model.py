@@ -115,8 +115,8 @@ class LegoModel(nn.Module):
         loss = target.new_zeros((), dtype=torch.float32)
         ctc_total = loss
         for i, out in enumerate(outputs):
-            if out.logits is None or self.loss_cfg.ctc_weight == 0:
-                continue
+            if out.logits is None or self.loss_cfg.ctc_weight == 0 or f"encoders.{i}" in self.frozen:
+                continue  # a frozen brick's CTC term has no gradient: skip it
             key = self.interface_targets[i]
             log_probs = F.log_softmax(out.logits.float(), dim=-1)
             ctc = ctc_loss(log_probs, out.lengths, batch[key], batch[f"{key}_lengths"], blank=BLANK,
