@@ -6,13 +6,17 @@ The release (access on request, https://github.com/srvk/how2-dataset) ships feat
     <root>/how2_release/data/<set>/utt2spk              optional; default: each video its own speaker
     <root>/how2_release/audio/fbank_pitch/<set>.scp     <video id> <ark path relative to fbank_pitch/>:<offset>
 
-with sets tr_2000h_sum (train), cv05_sum (valid), dev5_test_sum (test); one "utterance" is a whole
-video (minutes of speech) and the features are Kaldi fbank + pitch (80 + 3 = 83 dims, as ESPnet's
-recipe reads them). ``root`` may also be the ``how2_release`` directory itself.
+with summarisation sets tr_2000h_sum (train), cv05_sum (valid), dev5_test_sum (test), where one
+"utterance" is a whole video (minutes of speech), and the utterance-level ASR sets tr_2000h, cv05,
+dev5_test (``text`` = transcript, utterance ids ``<video id>_<n>``) that ESPnet's how2_2000h/asr1
+pre-trains on. The features are Kaldi fbank + pitch as released; their dimension is read from the
+arks (``dump/<set>/fbank.json``). ``root`` may also be the ``how2_release`` directory itself.
 
-Output: Kaldi dirs ``<out>/{train,valid,test}/{text,utt2spk}`` and legokit feature dumps
-``<dump>/{train,valid,test}/`` (feats.scp, float32 shards, cmvn.json, fbank.json) converted from the
-released arks with kaldiio (compressed arks included), so training reads them like any other dump.
+Output: Kaldi dirs ``<out>/{train,valid,test}/{text,utt2spk[,transcript]}`` (summary in ``text``; the
+video's transcript, its ASR utterances joined in order, when the ASR sets are present) and
+``<out>/asr_{train,valid,test}/{text,transcript,utt2spk}``, plus legokit feature dumps ``<dump>/<name>/``
+(feats.scp, float32 shards, cmvn.json, fbank.json) converted from the released arks with kaldiio
+(compressed arks included), so training reads them like any other dump.
 ``max_frames`` > 0 keeps only the first frames of longer videos (ESPnet trims How2 inputs the same way
 to fit GPU memory with full attention; restricted attention needs no trimming).
 """
@@ -36,6 +40,7 @@ from legokit.prepare.text import write_text
 log = logging.getLogger(__name__)
 
 SETS = {"train": "tr_2000h_sum", "valid": "cv05_sum", "test": "dev5_test_sum"}
+ASR_SETS = {"asr_train": "tr_2000h", "asr_valid": "cv05", "asr_test": "dev5_test"}
 FEATURE_KIND = "fbank_pitch"
 REQUEST_URL = "https://github.com/srvk/how2-dataset"
 
@@ -91,26 +96,59 @@ def _features(scp: Path, ids: list[str], max_frames: int) -> Iterable[tuple[str,
         yield utt, feats[:max_frames] if max_frames > 0 else feats
 
 
+def video_transcripts(transcripts: dict[str, str]) -> dict[str, str]:
+    """Whole-video transcripts: the utterances ``<video>_<n>`` of each video joined in order of n."""
+    parts: dict[str, list[tuple[int, str]]] = {}
+    for utt, text in transcripts.items():
+        video, _, n = utt.rpartition("_")
+        if video and n.isdigit():
+            parts.setdefault(video, []).append((int(n), text))
+    return {video: " ".join(t for _, t in sorted(p)) for video, p in parts.items()}
+
+
+def _prepare_set(release: Path, set_name: str, out: Path, dump: Path, max_frames: int,
+                 transcripts: dict[str, str] | None) -> int:
+    src = release / "data" / set_name
+    texts = read_kaldi_map(src / "text")
+    spk = read_kaldi_map(src / "utt2spk") if (src / "utt2spk").is_file() else {}
+    ids = sorted(texts)
+    write_text(out / "text", texts)
+    write_text(out / "utt2spk", {u: spk.get(u, u) for u in ids})
+    if transcripts is not None:
+        write_text(out / "transcript", transcripts)
+    scp = release / "audio" / FEATURE_KIND / f"{set_name}.scp"
+    if not scp.is_file():
+        raise LegokitError(f"{scp}: feature index not found; the How2 release is incomplete")
+    meta = {"source": f"How2 release {FEATURE_KIND} ({set_name})", "max_frames": max_frames}
+    return write_dump(_features(scp, ids, max_frames), dump, meta)
+
+
 def prepare_how2(root: str | Path, out_dir: str | Path, dump_dir: str | Path, max_frames: int = 0,
                  sets: Iterable[str] = tuple(SETS)) -> dict:
-    """Write ``out_dir/<name>/{text,utt2spk}`` and ``dump_dir/<name>/`` for each set name; returns counts."""
+    """Write ``out_dir/<name>`` and ``dump_dir/<name>`` for each summarisation set name (train, valid,
+    test) and, when released, the matching ASR set (asr_<name>); returns counts."""
     release = find_release(root)
+    out, dump = Path(out_dir), Path(dump_dir)
     stats: dict = {"release": str(release), "max_frames": max_frames}
     for name in sets:
-        src = release / "data" / SETS[name]
-        texts = read_kaldi_map(src / "text")
-        spk = read_kaldi_map(src / "utt2spk") if (src / "utt2spk").is_file() else {u: u for u in texts}
-        ids = sorted(texts)
-        write_text(Path(out_dir) / name / "text", texts)
-        write_text(Path(out_dir) / name / "utt2spk", {u: spk.get(u, u) for u in ids})
-        scp = release / "audio" / FEATURE_KIND / f"{SETS[name]}.scp"
-        if not scp.is_file():
-            raise LegokitError(f"{scp}: feature index not found; the How2 release is incomplete")
-        meta = {"source": f"How2 release {FEATURE_KIND} ({SETS[name]})", "max_frames": max_frames}
-        stats[name] = {"set": SETS[name], "videos": write_dump(_features(scp, ids, max_frames),
-                                                              Path(dump_dir) / name, meta)}
-        log.info("how2 %s: %d videos", name, stats[name]["videos"])
-    (Path(out_dir) / "stats.json").write_text(json.dumps(stats, indent=1) + "\n")
+        asr_name, asr_set = f"asr_{name}", ASR_SETS[f"asr_{name}"]
+        videos = None
+        if (release / "data" / asr_set / "text").is_file():
+            transcripts = read_kaldi_map(release / "data" / asr_set / "text")
+            stats[asr_name] = {"set": asr_set, "utterances": _prepare_set(
+                release, asr_set, out / asr_name, dump / asr_name, 0, transcripts)}
+            videos = video_transcripts(transcripts)
+        summaries = read_kaldi_map(release / "data" / SETS[name] / "text")
+        missing = sorted(set(summaries) - set(videos or {}))
+        if videos is not None and missing:
+            log.warning("how2 %s: %d videos have no ASR utterances, so no transcript (e.g. %s); "
+                        "the cascade needs them", name, len(missing), missing[0])
+        transcript = {v: videos[v] for v in summaries if v in videos} if videos and not missing else None
+        stats[name] = {"set": SETS[name], "videos": _prepare_set(release, SETS[name], out / name, dump / name,
+                                                                max_frames, transcript),
+                       "transcripts": transcript is not None}
+        log.info("how2 %s: %s", name, stats[name])
+    (out / "stats.json").write_text(json.dumps(stats, indent=1) + "\n")
     return stats
 
 

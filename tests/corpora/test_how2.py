@@ -9,7 +9,7 @@ import kaldiio
 import numpy as np
 import pytest
 
-from legokit.corpora.how2 import SETS, prepare_how2
+from legokit.corpora.how2 import ASR_SETS, SETS, prepare_how2, video_transcripts
 from legokit.data.datadir import read_kaldi_map
 from legokit.data.featdump import FeatureReader
 from legokit.data.features import CMVNStats
@@ -26,7 +26,8 @@ def _released(set_name: str) -> dict[str, np.ndarray]:
 def test_dumps_equal_the_released_features_and_cmvn(tmp_path: Path) -> None:
     stats = prepare_how2(FIXTURE, tmp_path / "data", tmp_path / "dump")
     assert {name: stats[name]["videos"] for name in SETS} == {"train": 4, "valid": 2, "test": 2}
-    for name, set_name in SETS.items():
+    assert {name: stats[name]["utterances"] for name in ASR_SETS} == {"asr_train": 8, "asr_valid": 4, "asr_test": 4}
+    for name, set_name in (SETS | ASR_SETS).items():
         reader, released = FeatureReader(tmp_path / "dump" / name / "feats.scp"), _released(set_name)
         assert reader.dim == 43 and set(reader.index) == set(released)
         for utt, mat in released.items():
@@ -39,9 +40,21 @@ def test_dumps_equal_the_released_features_and_cmvn(tmp_path: Path) -> None:
 
 
 def test_max_frames_trims_long_videos(tmp_path: Path) -> None:
-    prepare_how2(FIXTURE / "how2_release", tmp_path / "data", tmp_path / "dump", max_frames=100, sets=["valid"])
+    prepare_how2(FIXTURE / "how2_release", tmp_path / "data", tmp_path / "dump", max_frames=50, sets=["valid"])
     reader = FeatureReader(tmp_path / "dump" / "valid" / "feats.scp")
-    assert all(reader.num_frames(u) == 100 for u in reader.index)
+    assert all(reader.num_frames(u) == 50 for u in reader.index)
+    asr = FeatureReader(tmp_path / "dump" / "asr_valid" / "feats.scp")  # ASR utterances are never trimmed
+    assert sorted(asr.num_frames(u) for u in asr.index) == sorted(m.shape[0] for m in _released("cv05").values())
+
+
+def test_video_transcripts_join_utterances_in_order(tmp_path: Path) -> None:
+    assert video_transcripts({"a_b-c_10": "z", "a_b-c_2": "y", "x_0": "w"}) == {"a_b-c": "y z", "x": "w"}
+    prepare_how2(FIXTURE, tmp_path / "data", tmp_path / "dump", sets=["test"])
+    summaries = read_kaldi_map(tmp_path / "data" / "test" / "text")
+    transcripts = read_kaldi_map(tmp_path / "data" / "test" / "transcript")
+    assert transcripts == summaries  # the fixture's utterances split each summary in two
+    assert read_kaldi_map(tmp_path / "data" / "asr_test" / "transcript") == \
+        read_kaldi_map(tmp_path / "data" / "asr_test" / "text")
 
 
 def test_missing_release_and_missing_features(tmp_path: Path) -> None:
