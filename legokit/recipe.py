@@ -106,9 +106,10 @@ def stage_options(command: Sequence[str], files: Sequence[str] = (), variables: 
 def read_marker(marker: Path) -> dict | None:
     """The marker's JSON, or None if it is missing or unreadable (it is then simply redone)."""
     try:
-        return json.loads(marker.read_text())
+        data = json.loads(marker.read_text())
     except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) else None
 
 
 def _stage_number(marker: Path) -> int | None:
