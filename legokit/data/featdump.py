@@ -109,10 +109,14 @@ class FeatureReader:
                                f"`legokit features --data-dir DIR --out-dir {self.scp.parent}`")
         try:
             self.dim: int = int(json.loads(meta_path.read_text(encoding="utf-8"))["dim"])
-            lines = self.scp.read_text(encoding="utf-8").splitlines()
         except (ValueError, KeyError, TypeError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            raise LegokitError(f"{self.scp.parent}: corrupt feature dump ({type(err).__name__}: {err}); "
+            raise LegokitError(f"{meta_path}: corrupt feature dump metadata ({type(err).__name__}: {err}); "
                                "re-run `legokit features`") from None
+        try:
+            lines = self.scp.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as err:
+            raise LegokitError(f"{self.scp}: not a UTF-8 text file ({err.reason} at byte {err.start}); re-run "
+                               "`legokit features`") from None
         self.index: dict[str, tuple[str, int, int]] = {}
         for lineno, line in enumerate(lines, start=1):
             try:
