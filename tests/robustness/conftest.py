@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
+import torch
+from robustness.cases import write_wav
 
 from legokit.config import load_config
 from legokit.data.tokenizer import train_tokenizer
@@ -21,13 +21,6 @@ TINY = ["model.encoder.encoder.kind=transformer", "model.encoder.encoder.num_lay
         "model.decoder.num_layers=1", "model.decoder.num_heads=2", "model.decoder.ffn_dim=32",
         "model.decoder.ingestor.num_layers=1", "model.decoder.ingestor.ffn_dim=32", "data.max_tokens=700",
         "optim.warmup_steps=10", "train.keep_best=2", "average_best=2"]
-
-
-def write_wav(path: Path, seconds: float = 0.5, sample_rate: int = 16000) -> Path:
-    """A 0.3-amplitude sine, float32 samples written as 16-bit PCM."""
-    t = np.arange(int(seconds * sample_rate)) / sample_rate
-    sf.write(path, (0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), sample_rate)
-    return path
 
 
 @pytest.fixture
@@ -83,8 +76,6 @@ def toy_model(toy_tokenizers: Path, tmp_path_factory: pytest.TempPathFactory) ->
 @pytest.fixture(scope="session")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A valid legokit checkpoint file."""
-    import torch
-
     path = tmp_path_factory.mktemp("ckpt") / "checkpoint_last.pt"
     save_checkpoint({"model": {"w": torch.ones(3)}, "loop": {"step": 1}}, path)
     return path
