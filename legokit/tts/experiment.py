@@ -1,0 +1,175 @@
+"""Training and synthesis of the TTS acoustic model, including transfer from a pre-trained source model.
+
+Transfer conditions (Do et al., SSW 2023), all through :class:`TTSConfig`:
+
+* no transfer:        model.input=phones, init=null            (inventory from the target data)
+* phone IDs + map:    init=<source model.pt> (input phones), phone_map=<map TSV from `legokit tts map-phones`>:
+                      target phones are rewritten into the source inventory, the embedding is reused
+* features input:     init=<source model.pt> (input features): PanPhon vectors of target phones go
+                      through the pre-trained linear input layer directly
+
+With ``init`` the architecture, inventory and mel normalisation come from the initial model (the
+config's ``model`` section is ignored). The trained model is ``<out>/model.pt``::
+
+    legokit tts train --config conf/tts_pretrain.yaml --out-dir exp/tts_ru data.train=dump/ru/train
+    legokit tts synthesize --model exp/tts_ru/model.pt --text data/kk/test/text --out-dir exp/syn
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+from torch.utils.data import DataLoader
+
+from legokit.config import dump_yaml, from_dict, load_config, to_dict
+from legokit.data.batching import BucketBatchSampler
+from legokit.errors import LegokitError
+from legokit.train.checkpoint import average_checkpoints, select_checkpoints
+from legokit.train.config import OptimConfig, TrainConfig
+from legokit.train.trainer import fit
+from legokit.tts.audio import MelConfig, griffin_lim
+from legokit.tts.data import (
+    TTSDataset,
+    build_inventory,
+    collate_tts,
+    feature_encoder,
+    load_dump,
+    mel_stats,
+    phone_encoder,
+)
+from legokit.tts.mapping import read_mapping
+from legokit.tts.model import AcousticConfig, AcousticModel
+from legokit.tts.phones import PhonemizerConfig, phonemize
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TTSDataConfig:
+    """Dumps (from `legokit tts dump`) and batching."""
+
+    train: str = "dump/train"  # training dump dir
+    valid: str = ""  # validation dump dir ("" = no validation)
+    max_frames: int = 6000  # batch budget in padded mel frames
+    max_batch_size: int | None = None  # at most this many utterances per batch
+    on_unknown: str = "error"  # phones PanPhon does not know: "error" or "warn" (features input)
+
+
+@dataclass
+class TTSConfig:
+    """Everything `legokit tts train` needs."""
+
+    data: TTSDataConfig = field(default_factory=TTSDataConfig)
+    model: AcousticConfig = field(default_factory=AcousticConfig)
+    init: str | None = None  # start from this TTS model.pt (transfer); its architecture is used
+    phone_map: str | None = None  # target->source phone map TSV (phone-ID transfer)
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-3, warmup_steps=200,
+                                                                   clip_grad_norm=5.0))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(max_epochs=20, log_interval=20))
+    average_best: int = 3  # average this many best checkpoints (by validation loss) into model.pt
+
+
+@dataclass
+class TTSModel:
+    """A trained model with what synthesis needs: inventory, phone map, language, mel analysis."""
+
+    model: AcousticModel
+    inventory: list[str]
+    phone_map: dict[str, str]
+    lang: str
+    mel: MelConfig
+
+    def encoder(self, where: str, on_unknown: str = "error"):
+        """phones -> model inputs for this model's input kind."""
+        if self.model.cfg.input == "features":
+            return feature_encoder(self.lang, on_unknown)
+        return phone_encoder(self.inventory, self.phone_map, where)
+
+    def save(self, path: Path) -> None:
+        torch.save({"config": to_dict(self.model.cfg), "state_dict": self.model.state_dict(),
+                    "inventory": self.inventory, "phone_map": self.phone_map, "lang": self.lang,
+                    "mel": asdict(self.mel)}, path)
+
+
+def load_tts_model(path: str | Path) -> TTSModel:
+    """Read a model.pt written by :func:`train_tts`."""
+    if not Path(path).is_file():
+        raise LegokitError(f"{path}: TTS model not found; train one with `legokit tts train`")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    model = AcousticModel(from_dict(AcousticConfig, ckpt["config"], str(path)))
+    model.load_state_dict(ckpt["state_dict"])
+    return TTSModel(model, ckpt["inventory"], ckpt["phone_map"], ckpt["lang"], MelConfig(**ckpt["mel"]))
+
+
+def _initial_model(cfg: TTSConfig, dump: dict) -> TTSModel:
+    mel = MelConfig(**dump["mel"])
+    if cfg.init:
+        init = load_tts_model(cfg.init)
+        if asdict(init.mel) != asdict(mel):
+            raise LegokitError(f"{cfg.data.train}: mel analysis {asdict(mel)} differs from that of init model "
+                               f"{cfg.init} ({asdict(init.mel)}); dump the target data with the same options")
+        phone_map = read_mapping(cfg.phone_map) if cfg.phone_map else {}
+        return TTSModel(init.model, init.inventory, phone_map, dump["lang"], mel)
+    inventory = build_inventory(dump["phones"])
+    model_cfg = from_dict(AcousticConfig, to_dict(cfg.model) | {"num_phones": len(inventory),
+                                                                "num_mels": mel.num_mels})
+    model = AcousticModel(model_cfg)
+    model.set_mel_stats(*mel_stats(dump["mels"]))
+    return TTSModel(model, inventory, {}, dump["lang"], mel)
+
+
+def _loader(dataset: TTSDataset, cfg: TTSDataConfig, train: bool, seed: int, epoch: int = 0) -> DataLoader:
+    sampler = BucketBatchSampler(dataset.lengths, cfg.max_frames, cfg.max_batch_size, shuffle=train, seed=seed)
+    sampler.set_epoch(epoch)
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_tts)
+
+
+def train_tts(config: str | None, overrides: list[str], out_dir: Path) -> TTSModel:
+    """Train (or fine-tune) per config; write ``out_dir/model.pt``; return the model."""
+    cfg = load_config(TTSConfig, config, overrides)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.yaml").write_text(dump_yaml(cfg))
+    dump = load_dump(cfg.data.train)
+    tts = _initial_model(cfg, dump)
+    encode = tts.encoder(cfg.data.train, cfg.data.on_unknown)
+    train_set = TTSDataset(dump, encode)
+    valid_set = TTSDataset(load_dump(cfg.data.valid), encode) if cfg.data.valid else None
+    log.info("TTS model (%s input): %.2fM parameters; %d training utterances", tts.model.cfg.input,
+             sum(p.numel() for p in tts.model.parameters()) / 1e6, len(train_set))
+    seed = cfg.train.seed
+    fit(tts.model, lambda epoch: _loader(train_set, cfg.data, True, seed, epoch),
+        (lambda: _loader(valid_set, cfg.data, False, seed)) if valid_set is not None else None,
+        cfg.optim, cfg.train, out_dir)
+    paths = select_checkpoints(out_dir, cfg.average_best, "loss" if valid_set is not None else None)
+    tts.model.load_state_dict(average_checkpoints(paths))
+    tts.save(out_dir / "model.pt")
+    log.info("wrote %s (averaged %s)", out_dir / "model.pt", ", ".join(p.name for p in paths))
+    return tts
+
+
+def synthesize(model_path: str | Path, texts: dict[str, str], out_dir: str | Path, length_scale: float = 1.0,
+               phon_cfg: PhonemizerConfig | None = None) -> list[Path]:
+    """Speak ``texts`` ({utt: text}) into ``out_dir/wav/<utt>.wav`` and a Kaldi dir (wav.scp, text, utt2spk)."""
+    tts = load_tts_model(model_path)
+    tts.model.eval()
+    encode = tts.encoder(str(model_path), "warn")
+    out = Path(out_dir)
+    (out / "wav").mkdir(parents=True, exist_ok=True)
+    ids = list(texts)
+    wavs = []
+    for uid, phones in zip(ids, phonemize([texts[u] for u in ids], tts.lang, phon_cfg)):
+        inputs = encode(phones)[None]
+        mel, length = tts.model.infer(inputs, torch.tensor([inputs.size(1)]), length_scale)
+        wave = griffin_lim(mel[0, : int(length)].numpy(), tts.mel)
+        wavs.append((out / "wav" / f"{uid}.wav").resolve())
+        sf.write(wavs[-1], np.clip(wave, -1, 1), tts.mel.sample_rate, subtype="PCM_16")
+    (out / "wav.scp").write_text("".join(f"{u} {w}\n" for u, w in zip(ids, wavs)), encoding="utf-8")
+    (out / "text").write_text("".join(f"{u} {texts[u]}\n" for u in ids), encoding="utf-8")
+    (out / "utt2spk").write_text("".join(f"{u} tts\n" for u in ids), encoding="utf-8")
+    (out / "spk2utt").write_text(f"tts {' '.join(ids)}\n", encoding="utf-8")
+    return wavs
