@@ -1,0 +1,281 @@
+"""Conformer ASR side by side with ESPnet: encoder training frames/s and joint CTC/attention beam search RTF.
+
+- encoder: 12 Conformer blocks, d 256, 4 heads, FFN 1024, kernel 31, conv2d subsampling ×4 from 80-dim
+  fbank, dropout 0.1; forward + backward of B × T random frames; input frames/s and peak RSS. ESPnet runs
+  its recipe configuration (macaron, rel-pos self-attention, "latest" rel-pos) and, like for like with
+  legokit's absolute positions, abs-pos self-attention.
+- decode: that encoder + a 6-block d 256 Transformer decoder (FFN 2048) + CTC head over a V-token
+  vocabulary; beam 10, ctc_weight 0.3 (pre-beam 1.5 × beam), a 10 s utterance (1000 frames), exactly
+  U output tokens (eos banned before, forced after). ESPnet decodes one utterance at a time
+  (BatchBeamSearch vectorises over the beam); legokit decodes it alone and N of them in one batch.
+  RTF = wall time (encoder + search) / audio seconds.
+
+Random weights on both sides (the search does the same work whatever the weights); each toolkit in its own
+subprocess (ESPnet in benchmarks/venvs/espnet, built by benchmarks/peers/setup_peers.sh).
+
+Usage:
+    .venv/bin/python benchmarks/asr_espnet.py            # 8 × 1000 frames, 3 repeats
+    .venv/bin/python benchmarks/asr_espnet.py --quick    # 4 × 500 frames, 1 repeat, shorter output
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (  # noqa: E402
+    LEGOKIT_PYTHON,
+    emit,
+    machine,
+    matmul_gflops,
+    peer_python,
+    run_worker,
+    set_threads,
+    summary,
+    table,
+    timed,
+    write_record,
+)
+
+FEATS, DIM, HEADS, FFN, BLOCKS, KERNEL, DEC_LAYERS, DEC_FFN, DROPOUT = 80, 256, 4, 1024, 12, 31, 6, 2048, 0.1
+FRAME_S = 0.01  # 10 ms fbank hop
+
+
+def random_speech(batch: int, frames: int, seed: int) -> torch.Tensor:
+    """(batch, frames, 80) standard-normal features (same tensors in every worker)."""
+    return torch.randn(batch, frames, FEATS, generator=torch.Generator().manual_seed(seed))
+
+
+# --- legokit side ------------------------------------------------------------------------------------------
+def build_legokit(vocab: int, decoder: bool):
+    """Speech EncoderBrick (conformer, CTC head) [+ a DecoderBrick reading its states]."""
+    from legokit.lego.decoders import DecoderBrick, DecoderBrickConfig
+    from legokit.lego.encoders import EncoderBrick, EncoderBrickConfig
+    from legokit.lego.ingestors import IngestorConfig
+    from legokit.lego.model import LegoModel
+    from legokit.nn.config import EncoderConfig
+
+    enc_cfg = EncoderConfig(kind="conformer", num_layers=BLOCKS, dim=DIM, num_heads=HEADS, ffn_dim=FFN,
+                            dropout=DROPOUT, kernel_size=KERNEL)
+    encoder = EncoderBrick(EncoderBrickConfig(input="speech", encoder=enc_cfg, feat_dim=FEATS, ctc_head=decoder),
+                           0, vocab)
+    if not decoder:
+        return encoder
+    dec = DecoderBrick(DecoderBrickConfig(ingestor=IngestorConfig(kind="states"), dim=DIM, num_layers=DEC_LAYERS,
+                                          num_heads=HEADS, ffn_dim=DEC_FFN, dropout=DROPOUT), 0, vocab,
+                       input_dim=DIM)
+    return LegoModel([encoder], dec)
+
+
+def legokit_encoder(args: argparse.Namespace) -> dict:
+    torch.manual_seed(0)
+    encoder = build_legokit(args.vocab, decoder=False).train()
+    speech, lengths = random_speech(args.batch, args.frames, args.seed), torch.full((args.batch,), args.frames)
+
+    def step() -> None:
+        encoder(speech, lengths).states.sum().backward()
+        encoder.zero_grad(set_to_none=True)
+
+    return {"times": summary(timed(step, args.repeats)), "params": sum(p.numel() for p in encoder.parameters())}
+
+
+def legokit_decode(args: argparse.Namespace) -> dict:
+    """One utterance alone, then args.utterances in one batch."""
+    from legokit.decode import BeamSearchConfig
+    from legokit.nn.subsampling import subsampled_length
+
+    torch.manual_seed(0)
+    model = build_legokit(args.vocab, decoder=True).eval()
+    enc_frames = int(subsampled_length(torch.tensor([args.decode_frames]), 4))
+    cfg = BeamSearchConfig(beam_size=args.beam, ctc_weight=args.ctc_weight, max_len_ratio=0.0,
+                           max_len_offset=args.tokens, min_len_ratio=(args.tokens + 0.5) / enc_frames,
+                           length_penalty=0.0)
+    out: dict = {}
+    for name, count in (("single", 1), ("batched", args.utterances)):
+        speech = random_speech(count, args.decode_frames, args.seed + 1)
+        batch = {"speech": speech, "speech_lengths": torch.full((count,), args.decode_frames)}
+        hyps: list = []
+        times = timed(lambda batch=batch, hyps=hyps: hyps.append(model.recognize(batch, cfg)), args.repeats)
+        out[name] = {"times": summary(times), "utterances": count,
+                     "output_tokens": sum(len(h) for h in hyps[-1])}
+    return out
+
+
+# --- ESPnet side (runs in benchmarks/venvs/espnet) ---------------------------------------------------------
+def build_espnet_encoder(rel_pos: bool):
+    from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
+
+    attention = ({"pos_enc_layer_type": "rel_pos", "selfattention_layer_type": "rel_selfattn"} if rel_pos else
+                 {"pos_enc_layer_type": "abs_pos", "selfattention_layer_type": "selfattn"})
+    return ConformerEncoder(FEATS, output_size=DIM, attention_heads=HEADS, linear_units=FFN, num_blocks=BLOCKS,
+                            dropout_rate=DROPOUT, positional_dropout_rate=DROPOUT, attention_dropout_rate=DROPOUT,
+                            input_layer="conv2d", normalize_before=True, macaron_style=True, rel_pos_type="latest",
+                            activation_type="swish", use_cnn_module=True, cnn_module_kernel=KERNEL, **attention)
+
+
+def espnet_encoder(args: argparse.Namespace) -> dict:
+    torch.manual_seed(0)
+    encoder = build_espnet_encoder(rel_pos=args.variant == "rel_pos").train()
+    speech, lengths = random_speech(args.batch, args.frames, args.seed), torch.full((args.batch,), args.frames)
+
+    def step() -> None:
+        encoder(speech, lengths)[0].sum().backward()
+        encoder.zero_grad(set_to_none=True)
+
+    return {"times": summary(timed(step, args.repeats)), "params": sum(p.numel() for p in encoder.parameters())}
+
+
+def espnet_decode(args: argparse.Namespace) -> dict:
+    """ESPnet BatchBeamSearch (decoder 0.7 + CTC prefix scorer 0.3), eos banned until the forced end."""
+    from espnet.nets.batch_beam_search import BatchBeamSearch
+    from espnet.nets.scorer_interface import BatchScorerInterface
+    from espnet.nets.scorers.ctc import CTCPrefixScorer
+    from espnet2.asr.ctc import CTC
+    from espnet2.asr.decoder.transformer_decoder import TransformerDecoder
+
+    eos = args.vocab - 1
+
+    class NoEarlyEos(BatchScorerInterface):
+        """Bans eos; the search ends at maxlen, where ESPnet appends eos (forced output length)."""
+
+        def score(self, y, state, x):
+            return self.batch_score(y[None], [state], x[None])[0][0], None
+
+        def batch_score(self, ys, states, xs):
+            scores = xs.new_zeros(ys.size(0), args.vocab)
+            scores[:, eos] = float("-inf")
+            return scores, [None] * ys.size(0)
+
+    torch.manual_seed(0)
+    encoder = build_espnet_encoder(rel_pos=args.variant == "rel_pos").eval()
+    decoder = TransformerDecoder(args.vocab, DIM, attention_heads=HEADS, linear_units=DEC_FFN,
+                                 num_blocks=DEC_LAYERS).eval()
+    ctc = CTC(args.vocab, DIM).eval()
+    search = BatchBeamSearch(
+        scorers={"decoder": decoder, "ctc": CTCPrefixScorer(ctc=ctc, eos=eos), "no_early_eos": NoEarlyEos()},
+        weights={"decoder": 1 - args.ctc_weight, "ctc": args.ctc_weight, "no_early_eos": 1.0},
+        beam_size=args.beam, vocab_size=args.vocab, sos=eos, eos=eos, pre_beam_score_key="full",
+    ).eval()
+    speech = random_speech(1, args.decode_frames, args.seed + 1)
+    hyps: list = []
+
+    @torch.no_grad()
+    def run() -> None:
+        enc, _, _ = encoder(speech, torch.tensor([args.decode_frames]))
+        hyps.append(search(x=enc[0], maxlenratio=-args.tokens, minlenratio=0.0))
+
+    times = timed(run, args.repeats)
+    return {"single": {"times": summary(times), "utterances": 1, "output_tokens": len(hyps[-1][0].yseq) - 2}}
+
+
+WORKERS = {"legokit:encoder": legokit_encoder, "legokit:decode": legokit_decode,
+           "espnet:encoder": espnet_encoder, "espnet:decode": espnet_decode}
+
+
+# --- driver ------------------------------------------------------------------------------------------------
+def decode_figures(run: dict, args: argparse.Namespace) -> dict:
+    seconds, count = run["times"]["median_s"], run["utterances"]
+    return {"rtf": seconds / (count * args.decode_frames * FRAME_S), "utterances_per_s": count / seconds,
+            "ms_per_token": 1000 * seconds / max(run["output_tokens"], 1), "output_tokens": run["output_tokens"]}
+
+
+def drive(args: argparse.Namespace) -> dict:
+    script, espnet = Path(__file__).resolve(), peer_python("espnet")
+    shape = ["--batch", str(args.batch), "--frames", str(args.frames), "--decode-frames", str(args.decode_frames),
+             "--tokens", str(args.tokens), "--beam", str(args.beam), "--ctc-weight", str(args.ctc_weight),
+             "--vocab", str(args.vocab), "--utterances", str(args.utterances), "--repeats", str(args.repeats),
+             "--threads", str(args.threads)]
+    record: dict = {"benchmark": "asr_espnet", "machine": machine(), "args": vars(args),
+                    "matmul_gflops_before": matmul_gflops(args.threads)}
+
+    def run(worker: str, extra: list[str] = ()) -> dict:
+        python = LEGOKIT_PYTHON if worker.startswith("legokit") else espnet
+        return run_worker(python, script, worker, shape + list(extra), args.threads)
+
+    frames = args.batch * args.frames
+    enc = {"legokit": run("legokit:encoder")}
+    if espnet:
+        for variant in ("rel_pos", "abs_pos"):
+            enc[f"espnet_{variant}"] = run("espnet:encoder", ["--variant", variant])
+    record["encoder"] = {k: {"frames_per_s": frames / v["times"]["median_s"], "peak_rss_mb": v["peak_rss_mb"],
+                             "params": v["params"], "times": v["times"], "load_avg": v["load_avg"]}
+                         for k, v in enc.items()}
+    dec = run("legokit:decode")
+    record["decode"] = {f"legokit_{k}": {**decode_figures(dec[k], args), "peak_rss_mb": dec["peak_rss_mb"],
+                                         "times": dec[k]["times"]} for k in ("single", "batched")}
+    if espnet:
+        peer = run("espnet:decode", ["--variant", "rel_pos"])
+        record["decode"]["espnet_single"] = {**decode_figures(peer["single"], args), "peak_rss_mb": peer["peak_rss_mb"],
+                                             "times": peer["single"]["times"]}
+    record["matmul_gflops_after"] = matmul_gflops(args.threads)
+    return record
+
+
+def report(record: dict) -> str:
+    enc, dec = record["encoder"], record["decode"]
+
+    def get(group: dict, key: str, field: str) -> float | None:
+        return group[key][field] if key in group else None
+
+    rows = [
+        ("encoder fwd+bwd vs ESPnet rel-pos", "input frames/s", get(enc, "legokit", "frames_per_s"),
+         get(enc, "espnet_rel_pos", "frames_per_s"), True),
+        ("encoder fwd+bwd vs ESPnet abs-pos", "input frames/s", get(enc, "legokit", "frames_per_s"),
+         get(enc, "espnet_abs_pos", "frames_per_s"), True),
+        ("encoder training peak RSS (rel-pos)", "MB", get(enc, "legokit", "peak_rss_mb"),
+         get(enc, "espnet_rel_pos", "peak_rss_mb"), False),
+        ("joint CTC/attention search, 1 utterance", "RTF", get(dec, "legokit_single", "rtf"),
+         get(dec, "espnet_single", "rtf"), False),
+        (f"same, legokit {record['args']['utterances']} utterances batched", "RTF",
+         get(dec, "legokit_batched", "rtf"), get(dec, "espnet_single", "rtf"), False),
+        ("search, 1 utterance", "ms/output token", get(dec, "legokit_single", "ms_per_token"),
+         get(dec, "espnet_single", "ms_per_token"), False),
+        ("search peak RSS", "MB", get(dec, "legokit_batched", "peak_rss_mb"), get(dec, "espnet_single", "peak_rss_mb"),
+         False),
+    ]
+    return "\n".join([table(rows), "", f"matmul ceiling: {record['matmul_gflops_before']:.0f} / "
+                      f"{record['matmul_gflops_after']:.0f} GFLOP/s (before / after); load average at start "
+                      f"{record['machine']['load_avg']}"])
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small shapes and one timed repeat (make bench)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads on every side")
+    parser.add_argument("--batch", type=int, default=8, help="utterances per encoder training batch")
+    parser.add_argument("--frames", type=int, default=1000, help="input frames per training utterance")
+    parser.add_argument("--decode-frames", type=int, default=1000, help="input frames of the decoded utterance")
+    parser.add_argument("--tokens", type=int, default=35, help="forced output tokens per utterance")
+    parser.add_argument("--beam", type=int, default=10, help="beam size")
+    parser.add_argument("--ctc-weight", type=float, default=0.3, help="CTC weight of the joint score")
+    parser.add_argument("--vocab", type=int, default=5000, help="output vocabulary size")
+    parser.add_argument("--utterances", type=int, default=8, help="utterances legokit decodes in one batch")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats (the median is reported)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the random features")
+    parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
+    parser.add_argument("--variant", default="rel_pos", choices=["rel_pos", "abs_pos"], help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.batch, args.frames, args.decode_frames, args.tokens, args.utterances, args.repeats = 4, 500, 500, 15, 4, 1
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    set_threads(args.threads)
+    if args.worker:
+        emit(WORKERS[args.worker](args))
+        return 0
+    record = drive(args)
+    path = write_record("asr_espnet", record, args.quick)
+    print(report(record))
+    print(f"record: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
