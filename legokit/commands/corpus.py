@@ -1,7 +1,8 @@
 """`legokit corpus {download,prepare} NAME ...`: fetch and read the papers' corpora (see docs/corpora.md).
+The prepared dirs are read back (validated) before the command returns.
 
     legokit corpus download wmt16 --root downloads/wmt16 --pair de-en
-    legokit corpus prepare wmt16 --root downloads/wmt16 --pair de-en --out data
+    legokit corpus prepare wmt16 --root downloads/wmt16 --pair de-en --out data [--download]
     legokit corpus download europarl-st --root downloads/europarl-st
     legokit corpus prepare europarl-st --root downloads/europarl-st --out data --audio-dir downloads/flac
     legokit corpus prepare how2 --root /data/how2 --out data --dump-dir dump
@@ -25,6 +26,8 @@ def _corpus_args(p: argparse.ArgumentParser, prepare: bool) -> None:
     if not prepare:
         return
     p.add_argument("--out", required=True, help="output: Kaldi-style data dirs <out>/{train,valid,test}")
+    p.add_argument("--download", action="store_true",
+                   help="first download what --root lacks (as the download action does)")
     p.add_argument("--lang", default="en", help="europarl-st: spoken language to transcribe")
     p.add_argument("--targets", nargs="+", default=None,
                    help="europarl-st: target-language dirs whose segments to pool (default: all present)")
@@ -75,6 +78,8 @@ def _prepare(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "prepare" and args.download:
+        _download(args)
     stats = _download(args) if args.action == "download" else _prepare(args)
     print(json.dumps(stats, indent=1))
     return 0

@@ -37,6 +37,7 @@ from pathlib import Path
 import soundfile as sf
 
 from legokit.corpora.download import Resource, download, extract
+from legokit.data.datadir import validate_speech_dir
 from legokit.errors import LegokitError
 from legokit.prepare.text import write_text
 
@@ -181,6 +182,7 @@ def prepare_europarl_st(root: str | Path, out_dir: str | Path, audio_dir: str | 
         write_text(d / "segments", {s.utt_id: f"{s.talk} {s.start:.2f} {s.end:.2f}" for s in segs})
         write_text(d / "text", {s.utt_id: s.text for s in segs})
         write_text(d / "utt2spk", {s.utt_id: s.talk for s in segs})
+        validate_speech_dir(d)
         stats[name] = {"utterances": len(segs), "talks": len(used),
                        "hours": round(sum(s.end - s.start for s in segs) / 3600, 3)}
     (out / "stats.json").write_text(json.dumps(stats, indent=1) + "\n")
@@ -188,8 +190,13 @@ def prepare_europarl_st(root: str | Path, out_dir: str | Path, audio_dir: str | 
 
 
 def download_europarl_st(root: str | Path, progress: bool = True) -> Path:
-    """Download (resumably) and extract the release into ``root``; returns the release directory."""
+    """Download (resumably) and extract the release into ``root``; returns the release directory.
+    Nothing is fetched when ``root`` holds an extracted release already."""
     root = Path(root)
+    try:
+        return find_root(root)
+    except LegokitError:
+        pass
     archive = download(RELEASE, root, hint="set EUROPARL_ST in db.sh to an extracted copy", progress=progress)
     extract(archive, root)
     return find_root(root)

@@ -30,6 +30,7 @@ from pathlib import Path
 from sacrebleu.dataset import DATASETS
 
 from legokit.corpora.download import Resource, download, extract, md5sum
+from legokit.data.datadir import validate_text_dir
 from legokit.errors import LegokitError
 from legokit.prepare.text import write_text
 
@@ -168,13 +169,28 @@ def prepare_wmt16(root: str | Path, out_dir: str | Path, pair: str = "de-en",
         name = Path(src_file).name.split("-")[0]  # newstest2016, newsdev2016, ...
         _write_pair(out / split, src_lang, {f"{name}-{i:05d}": p for i, p in enumerate(zip(src, ref), start=1)})
         stats[split] = {"set": name, "sacrebleu": dataset, "segments": len(src)}
+    for split in ("train", "valid", "test"):
+        validate_text_dir(out / split, [src_lang, "en"])
     (out / "stats.json").write_text(json.dumps(stats, indent=1) + "\n")
     return stats
 
 
+def missing_files(root: Path, pair: str) -> list[str]:
+    """Names of the training and evaluation files of ``pair`` not found below ``root``."""
+    src = pair.split("-")[0]
+    names = [f"{stem}.{lang}" for _, _, stem in TRAIN[pair] for lang in (src, "en")]
+    names += [Path(f).name for _, ds in EVAL[pair] for f in DATASETS[ds].langpairs[pair]]
+    return [n for n in names if not root.is_dir() or next(root.rglob(n), None) is None]
+
+
 def download_wmt16(root: str | Path, pair: str = "de-en", progress: bool = True) -> Path:
-    """Download (resumably) and extract every archive of ``pair`` into ``root``; returns ``root``."""
+    """Download (resumably) and extract every archive of ``pair`` into ``root``; returns ``root``.
+    Nothing is fetched when ``root`` already holds every file the preparation reads."""
     root = Path(root)
+    _check_pair(pair)
+    if not missing_files(root, pair):
+        log.info("%s holds WMT16 %s already: nothing to download", root, pair)
+        return root
     for res in resources(pair):
         path = download(res, root, hint="set WMT16 in db.sh to a directory holding the extracted archives",
                         progress=progress)
