@@ -9,16 +9,26 @@ HELP = "summary tables of a recipe's experiments (e.g. the LegoNN reuse table)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("kind", choices=["reuse"],
-                        help="reuse: baseline / zero-shot / fine-tuned per task (egs/lego_reuse)")
+    parser.add_argument("kind", choices=["reuse", "losses"],
+                        help="reuse: baseline / zero-shot / fine-tuned per task (egs/lego_reuse); "
+                             "losses: BLEU, chrF and rare-word F per training loss (compare_losses.sh)")
     parser.add_argument("--exp-dir", required=True, type=Path, help="the recipe's experiment root (exp/)")
     parser.add_argument("--out", type=Path, help="also write the table to this file (e.g. exp/RESULTS.md)")
+    parser.add_argument("--losses", default="ce,ce_ls,af,ls_af", help="losses: loss names (loss_<name>_s<seed>)")
+    parser.add_argument("--seeds", default="1,2,3", help="losses: comma-separated seeds")
+    parser.add_argument("--longtail", type=Path, help="losses: JSON of `legokit analyze longtail` over the systems")
 
 
 def run(args: argparse.Namespace) -> int:
-    from legokit.score.reuse_table import render_reuse_table
+    if args.kind == "reuse":
+        from legokit.score.reuse_table import render_reuse_table
 
-    text = render_reuse_table(args.exp_dir)
+        text = render_reuse_table(args.exp_dir)
+    else:
+        from legokit.score.loss_table import render_loss_table
+
+        text = render_loss_table(args.exp_dir, args.losses.split(","), [int(s) for s in args.seeds.split(",")],
+                                 args.longtail or args.exp_dir / "longtail.json")
     if args.out:
         args.out.write_text(text, encoding="utf-8")
     print(text)

@@ -82,11 +82,16 @@ run_stage 1 data -- local/data.sh $data_args
 run_stage 2 features -- features
 run_stage 3 tokenizer -- tokenizer
 # shellcheck disable=SC2086
-run_stage 4 train -- "${train_cmd[@]}" --config "$train_config" --out-dir "$exp" \
+# Stages of one experiment keep their done-markers and logs in $exp (so several tags coexist); a
+# changed data/tokenizer stage still re-runs them: its markers' checksum is part of their options.
+DATA_STAGES_ID=$(cat "$expdir"/.done/stage[1-9].*.done 2>/dev/null | cksum | cut -d' ' -f1)
+export DATA_STAGES_ID
+expdir=$exp
+run_stage 4 train --env DATA_STAGES_ID -- "${train_cmd[@]}" --config "$train_config" --out-dir "$exp" \
     data.task=asr data.train_dir="data/$train_set" data.valid_dir="data/$valid_set" \
     data.train_feats="dump/$train_set/feats.scp" data.valid_feats="dump/$valid_set/feats.scp" \
     data.tgt_tokenizer="$spm" $train_args
-run_stage 5 decode -- decode_all
-run_stage 6 score -- score_all
-run_stage 7 bricks -- bricks
+run_stage 5 decode --env DATA_STAGES_ID -- decode_all
+run_stage 6 score --env DATA_STAGES_ID -- score_all
+run_stage 7 bricks --env DATA_STAGES_ID -- bricks
 cat "$exp/RESULTS.md"
