@@ -22,6 +22,7 @@ from legokit.errors import LegokitError
 
 #: command name -> module path. Keep sorted by how a recipe uses them.
 COMMANDS: dict[str, str] = {
+    "corpus": "legokit.commands.corpus",
     "prepare": "legokit.commands.prepare",
     "tokenizer": "legokit.commands.tokenizer",
     "features": "legokit.commands.features",
@@ -35,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "average": "legokit.commands.average",
     "analyze": "legokit.commands.analyze",
     "validate": "legokit.commands.validate",
+    "tts": "legokit.commands.tts",
 }
 
 
