@@ -1,0 +1,1 @@
+../../TEMPLATE/sum1/sum.sh
