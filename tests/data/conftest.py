@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from datagen import write_speech_dir
+from helpers.datagen import write_speech_dir
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import soundfile as sf
-from datagen import tone
+from helpers.datagen import tone
 
 from legokit.data.audio import load_audio
 from legokit.errors import LegokitError

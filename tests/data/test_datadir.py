@@ -1,7 +1,7 @@
 from pathlib import Path
 
 import pytest
-from datagen import MT_DIR
+from helpers.datagen import MT_DIR
 
 from legokit.data.datadir import (
     read_kaldi_map,

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from datagen import MT_DIR, TRANSCRIPTS, write_speech_dir
+from helpers.datagen import MT_DIR, TRANSCRIPTS, write_speech_dir
 
 from legokit.data.batching import BucketBatchSampler, SpeechCollator, collate_text
 from legokit.data.datasets import SpeechDataset, TextPairDataset

@@ -3,7 +3,7 @@ import logging
 import numpy as np
 import pytest
 import soundfile as sf
-from datagen import write_speech_dir
+from helpers.datagen import write_speech_dir
 
 from legokit.data.audio import load_audio
 from legokit.data.datadir import read_speech_dir

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from datagen import tone
+from helpers.datagen import tone
 
 from legokit.data.features import CMVNStats, FbankConfig, GlobalCMVN, TorchFbank, compute_fbank
 

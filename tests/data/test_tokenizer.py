@@ -1,6 +1,6 @@
 import pytest
 import sentencepiece as spm
-from datagen import MT_DIR
+from helpers.datagen import MT_DIR
 
 from legokit.data.tokenizer import Tokenizer, train_tokenizer
 from legokit.errors import LegokitError
