@@ -1,16 +1,12 @@
 """`legokit validate`, `legokit features`, `legokit tokenizer train` through the CLI entry point."""
 
-import sys
-from pathlib import Path
 
 import pytest
+from helpers.datagen import MT_DIR, write_speech_dir
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "data"))
-from datagen import MT_DIR, write_speech_dir  # noqa: E402
-
-from legokit.cli import main  # noqa: E402
-from legokit.data.featdump import FeatureReader  # noqa: E402
-from legokit.data.tokenizer import Tokenizer  # noqa: E402
+from legokit.cli import main
+from legokit.data.featdump import FeatureReader
+from legokit.data.tokenizer import Tokenizer
 
 
 def test_validate(tmp_path, capsys):
