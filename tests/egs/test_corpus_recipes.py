@@ -95,3 +95,39 @@ def test_how2_data_stage_feeds_the_summarisation_template(tmp_path: Path) -> Non
     assert read_kaldi_map(root / "data" / "train" / "transcript").keys() == \
         read_kaldi_map(root / "data" / "train" / "text").keys()
     assert (root / "data" / "tokenizers" / "sum.model").is_file()
+
+
+TINY_MT = """\
+model:
+  encoder:
+    input: text
+    encoder: {kind: transformer, num_layers: 1, dim: 32, num_heads: 2, ffn_dim: 64, dropout: 0.0}
+    length_rate: 2.0
+    olc_layers: 1
+  decoder:
+    dim: 32
+    num_layers: 1
+    num_heads: 2
+    ffn_dim: 64
+    dropout: 0.0
+    ingestor: {kind: wemb, num_layers: 1, num_heads: 2, ffn_dim: 64, dropout: 0.0}
+loss: {ctc_weight: 1.0, decoder: {name: ce, label_smoothing: 0.1}}
+data: {max_tokens: 4000}
+optim: {optimizer: adam, lr: 1.0e-3, scheduler: constant, warmup_steps: 0}
+train: {max_epochs: 1, max_steps: 1, log_interval: 1, keep_best: 1, keep_last_checkpoints: 1, num_threads: 1}
+average_best: 1
+"""
+
+
+@pytest.mark.slow
+def test_wmt16_de_en_recipe_end_to_end_on_the_fixture(tmp_path: Path) -> None:
+    """data -> tokenizers -> train (1 step) -> decode -> score: RESULTS.md names newstest2016 with BLEU."""
+    root = _recipe(tmp_path, "wmt16_de_en/mt1")
+    (root / "conf" / "tiny.yaml").write_text(TINY_MT)
+    (root / "conf" / "tiny_decode.yaml").write_text("beam: {beam_size: 2, max_len_ratio: 1.0}\nnum_threads: 1\n")
+    _run(root, _env(tmp_path, WMT16=FIXTURES / "wmt16"), "--stop_stage", "5", "--src_vocab", "40", "--tgt_vocab",
+         "40", "--bpe_type", "char", "--train_config", "conf/tiny.yaml", "--decode_config", "conf/tiny_decode.yaml")
+    hyp = read_kaldi_map(root / "exp" / "tiny" / "decode_test" / "hyp", allow_empty_value=True)
+    assert set(hyp) == {f"newstest2016-{i:05d}" for i in (1, 2, 3)}
+    results = (root / "exp" / "tiny" / "RESULTS.md").read_text()
+    assert "test" in results and "BLEU" in results.upper()
