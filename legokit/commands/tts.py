@@ -26,6 +26,15 @@ def _parser(sub, name: str, help_text: str) -> argparse.ArgumentParser:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = _parser(sub, "prepare", "offline data: festvox-ru, or catalog sentences of a language spoken by espeak-ng")
+    p.add_argument("--lang", required=True, help="espeak-ng language (bg, ka, kk, sw, ur, uz, fi, en, ru)")
+    p.add_argument("--festvox", action="store_true", help="--lang ru: the festvox-ru recording, not espeak-ng")
+    p.add_argument("--out-dir", required=True, help="writes <lang>_tts/{train,valid,test} and <lang>_asr/")
+    p.add_argument("--download-dir", default="downloads", help="cache of Debian packages (fetch_deb)")
+    p.add_argument("--config", help="YAML with CorpusConfig keys (train_utts, test_utts, asr_utts, ...)")
+    p.add_argument("--nj", type=int, default=2, help="parallel espeak-ng processes")
+    p.add_argument("--text-only", action="store_true", help="write only the sentences (<lang>_text), no speech")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides, e.g. train_utts=200")
     p = _parser(sub, "dump", "phonemise transcripts and compute log mels of a Kaldi speech dir")
     p.add_argument("--data-dir", required=True, help="Kaldi dir with wav.scp and text")
     p.add_argument("--lang", required=True, help="espeak-ng language of the transcripts (kk, ru, en-us, ...)")
@@ -70,6 +79,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--exp-dir", required=True, help="experiment dir whose RESULTS.md gets the scores")
     p.add_argument("--test-set", default="test", help="row name in RESULTS.md")
 
+    p = _parser(sub, "table", "markdown table of CER and predicted MOS per target and condition, with ASPF")
+    p.add_argument("--exp-dir", required=True, help="the recipe's exp dir (tts_<target>_<condition>/, ref_<target>/)")
+    p.add_argument("--targets", required=True, help="comma-separated target languages")
+    p.add_argument("--conditions", default="scratch,phonemap,features", help="comma-separated conditions")
+    p.add_argument("--source", default="ru", help="the pre-training language (shown in the header)")
+    p.add_argument("--out", required=True, help="markdown file to write")
+
 
 def _language_counts(args: argparse.Namespace, lang: str) -> Counter:
     from legokit.score.io import read_lines
@@ -95,7 +111,23 @@ def _rank(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prepare(args: argparse.Namespace) -> int:
+    from legokit.config import load_config
+    from legokit.tts.corpus import CorpusConfig, prepare_espeak_language, prepare_festvox_ru
+
+    cfg = load_config(CorpusConfig, args.config, args.overrides)
+    if args.festvox:
+        counts = prepare_festvox_ru(args.download_dir, args.out_dir, cfg)
+    else:
+        counts = prepare_espeak_language(args.lang, args.out_dir, cfg, args.download_dir, args.nj,
+                                         args.text_only)
+    log.info("%s: %s", args.lang, counts)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.action == "prepare":
+        return _prepare(args)
     if args.action == "dump":
         from legokit.tts.data import dump_tts
         from legokit.tts.phones import PhonemizerConfig
@@ -123,10 +155,15 @@ def run(args: argparse.Namespace) -> int:
 
         texts = dict(list(read_kaldi_map(args.text).items())[: args.max_utts or None])
         synthesize(args.model, texts, args.out_dir, args.length_scale)
-    else:
+    elif args.action == "evaluate":
         from legokit.tts.evaluate import evaluate_tts
 
         print(evaluate_tts(args.syn_dir, args.exp_dir, args.test_set, args.hyp))
+    else:
+        from legokit.tts.evaluate import results_table
+
+        Path(args.out).write_text(results_table(args.exp_dir, args.targets.split(","), args.conditions.split(","),
+                                                args.source), encoding="utf-8")
     return 0
 
 

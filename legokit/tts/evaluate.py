@@ -12,7 +12,7 @@ from legokit.data.datadir import read_kaldi_map
 from legokit.errors import LegokitError
 from legokit.score.io import read_pair
 from legokit.score.metrics import cer
-from legokit.score.results import update_results
+from legokit.score.results import load_record, update_results
 
 DNSMOS_RATE = 16000
 
@@ -44,3 +44,28 @@ def evaluate_tts(syn_dir: str | Path, exp_dir: str | Path, test_set: str, hyp: s
         files["hyp"] = str(hyp)
     update_results(exp_dir, test_set, scores, files=files)
     return scores
+
+
+def _scores(exp_dir: Path, test_set: str) -> dict[str, float]:
+    return load_record(exp_dir)["sets"].get(test_set, {}).get("scores", {})
+
+
+def results_table(exp_root: str | Path, targets: list[str], conditions: list[str], source: str) -> str:
+    """Markdown: per target, CER (%) and DNSMOS OVRL per condition, the espeak-ng reference, and the ASPF
+    ranking (from exp_root/aspf_<target>.tsv) of the candidate sources."""
+    root = Path(exp_root)
+    columns = ["reference"] + conditions
+    head = "| target | " + " | ".join(f"{c} CER | {c} MOS" for c in columns) + f" | ASPF ranking (source: {source}) |"
+    lines = [head, "|" + "---|" * (2 * len(columns) + 2)]
+    for tgt in targets:
+        cells = []
+        for cond in columns:
+            scores = _scores(root / (f"ref_{tgt}" if cond == "reference" else f"tts_{tgt}_{cond}"), f"{tgt}_test")
+            cells += [f"{scores['cer']:.1f}" if "cer" in scores else "–",
+                      f"{scores['ovrl_mos']:.2f}" if "ovrl_mos" in scores else "–"]
+        aspf_file = root / f"aspf_{tgt}.tsv"
+        ranking = ", ".join(f"{lang} {float(score):.3f}" for lang, score in
+                            (line.split("\t") for line in aspf_file.read_text().splitlines())) \
+            if aspf_file.is_file() else "–"
+        lines.append(f"| {tgt} | " + " | ".join(cells) + f" | {ranking} |")
+    return "\n".join(lines) + "\n"
