@@ -95,8 +95,10 @@ class DecoderCache:
     """Incremental-decoding state of a :class:`TransformerDecoder`, one entry per layer.
 
     self_k/self_v: (N, H, t, Dh) projected self-attention keys/values of the t positions seen so far.
-    cross_k/cross_v: (N, H, S, Dh) projected memory, computed once by ``init_cache``.
-    memory_padding_mask: (N, S) True at padded memory positions, or None.
+    cross_k/cross_v: (G, H, S, Dh) projected memory, computed once by ``init_cache``, kept once per memory
+        row (not once per hypothesis): beam hypotheses of one utterance share it.
+    memory_padding_mask: (G, S) True at padded memory positions, or None.
+    memory_rows: (N,) long, the memory row (into G) each of the N hypothesis rows attends to.
     """
 
     self_k: list[torch.Tensor]
@@ -104,6 +106,7 @@ class DecoderCache:
     cross_k: list[torch.Tensor]
     cross_v: list[torch.Tensor]
     memory_padding_mask: torch.Tensor | None
+    memory_rows: torch.Tensor
 
 
 class TransformerDecoderLayer(nn.Module):
@@ -142,13 +145,18 @@ class TransformerDecoderLayer(nn.Module):
         h: torch.Tensor,
         self_kv: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, bool],
         cross_kv: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None],
+        rows_per_memory: int = 1,
     ) -> torch.Tensor:
         """The layer given projected K/V: x (B, U, D) residual input, h = norm_self(x) -> (B, U, D).
 
-        self_kv = (k, v, key_padding_mask, causal); cross_kv = (k, v, memory_padding_mask).
+        self_kv = (k, v, key_padding_mask, causal); cross_kv = (k, v, memory_padding_mask) with
+        B / rows_per_memory memory rows: each run of rows_per_memory consecutive rows of x reads one memory
+        row (their queries are attended to together, so the memory is never copied per row).
         """
         x = x + self.dropout(self.self_attn.attend(h, *self_kv))
-        x = x + self.dropout(self.cross_attn.attend(self.norm_cross(x), *cross_kv))
+        q = self.norm_cross(x)
+        q = q.reshape(-1, rows_per_memory * q.size(1), q.size(2))  # (B / r, r * U, D)
+        x = x + self.dropout(self.cross_attn.attend(q, *cross_kv).reshape(x.shape))
         return x + self.ffn(self.norm_ffn(x))
 
 
@@ -195,6 +203,7 @@ class TransformerDecoder(nn.Module):
         return DecoderCache(
             self_k=empty, self_v=list(empty), cross_k=[k for k, _ in cross], cross_v=[v for _, v in cross],
             memory_padding_mask=memory_padding_mask,
+            memory_rows=torch.arange(memory.size(0), device=memory.device),
         )
 
     def forward_step(self, x_new: torch.Tensor, cache: DecoderCache) -> tuple[torch.Tensor, DecoderCache]:
@@ -204,28 +213,44 @@ class TransformerDecoder(nn.Module):
         """
         if not self.causal:
             raise ValueError("forward_step needs a causal decoder (causal=True)")
+        per_memory = _rows_per_memory(cache.memory_rows, cache.cross_k[0].size(0))
+        rows = None if per_memory else cache.memory_rows  # uneven rows: gather the memory per row
+        mask = cache.memory_padding_mask
+        if rows is not None and mask is not None:
+            mask = mask.index_select(0, rows)
         x = x_new
         for i, layer in enumerate(self.layers):
             h = layer.norm_self(x)
             k, v = layer.self_attn.project_kv(h, h)
             cache.self_k[i] = torch.cat([cache.self_k[i], k], dim=2)
             cache.self_v[i] = torch.cat([cache.self_v[i], v], dim=2)
-            x = layer.attend(
-                x, h, (cache.self_k[i], cache.self_v[i], None, False),
-                (cache.cross_k[i], cache.cross_v[i], cache.memory_padding_mask),
-            )
+            cross_k, cross_v = cache.cross_k[i], cache.cross_v[i]
+            if rows is not None:
+                cross_k, cross_v = cross_k.index_select(0, rows), cross_v.index_select(0, rows)
+            x = layer.attend(x, h, (cache.self_k[i], cache.self_v[i], None, False), (cross_k, cross_v, mask),
+                             per_memory or 1)
         return self.norm(x), cache
 
     @staticmethod
     def reorder_cache(cache: DecoderCache, index: torch.Tensor) -> DecoderCache:
-        """Select hypotheses: index (N',) long into the batch dimension of every cached tensor."""
-
-        def pick(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
-            return [t.index_select(0, index) for t in tensors]
-
-        mask = cache.memory_padding_mask
+        """Select hypotheses: index (N',) long into the N rows. Self-attention K/V are gathered; the memory
+        K/V only lose the rows no hypothesis reads any more."""
+        used, rows = torch.unique(cache.memory_rows.index_select(0, index), return_inverse=True)
+        cross_k, cross_v, mask = cache.cross_k, cache.cross_v, cache.memory_padding_mask
+        if used.numel() < cross_k[0].size(0):
+            cross_k, cross_v = ([t.index_select(0, used) for t in kv] for kv in (cross_k, cross_v))
+            mask = None if mask is None else mask.index_select(0, used)
         return DecoderCache(
-            self_k=pick(cache.self_k), self_v=pick(cache.self_v),
-            cross_k=pick(cache.cross_k), cross_v=pick(cache.cross_v),
-            memory_padding_mask=None if mask is None else mask.index_select(0, index),
+            self_k=[t.index_select(0, index) for t in cache.self_k],
+            self_v=[t.index_select(0, index) for t in cache.self_v],
+            cross_k=cross_k, cross_v=cross_v, memory_padding_mask=mask, memory_rows=rows,
         )
+
+
+def _rows_per_memory(memory_rows: torch.Tensor, groups: int) -> int | None:
+    """r if memory_rows (N,) is [0]*r + [1]*r + ... + [groups-1]*r (the beam-search layout), else None."""
+    if memory_rows.numel() % groups:
+        return None
+    per = memory_rows.numel() // groups
+    expected = torch.arange(groups, device=memory_rows.device).repeat_interleave(per)
+    return per if torch.equal(memory_rows, expected) else None

@@ -80,3 +80,27 @@ def test_decoder_target_padding_does_not_leak():
     memory, x = torch.randn(2, 6, DIM), torch.randn(2, 5, DIM)
     out = dec(x, memory, padding_mask=_padding([5, 3], 5))
     assert torch.allclose(out[1, :3], dec(x[1:, :3], memory[1:])[0], atol=1e-5)
+
+
+def test_beam_layout_shares_memory_and_dropped_rows_are_released():
+    """Beam-search layout (r consecutive rows per memory row) attends without copying the memory per row,
+    and equals forward on the repeated memory; dropping an utterance shrinks the cached memory K/V."""
+    dec = TransformerDecoder(2, DIM, HEADS, FFN).eval()
+    memory, memory_padding = torch.randn(2, 7, DIM), _padding([7, 4], 7)
+    beam = torch.arange(2).repeat_interleave(3)  # rows 0,0,0,1,1,1
+    cache = TransformerDecoder.reorder_cache(dec.init_cache(memory, memory_padding), beam)
+    assert cache.cross_k[0].size(0) == 2
+    x = torch.randn(6, 3, DIM)
+    steps = []
+    for t in range(3):
+        out, cache = dec.forward_step(x[:, t:t + 1], cache)
+        steps.append(out)
+    assert torch.allclose(torch.cat(steps, 1), dec(x, memory[beam], memory_padding[beam]), atol=1e-5)
+
+    keep = torch.tensor([4, 3, 5])  # only utterance 1 survives
+    cache = TransformerDecoder.reorder_cache(cache, keep)
+    assert cache.cross_k[0].size(0) == 1 and cache.memory_rows.tolist() == [0, 0, 0]
+    nxt = torch.randn(3, 1, DIM)
+    out, _ = dec.forward_step(nxt, cache)
+    want = dec(torch.cat([x[keep], nxt], 1), memory[beam[keep]], memory_padding[beam[keep]])[:, -1:]
+    assert torch.allclose(out, want, atol=1e-5)
