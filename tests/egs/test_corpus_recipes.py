@@ -131,3 +131,28 @@ def test_wmt16_de_en_recipe_end_to_end_on_the_fixture(tmp_path: Path) -> None:
     assert set(hyp) == {f"newstest2016-{i:05d}" for i in (1, 2, 3)}
     results = (root / "exp" / "tiny" / "RESULTS.md").read_text()
     assert "test" in results and "BLEU" in results.upper()
+
+
+@pytest.mark.slow
+def test_lego_reuse_paper_data_stages(tmp_path: Path) -> None:
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg converts Europarl-ST's m4a audio (tools/install_system_deps.sh)")
+    root = _recipe(tmp_path, "lego_reuse_paper/lego1")
+    _run(root, _env(tmp_path, WMT16=FIXTURES / "wmt16", EUROPARL_ST=FIXTURES / "europarl_st"), "--stop_stage", "3")
+    assert len(read_text_dir(root / "data" / "de_en" / "test", ["de", "en"])) == 3
+    assert len(read_text_dir(root / "data" / "ro_en" / "test", ["ro", "en"])) == 2
+    assert len(read_speech_dir(root / "data" / "en_speech" / "test")) == 2
+
+
+@pytest.mark.slow
+def test_lego_three_brick_stages_up_to_tokenizers(tmp_path: Path) -> None:
+    """Data of the three corpora, fbank of Europarl-ST and the two interface vocabularies (A and B)."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg converts Europarl-ST's m4a audio (tools/install_system_deps.sh)")
+    root = _recipe(tmp_path, "lego_three_brick/asr1")
+    _run(root, _env(tmp_path, WMT16=FIXTURES / "wmt16", EUROPARL_ST=FIXTURES / "europarl_st"), "--stop_stage", "5",
+         "--nj", "1", "--pieces_vocab", "30", "--en_vocab", "40", "--src_vocab", "40", "--bpe_type", "char")
+    reader = FeatureReader(root / "dump" / "en_speech" / "train" / "feats.scp")
+    assert len(reader) == 6 and reader.dim == 80
+    assert {p.name for p in (root / "data" / "tokenizers").glob("*.model")} == {"pieces.model", "en.model",
+                                                                                  "de.model"}
