@@ -4,11 +4,11 @@
 # transcript = document (test voices unseen in training). Options: --min_words --max_words (document
 # length in words), --max_train, --valid_size, --test_size (documents), --nj.
 set -euo pipefail
-min_words=30
-max_words=60
-max_train=1200
-valid_size=100
-test_size=200
+min_words=15
+max_words=30
+max_train=300
+valid_size=40
+test_size=80
 nj=2
 . utils/parse_options.sh
 legokit prepare debian-sum --out data/debsum --download-dir downloads --min-words "$min_words" \
