@@ -38,29 +38,34 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def timed(fn: Callable[[], object], repeats: int, warmup: int = 1) -> list[float]:
-    """Wall-clock seconds of ``repeats`` calls of fn after ``warmup`` untimed calls."""
+def timed(fn: Callable[[], object], repeats: int, warmup: int = 1) -> list[tuple[float, float]]:
+    """(wall, process CPU) seconds of ``repeats`` calls of fn after ``warmup`` untimed calls.
+
+    CPU time (all threads of this process) is the steadier figure on a loaded machine: waiting for a core
+    costs wall time but no CPU time.
+    """
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append((time.perf_counter() - wall, time.process_time() - cpu))
     return times
 
 
-def summary(times: list[float]) -> dict[str, float]:
-    """Median, min and max of a list of seconds (the machine is shared: report the spread)."""
-    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "n": len(times)}
+def summary(times: list[tuple[float, float]]) -> dict[str, float]:
+    """Median, min and max wall seconds and the median CPU seconds (the machine is shared: report the spread)."""
+    wall = [w for w, _ in times]
+    return {"median_s": statistics.median(wall), "min_s": min(wall), "max_s": max(wall),
+            "median_cpu_s": statistics.median(c for _, c in times), "n": len(times)}
 
 
 def matmul_gflops(threads: int, size: int = 2048, repeats: int = 5) -> float:
     """The fp32 matmul ceiling: median GFLOP/s of a size³ matrix product on ``threads`` threads."""
     torch.set_num_threads(threads)
     a, b = torch.randn(size, size), torch.randn(size, size)
-    times = timed(lambda: a @ b, repeats)
-    return 2 * size**3 / statistics.median(times) / 1e9
+    return 2 * size**3 / summary(timed(lambda: a @ b, repeats))["median_s"] / 1e9
 
 
 def machine() -> dict[str, object]:
