@@ -57,6 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = _parser(sub, "map-phones", "map target phones missing from the source inventory to the closest source phone")
     p.add_argument("--target", required=True, help="target phone_counts.tsv")
     p.add_argument("--source", required=True, help="source phone_counts.tsv (or the source model's dump)")
+    p.add_argument("--target-lang", default="?", help="target language (named in messages)")
+    p.add_argument("--source-lang", default="?", help="source language (named in messages)")
     p.add_argument("--distance", default="weighted", choices=["weighted", "hamming"],
                    help="PanPhon feature distance (docs/tts.md)")
     p.add_argument("--out", required=True, help="mapping table TSV (target, source, distance)")
@@ -141,7 +143,8 @@ def run(args: argparse.Namespace) -> int:
         from legokit.tts.mapping import map_phones, write_mapping
         from legokit.tts.phones import read_counts
 
-        rows = map_phones(list(read_counts(args.target)), read_counts(args.source), distance=args.distance)
+        rows = map_phones(list(read_counts(args.target)), read_counts(args.source), args.target_lang,
+                          args.source_lang, args.distance)
         write_mapping(rows, args.out)
         log.info("%s: %d phones, %d mapped to another phone", args.out, len(rows),
                  sum(r.source != r.target for r in rows))

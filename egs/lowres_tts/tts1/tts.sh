@@ -68,7 +68,7 @@ aspf_and_maps() {
         tts rank-sources --target "$tgt" --sources "${rank_sources// /,}" \
             --text "data/{lang}_text/train/text.{lang}" --kaldi-text --max-lines 500 --out "$expdir/aspf_$tgt.tsv"
         tts map-phones --target "dump/$tgt/train/phone_counts.tsv" --source "dump/$source_lang/train/phone_counts.tsv" \
-            --distance "$distance" --out "$expdir/phone_map_${tgt}_$source_lang.tsv"
+            --target-lang "$tgt" --source-lang "$source_lang" --distance "$distance" --out "$expdir/phone_map_${tgt}_$source_lang.tsv"
     done
 }
 
