@@ -149,7 +149,7 @@ def test_lego_three_brick_stages_up_to_tokenizers(tmp_path: Path) -> None:
     """Data of the three corpora, fbank of Europarl-ST and the two interface vocabularies (A and B)."""
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg converts Europarl-ST's m4a audio (tools/install_system_deps.sh)")
-    root = _recipe(tmp_path, "lego_three_brick/asr1")
+    root = _recipe(tmp_path, "lego_three_brick/asr1", "lego_reuse_paper/lego1")
     _run(root, _env(tmp_path, WMT16=FIXTURES / "wmt16", EUROPARL_ST=FIXTURES / "europarl_st"), "--stop_stage", "5",
          "--nj", "1", "--pieces_vocab", "30", "--en_vocab", "40", "--src_vocab", "40", "--bpe_type", "char")
     reader = FeatureReader(root / "dump" / "en_speech" / "train" / "feats.scp")

@@ -31,18 +31,12 @@ Stages: 1 De-En data, 2 Ro-En data, 3 Europarl-ST data, 4 features, 5 tokenizers
 
 . utils/parse_options.sh
 . utils/stage.sh
+. local/paper.sh
 recipe_lock
 
 [ -d "$conf" ] || { log "no config set $conf (see --conf)"; exit 1; }
 train_cmd=(legokit train)
 [ "$nproc" -le 1 ] || train_cmd=(torchrun --standalone --nproc_per_node "$nproc" -m legokit.cli train)
-
-features() {
-    local split
-    for split in train valid test; do
-        legokit features --data-dir "data/en_speech/$split" --out-dir "dump/en_speech/$split" --nj "$nj"
-    done
-}
 
 tokenizers() {
     mkdir -p data/tokenizers
@@ -63,18 +57,7 @@ asr_args=(data.task=asr data.train_dir=data/en_speech/train data.valid_dir=data/
           data.train_feats=dump/en_speech/train/feats.scp data.valid_feats=dump/en_speech/valid/feats.scp
           data.tgt_tokenizer=data/tokenizers/en.model)
 
-train() {  # train NAME CONFIG ARGS...: one experiment in $expdir/NAME
-    local name=$1 config=$2
-    shift 2
-    # shellcheck disable=SC2086  # train_args is a word list
-    "${train_cmd[@]}" --config "$config" --out-dir "$expdir/$name" "$@" $train_args
-}
-
-run_stage 1 de_en_data -- legokit corpus prepare wmt16 --download --root "$WMT16" --pair de-en --out data/de_en
-run_stage 2 ro_en_data -- legokit corpus prepare wmt16 --download --root "$WMT16" --pair ro-en --out data/ro_en
-run_stage 3 speech_data -- legokit corpus prepare europarl-st --download --root "$EUROPARL_ST" \
-    --out data/en_speech --audio-dir "$audio_dir" --nj "$nj"
-run_stage 4 features -- features
+paper_data_stages
 run_stage 5 tokenizers -- tokenizers
 
 # shellcheck disable=SC2046  # word splitting of mt_args is intended

@@ -39,6 +39,7 @@ Three-brick LegoNN ASR: speech->pieces (Europarl-ST) -> pieces->English pieces (
 
 . utils/parse_options.sh
 . utils/stage.sh
+. local/paper.sh
 recipe_lock
 
 [ -d "$conf" ] || { log "no config set $conf (see --conf)"; exit 1; }
@@ -47,13 +48,6 @@ train_cmd=(legokit train)
 de_en=${de_en_exp:-$expdir/de_en_lego}
 en_spm=${en_tokenizer:-data/tokenizers/en.model}
 pieces_spm=data/tokenizers/pieces.model
-
-features() {
-    local split
-    for split in train valid test; do
-        legokit features --data-dir "data/en_speech/$split" --out-dir "dump/en_speech/$split" --nj "$nj"
-    done
-}
 
 tokenizers() {
     mkdir -p data/tokenizers
@@ -64,13 +58,6 @@ tokenizers() {
         --vocab-size "$en_vocab" --model-type "$bpe_type"
     legokit tokenizer train --input data/de_en/train/text.de --kaldi-text --model-prefix data/tokenizers/de \
         --vocab-size "$src_vocab" --model-type "$bpe_type"
-}
-
-train() {  # train NAME CONFIG ARGS...: one experiment in $expdir/NAME
-    local name=$1 config=$2
-    shift 2
-    # shellcheck disable=SC2086  # train_args is a word list
-    "${train_cmd[@]}" --config "$config" --out-dir "$expdir/$name" "$@" $train_args
 }
 
 de_en_lego() {
@@ -89,11 +76,7 @@ speech_args() {  # speech_args TOKENIZER: data options of a Europarl-ST experime
         data.tgt_tokenizer="$1"
 }
 
-run_stage 1 de_en_data -- legokit corpus prepare wmt16 --download --root "$WMT16" --pair de-en --out data/de_en
-run_stage 2 ro_en_data -- legokit corpus prepare wmt16 --download --root "$WMT16" --pair ro-en --out data/ro_en
-run_stage 3 speech_data -- legokit corpus prepare europarl-st --download --root "$EUROPARL_ST" \
-    --out data/en_speech --audio-dir "$audio_dir" --nj "$nj"
-run_stage 4 features -- features
+paper_data_stages
 run_stage 5 tokenizers -- tokenizers
 run_stage 6 de_en_lego --config "$conf/mt_lego.yaml" -- de_en_lego
 # shellcheck disable=SC2046  # word splitting of speech_args is intended

@@ -1,0 +1,1 @@
+../../../lego_reuse_paper/lego1/local/paper.sh
