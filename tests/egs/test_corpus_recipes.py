@@ -20,11 +20,6 @@ from legokit.data.featdump import FeatureReader
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "corpora"
-# Until `corpus` is listed in legokit/cli.py, a `legokit` on PATH that adds it (a no-op once listed).
-SHIM = """#!/bin/sh
-exec "{python}" -c 'import sys, legokit.cli as c; c.COMMANDS.setdefault("corpus", "legokit.commands.corpus"); \
-sys.exit(c.main())' "$@"
-"""
 
 
 def _recipe(tmp_path: Path, *recipes: str) -> Path:
@@ -40,13 +35,9 @@ def _recipe(tmp_path: Path, *recipes: str) -> Path:
     return egs / recipes[0]
 
 
-def _env(tmp_path: Path, **corpora: Path) -> dict[str, str]:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    (bin_dir / "legokit").write_text(SHIM.format(python=sys.executable))
-    (bin_dir / "legokit").chmod(0o755)
+def _env(**corpora: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "LEGOKIT_LOCK"}
-    env["PATH"] = f"{bin_dir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env["VIRTUAL_ENV"] = sys.prefix
     env.update({k: str(v) for k, v in corpora.items()})
     return env
@@ -66,7 +57,7 @@ def _run(recipe: Path, env: dict[str, str], *args: str, script: str = "./run.sh"
                                                      ("wmt16_ro_en/mt1", "ro", "newsdev2016")])
 def test_wmt16_data_stage(tmp_path: Path, recipe: str, src: str, valid: str) -> None:
     root = _recipe(tmp_path, recipe, "wmt16_de_en/mt1")
-    _run(root, _env(tmp_path, WMT16=FIXTURES / "wmt16"), "--stop_stage", "1")
+    _run(root, _env(WMT16=FIXTURES / "wmt16"), "--stop_stage", "1")
     test = read_text_dir(root / "data" / "test", [src, "en"])
     assert test[0].sentences["en"] == "Obama receives Netanyahu"
     assert read_text_dir(root / "data" / "valid", [src, "en"])[0].utt_id.startswith(valid)
@@ -78,7 +69,7 @@ def test_europarl_st_data_stage(tmp_path: Path) -> None:
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg converts Europarl-ST's m4a audio (tools/install_system_deps.sh)")
     root = _recipe(tmp_path, "europarl_st/asr1")
-    _run(root, _env(tmp_path, EUROPARL_ST=FIXTURES / "europarl_st"), "--stop_stage", "1")
+    _run(root, _env(EUROPARL_ST=FIXTURES / "europarl_st"), "--stop_stage", "1")
     utts = {name: read_speech_dir(root / "data" / name) for name in ("train", "valid", "test")}
     assert [len(u) for u in utts.values()] == [6, 2, 2]
     assert all(Path(u.path).suffix == ".flac" and Path(u.path).is_relative_to(root) for u in utts["train"])
@@ -87,7 +78,7 @@ def test_europarl_st_data_stage(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_how2_data_stage_feeds_the_summarisation_template(tmp_path: Path) -> None:
     root = _recipe(tmp_path, "how2/sum1")
-    out = _run(root, _env(tmp_path, HOW2=FIXTURES / "how2"), "--stop_stage", "3", "--vocab", "30", "--bpe_type", "char")
+    out = _run(root, _env(HOW2=FIXTURES / "how2"), "--stop_stage", "3", "--vocab", "30", "--bpe_type", "char")
     assert "stage 2" not in out  # the dumps come from the release: no fbank from wav.scp
     for name in ("train", "valid", "test", "asr_train", "asr_valid"):
         texts = read_kaldi_map(root / "data" / name / "text")
@@ -125,7 +116,7 @@ def test_wmt16_de_en_recipe_end_to_end_on_the_fixture(tmp_path: Path) -> None:
     root = _recipe(tmp_path, "wmt16_de_en/mt1")
     (root / "conf" / "tiny.yaml").write_text(TINY_MT)
     (root / "conf" / "tiny_decode.yaml").write_text("beam: {beam_size: 2, max_len_ratio: 1.0}\nnum_threads: 1\n")
-    _run(root, _env(tmp_path, WMT16=FIXTURES / "wmt16"), "--stop_stage", "5", "--src_vocab", "40", "--tgt_vocab",
+    _run(root, _env(WMT16=FIXTURES / "wmt16"), "--stop_stage", "5", "--src_vocab", "40", "--tgt_vocab",
          "40", "--bpe_type", "char", "--train_config", "conf/tiny.yaml", "--decode_config", "conf/tiny_decode.yaml")
     hyp = read_kaldi_map(root / "exp" / "tiny" / "decode_test" / "hyp", allow_empty_value=True)
     assert set(hyp) == {f"newstest2016-{i:05d}" for i in (1, 2, 3)}
@@ -138,7 +129,7 @@ def test_lego_reuse_paper_data_stages(tmp_path: Path) -> None:
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg converts Europarl-ST's m4a audio (tools/install_system_deps.sh)")
     root = _recipe(tmp_path, "lego_reuse_paper/lego1")
-    _run(root, _env(tmp_path, WMT16=FIXTURES / "wmt16", EUROPARL_ST=FIXTURES / "europarl_st"), "--stop_stage", "3")
+    _run(root, _env(WMT16=FIXTURES / "wmt16", EUROPARL_ST=FIXTURES / "europarl_st"), "--stop_stage", "3")
     assert len(read_text_dir(root / "data" / "de_en" / "test", ["de", "en"])) == 3
     assert len(read_text_dir(root / "data" / "ro_en" / "test", ["ro", "en"])) == 2
     assert len(read_speech_dir(root / "data" / "en_speech" / "test")) == 2
@@ -150,7 +141,7 @@ def test_lego_three_brick_stages_up_to_tokenizers(tmp_path: Path) -> None:
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg converts Europarl-ST's m4a audio (tools/install_system_deps.sh)")
     root = _recipe(tmp_path, "lego_three_brick/asr1", "lego_reuse_paper/lego1")
-    _run(root, _env(tmp_path, WMT16=FIXTURES / "wmt16", EUROPARL_ST=FIXTURES / "europarl_st"), "--stop_stage", "5",
+    _run(root, _env(WMT16=FIXTURES / "wmt16", EUROPARL_ST=FIXTURES / "europarl_st"), "--stop_stage", "5",
          "--nj", "1", "--pieces_vocab", "30", "--en_vocab", "40", "--src_vocab", "40", "--bpe_type", "char")
     reader = FeatureReader(root / "dump" / "en_speech" / "train" / "feats.scp")
     assert len(reader) == 6 and reader.dim == 80
