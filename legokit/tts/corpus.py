@@ -119,18 +119,21 @@ def prepare_espeak_language(lang: str, out_dir: str | Path, cfg: CorpusConfig, d
     splits = _split(found, cfg)
     out = Path(out_dir)
     text_dir = out / f"{lang}_text"
+    changed = False  # make_espeak_speech's markers record options, not sentences: re-speak on new sentences
     for name in ("train", "valid", "test", "asr"):
-        write_text(text_dir / name / f"text.{lang}", {f"{lang}_{text_hash(s):.12f}"[:16].replace(".", ""): s
-                                                    for s in splits[name]})
+        path = text_dir / name / f"text.{lang}"
+        before = path.read_bytes() if path.is_file() else b""
+        write_text(path, {f"{lang}_{text_hash(s):.12f}"[:16].replace(".", ""): s for s in splits[name]})
+        changed |= path.read_bytes() != before
     counts = {name: len(splits[name]) for name in ("train", "valid", "test", "asr")}
     log.info("%s: %d catalog sentences -> %s", lang, len(found), counts)
     if text_only:
         return counts
     tts = EspeakConfig(voices=[lang], test_voices=[lang + "+m1"], speeds=[cfg.speed], pitches=[50], speak=lang,
                        target=lang, splits=["train", "valid", "test"])
-    make_espeak_speech(text_dir, out / f"{lang}_tts", tts, nj=nj)
+    make_espeak_speech(text_dir, out / f"{lang}_tts", tts, nj=nj, force=changed)
     asr_voices = [lang + v for v in cfg.asr_voices]
     asr = EspeakConfig(voices=asr_voices[1:], test_voices=asr_voices[:1], speeds=[140, 160, 180], speak=lang,
                        target=lang, splits=["asr", "valid"])
-    make_espeak_speech(text_dir, out / f"{lang}_asr", asr, nj=nj)
+    make_espeak_speech(text_dir, out / f"{lang}_asr", asr, nj=nj, force=changed)
     return counts
