@@ -187,13 +187,15 @@ def _check_tokenizer(brick: Brick, role: str, tokenizer: Tokenizer | None, key: 
 def _model_from_file(cfg: ExperimentConfig, data: ExperimentData) -> LegoModel:
     """Fine-tuning a composed model: the architecture comes from the bricks' manifests."""
     bricks = load_bricks(cfg.model.init_model)
-    if len(bricks) != 2 or bricks[0].kind != "encoder" or bricks[1].kind != "decoder":
-        raise LegokitError(f"{cfg.model.init_model}: fine-tuning needs one encoder and one decoder brick, "
-                           f"got {[b.kind for b in bricks]}")
+    if bricks[-1].kind != "decoder":
+        raise LegokitError(f"{cfg.model.init_model}: fine-tuning needs encoder bricks followed by a decoder "
+                           f"brick, got {[b.kind for b in bricks]}")
     _check_tokenizer(bricks[0], "input", data.src_tokenizer, "data.src_tokenizer")
     _check_tokenizer(bricks[-1], "output", data.tgt_tokenizer, "data.tgt_tokenizer")
-    log.info("fine-tuning the composed model %s", cfg.model.init_model)
-    return compose(bricks, length_rate=None, loss=cfg.loss)
+    log.info("fine-tuning the composed model %s (%d bricks)", cfg.model.init_model, len(bricks))
+    model = compose(bricks, length_rate=None, loss=cfg.loss)
+    model.loaded_bricks = dict(enumerate(bricks))
+    return model
 
 
 def build_model(cfg: ExperimentConfig, data: ExperimentData) -> LegoModel:
@@ -239,33 +241,51 @@ def _model_from_config(cfg: ExperimentConfig, data: ExperimentData) -> LegoModel
     if cfg.model.init_decoder and decoder is not None:
         _load_into(decoder, cfg.model.init_decoder, "decoder")
     model = LegoModel([*(b.module for b in upstream), encoder], decoder, loss=cfg.loss)
-    model.upstream_bricks = upstream
+    model.loaded_bricks = dict(enumerate(upstream))
     for i in range(len(upstream) if cfg.model.freeze_upstream else 0):
         model.freeze(f"encoders.{i}")
     return model
 
 
+def _new_brick(module: EncoderBrick | DecoderBrick, src_tok: Tokenizer | None, data: ExperimentData,
+               training: dict, input_dim: int) -> Brick:
+    """Manifest and tokenizers of a brick built from the config in this run."""
+    tgt = data.tgt_tokenizer
+    if isinstance(module, DecoderBrick):
+        inp, out = decoder_interfaces(module, tgt, tgt, input_dim=input_dim)
+        arch = {"input_vocab_size": tgt.vocab_size, "input_dim": input_dim, "output_vocab_size": tgt.vocab_size}
+        return Brick(module, make_manifest("decoder", module, arch, inp, out, training), {"input": tgt, "output": tgt})
+    inp, out = encoder_interfaces(module, src_tok, tgt, data.features)
+    arch = {"input_vocab_size": src_tok.vocab_size if src_tok else 0, "output_vocab_size": tgt.vocab_size}
+    tokenizers = {"output": tgt} | ({"input": src_tok} if src_tok else {})
+    return Brick(module, make_manifest("encoder", module, arch, inp, out, training), tokenizers)
+
+
 def export_bricks(model: LegoModel, data: ExperimentData, out_dir: Path, training: dict) -> list[Brick]:
-    """Write bricks/encoder.brick, bricks/decoder.brick and model.pt (all bricks, chain order)."""
-    upstream: list[Brick] = getattr(model, "upstream_bricks", [])
-    encoder = model.encoders[len(upstream)]
-    src_tok = upstream[-1].tokenizers["output"] if upstream else data.src_tokenizer
-    inp, out = encoder_interfaces(encoder, src_tok, data.tgt_tokenizer, data.features)
-    tokenizers = {"output": data.tgt_tokenizer} | ({"input": src_tok} if src_tok else {})
-    arch = {"input_vocab_size": src_tok.vocab_size if src_tok else 0,
-            "output_vocab_size": data.tgt_tokenizer.vocab_size}
-    bricks = [Brick(encoder, make_manifest("encoder", encoder, arch, inp, out, training), tokenizers)]
-    if model.decoder is not None:
-        dec = model.decoder
-        inp, out = decoder_interfaces(dec, data.tgt_tokenizer, data.tgt_tokenizer, input_dim=encoder.dim)
-        arch = {"input_vocab_size": data.tgt_tokenizer.vocab_size, "input_dim": encoder.dim,
-                "output_vocab_size": data.tgt_tokenizer.vocab_size}
-        bricks.append(Brick(dec, make_manifest("decoder", dec, arch, inp, out, training),
-                            {"input": data.tgt_tokenizer, "output": data.tgt_tokenizer}))
+    """Write the trained bricks to bricks/ (encoder.brick — or encoder<i>.brick for several — and
+    decoder.brick) and the whole chain to model.pt. Bricks loaded from files (model.init_model,
+    model.upstream) keep their manifests, with this run's length statistics and training record."""
+    loaded: dict[int, Brick] = getattr(model, "loaded_bricks", {})
+    chain = [*model.encoders, *([model.decoder] if model.decoder is not None else [])]
+    bricks: list[Brick] = []
+    for i, module in enumerate(chain):
+        if i in loaded:
+            brick = loaded[i]
+            brick.manifest["length_stats"] = module.length_stats.summary() or brick.manifest["length_stats"]
+            brick.manifest.setdefault("history", []).append(brick.manifest.get("training", {}))
+            brick.manifest["training"] = training
+        else:
+            src_tok = bricks[-1].tokenizers["output"] if bricks else data.src_tokenizer
+            brick = _new_brick(module, src_tok, data, training, input_dim=model.encoders[-1].dim)
+        bricks.append(brick)
+    frozen = {int(name.split(".")[1]) if name.startswith("encoders.") else len(chain) - 1 for name in model.frozen}
+    trained = [b for i, b in enumerate(bricks) if i not in frozen]
+    n_encoders = sum(b.kind == "encoder" for b in trained)
     (out_dir / "bricks").mkdir(parents=True, exist_ok=True)
-    for brick in bricks:
-        save_brick(brick, out_dir / "bricks" / f"{brick.kind}.brick")
-    save_model([*upstream, *bricks], out_dir / "model.pt")
+    for i, brick in enumerate(trained):
+        name = f"encoder{i}" if brick.kind == "encoder" and n_encoders > 1 else brick.kind
+        save_brick(brick, out_dir / "bricks" / f"{name}.brick")
+    save_model(bricks, out_dir / "model.pt")
     return bricks
 
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Install the Debian packages legokit's recipes and tests use: espeak-ng (speech synthesis for the
-# English ASR and TTS data). Safe to re-run; says what to do where apt-get is not available.
+# English ASR and TTS data) and ffmpeg (Europarl-ST m4a audio). Safe to re-run; says what to do where apt-get is not available.
 set -euo pipefail
 pkgs=()
 command -v espeak-ng >/dev/null 2>&1 || pkgs+=(espeak-ng)
+command -v ffmpeg >/dev/null 2>&1 || pkgs+=(ffmpeg)     # Europarl-ST m4a audio
 command -v dpkg-deb >/dev/null 2>&1 || pkgs+=(dpkg)
 [ ${#pkgs[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then

@@ -97,6 +97,7 @@ class EncoderBrick(nn.Module):
     def __init__(self, cfg: EncoderBrickConfig, input_vocab_size: int = 0, output_vocab_size: int = 0) -> None:
         super().__init__()
         self.cfg = cfg
+        self.input_vocab_size = input_vocab_size
         dim = cfg.encoder.dim
         if cfg.input == "speech":
             self.register_buffer("cmvn_mean", torch.zeros(cfg.feat_dim))
@@ -134,10 +135,14 @@ class EncoderBrick(nn.Module):
         return self.frontend(inputs, lengths)  # ingestor adds its own positions
 
     def forward(self, inputs: Tensor, lengths: Tensor, target_lengths: Tensor | None = None) -> EncoderOutput:
-        """inputs: speech (B, T, F) | tokens (B, S) | marginals (B, K, |V_in|); lengths (B,).
+        """inputs: speech (B, T, F) | tokens (B, S) | marginals (B, K, |V_in|) or their token ids; lengths (B,).
 
         ``target_lengths`` (B,) of this interface's CTC target, only to record length statistics.
         """
+        if self.cfg.input == "interface" and not inputs.is_floating_point():
+            # token ids (B, S) as one-hot marginals: an interface brick trained on text (LegoNN's
+            # modality-agnostic brick learns A -> B on text, then reads brick 1's real marginals)
+            inputs = torch.nn.functional.one_hot(inputs, self.input_vocab_size).float()
         x, x_lengths = self._frontend(inputs, lengths)
         x = self.encoder(x, padding_mask(x_lengths, x.size(1)))
         if self.olc is not None:

@@ -50,3 +50,20 @@ def test_upstream_requires_an_interface_encoder(tmp_path):
     with pytest.raises(LegokitError, match="model.encoder.input must be 'interface'"):
         train(None, ARCH + data + [f"model.upstream=[{tmp_path / 'a' / 'bricks' / 'encoder.brick'}]",
                                    "train.max_steps=1"], tmp_path / "b")
+
+
+def test_interface_brick_reads_token_ids_as_one_hot_marginals():
+    import torch
+
+    from legokit.lego.encoders import EncoderBrick, EncoderBrickConfig
+    from legokit.nn.config import EncoderConfig
+
+    cfg = EncoderBrickConfig(input="interface", encoder=EncoderConfig(kind="transformer", num_layers=1, dim=16,
+                                                                     num_heads=2, ffn_dim=32, dropout=0.0))
+    cfg.ingestor.num_layers, cfg.ingestor.dropout = 0, 0.0
+    brick = EncoderBrick(cfg, input_vocab_size=9, output_vocab_size=7).eval()
+    tokens, lengths = torch.tensor([[4, 5, 6], [7, 8, 0]]), torch.tensor([3, 2])
+    from_ids = brick(tokens, lengths)
+    from_probs = brick(torch.nn.functional.one_hot(tokens, 9).float(), lengths)
+    torch.testing.assert_close(from_ids.logits, from_probs.logits)
+    assert from_ids.logits.shape == (2, 3, 7)

@@ -90,4 +90,4 @@ run_stage 3 train --env DATA_STAGES_ID -- "${train_cmd[@]}" --config "$train_con
 run_stage 4 decode --env DATA_STAGES_ID -- decode_all
 run_stage 5 score --env DATA_STAGES_ID -- score_all
 run_stage 6 bricks --env DATA_STAGES_ID -- bricks
-cat "$exp/RESULTS.md"
+[ ! -f "$exp/RESULTS.md" ] || cat "$exp/RESULTS.md"
