@@ -21,6 +21,7 @@ def syn_dir(tmp_path, kk_dir):
     return out
 
 
+@pytest.mark.slow
 def test_dnsmos_of_speech_beats_noise(kk_dir, tmp_path):
     noise = tmp_path / "noise.wav"
     sf.write(noise, np.random.default_rng(0).normal(0, 0.3, 32000).astype(np.float32), 16000)
@@ -31,6 +32,7 @@ def test_dnsmos_of_speech_beats_noise(kk_dir, tmp_path):
         dnsmos([])
 
 
+@pytest.mark.slow
 def test_evaluate_writes_results_and_table(syn_dir, tmp_path):
     exp = tmp_path / "exp"
     scores = evaluate_tts(syn_dir, exp / "tts_kk_scratch", "kk_test", syn_dir / "hyp")

@@ -47,7 +47,8 @@ def test_phonemize_bad_language_names_it():
         phonemize(["a"], "xx-nonexistent")
 
 
-def test_epitran_backend_and_unknown_code():
+@pytest.mark.slow
+def test_epitran_backend_and_unknown_code():  # slow: epitran loads its maps
     pytest.importorskip("epitran")
     (phones,) = phonemize(["habari ya"], "sw", PhonemizerConfig(backend="epitran"))
     assert phones == ["h", "a", "ɓ", "a", "ɾ", "i", WORD, "j", "a"]
