@@ -111,10 +111,11 @@ class CTCPrefixScorer:
         w = x.new_full((phi.shape[0], 3, *tokens.shape), NEG_INF)  # (T + 1, 3, N, K)
         w[:, 1] = phi
         y = torch.stack([x_blank.expand_as(x), x], dim=1)  # (T', 2, N, K)
-        frames = w.unbind(0)
+        # Per-frame views made once (unbind), so the loop runs two kernels and no view ops per frame.
+        r_n, pair, out, y_t = w[:, 2].unbind(0), w[:, :2].unbind(0), w[:, ::2].unbind(0), y.unbind(0)
         for t in range(start, end):
-            torch.logaddexp(frames[t][2], frames[t][:2], out=frames[t + 1][::2])
-            frames[t + 1][::2].add_(y[t - start])
+            torch.logaddexp(r_n[t], pair[t], out=out[t + 1])
+            out[t + 1].add_(y_t[t - start])
         scores = torch.logsumexp(phi[start:end] + x, dim=0)  # (N, K)
         if self.eos is not None:
             complete = torch.logaddexp(state.r_n[end], state.r_b[end])  # (N,)
