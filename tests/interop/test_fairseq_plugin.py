@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[2]
-FAIRSEQ_BIN = ROOT / "benchmarks" / "venvs" / "fairseq" / "bin"
+FAIRSEQ_VENV = ROOT / "benchmarks" / "venvs" / "fairseq"
+FAIRSEQ_BIN = FAIRSEQ_VENV / "bin"
 SCRIPT = ROOT / "tests" / "fixtures" / "interop" / "run_fairseq_anti_focal.sh"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (FAIRSEQ_BIN / "fairseq-train").is_file(),
-                    reason=f"no fairseq venv at {FAIRSEQ_BIN} (build it as /work/shared/PEERS.md says)")
+@pytest.mark.skipif(not (FAIRSEQ_VENV / ".ready").is_file(),
+                    reason=f"no finished fairseq venv at {FAIRSEQ_VENV} (benchmarks/peers/setup_peers.sh fairseq)")
 def test_fairseq_trains_with_the_anti_focal_criterion(tmp_path):
     out = subprocess.run(["bash", str(SCRIPT), str(FAIRSEQ_BIN), str(tmp_path), "20"], capture_output=True,
                          text=True, timeout=900)
