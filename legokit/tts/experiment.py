@@ -18,6 +18,7 @@ config's ``model`` section is ignored). The trained model is ``<out>/model.pt``:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -84,7 +85,7 @@ class TTSModel:
     lang: str
     mel: MelConfig
 
-    def encoder(self, where: str, on_unknown: str = "error"):
+    def encoder(self, where: str, on_unknown: str = "error") -> Callable[[Sequence[str]], torch.Tensor]:
         """phones -> model inputs for this model's input kind."""
         if self.model.cfg.input == "features":
             return feature_encoder(self.lang, on_unknown)

@@ -92,9 +92,13 @@ def _epitran(texts: Sequence[str], code: str, keep_stress: bool) -> list[list[st
     epi = epitran.Epitran(code)
     out = []
     for text in texts:
-        words = [[normalize_phone(s, keep_stress) for s in epi.trans_list(w)] for w in text.split()]
-        words = [[s for s in w if s.strip() and not unicodedata.category(s[0]).startswith("P")] for w in words]
-        out.append([p for i, w in enumerate(x for x in words if x) for p in ([WORD] if i else []) + w])
+        phones: list[str] = []
+        for word in text.split():
+            segments = [normalize_phone(s, keep_stress) for s in epi.trans_list(word)]
+            segments = [s for s in segments if s and not unicodedata.category(s[0]).startswith("P")]  # no punctuation
+            if segments:
+                phones += ([WORD] if phones else []) + segments
+        out.append(phones)
     return out
 
 
