@@ -36,6 +36,7 @@ demo-long: install system-deps  ## the longer configuration behind docs/results.
 	cd egs/lego_reuse/lego1 && ./run.sh --preset long
 
 bench: install  ## short versions of the side-by-side benchmarks (installs peers in benchmarks/venvs)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/run_all.py --quick
 
 lint:  ## ruff over the code
