@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -20,6 +21,7 @@ from legokit.data.datadir import read_speech_dir
 from legokit.errors import LegokitError
 from legokit.tts.audio import MelConfig, log_mel
 from legokit.tts.features import feature_matrix
+from legokit.tts.mapping import map_phones
 from legokit.tts.phones import WORD, PhonemizerConfig, phone_counts, phonemize, write_counts
 
 log = logging.getLogger(__name__)
@@ -59,17 +61,26 @@ def build_inventory(phone_lists: Sequence[Sequence[str]]) -> list[str]:
     return [PAD, WORD] + sorted({p for utt in phone_lists for p in utt if p != WORD})
 
 
-def phone_encoder(inventory: Sequence[str], phone_map: dict[str, str] | None, where: str
-                  ) -> Callable[[Sequence[str]], torch.Tensor]:
-    """A function phones -> ids (N,) over `inventory`, sending phones through `phone_map` first."""
+def phone_encoder(inventory: Sequence[str], phone_map: dict[str, str] | None, where: str, lang: str = "?",
+                  fallback: bool = False) -> Callable[[Sequence[str]], torch.Tensor]:
+    """A function phones -> ids (N,) over `inventory`, sending phones through `phone_map` first.
+
+    A phone still missing is an error, or with `fallback` (validation sets, synthesis) mapped to the
+    closest inventory phone by PanPhon feature distance, with a warning naming both."""
     index = {p: i for i, p in enumerate(inventory)}
-    phone_map = phone_map or {}
+    phone_map = dict(phone_map or {})
 
     def encode(phones: Sequence[str]) -> torch.Tensor:
         missing = sorted({p for p in phones if phone_map.get(p, p) not in index})
-        if missing:
+        if missing and not fallback:
             raise LegokitError(f"{where}: phones {missing} are not in the model's inventory and not in the "
                                "phone map; write a map with `legokit tts map-phones` and pass it as phone_map")
+        if missing:
+            known = Counter(p for p in inventory if p not in (PAD, WORD))
+            for row in map_phones(missing, known, lang, "model inventory"):
+                log.warning("%s: phone %r of '%s' is not in the model's inventory: using %r (distance %g)",
+                            where, row.target, lang, row.source, row.distance)
+                phone_map[row.target] = row.source
         return torch.tensor([index[phone_map.get(p, p)] for p in phones], dtype=torch.long)
     return encode
 

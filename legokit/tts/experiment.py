@@ -85,11 +85,12 @@ class TTSModel:
     lang: str
     mel: MelConfig
 
-    def encoder(self, where: str, on_unknown: str = "error") -> Callable[[Sequence[str]], torch.Tensor]:
-        """phones -> model inputs for this model's input kind."""
+    def encoder(self, where: str, on_unknown: str = "error", fallback: bool = False
+                ) -> Callable[[Sequence[str]], torch.Tensor]:
+        """phones -> model inputs for this model's input kind (see data.phone_encoder for `fallback`)."""
         if self.model.cfg.input == "features":
             return feature_encoder(self.lang, on_unknown)
-        return phone_encoder(self.inventory, self.phone_map, where)
+        return phone_encoder(self.inventory, self.phone_map, where, self.lang, fallback)
 
     def save(self, path: Path) -> None:
         torch.save({"config": to_dict(self.model.cfg), "state_dict": self.model.state_dict(),
@@ -137,9 +138,9 @@ def train_tts(config: str | None, overrides: list[str], out_dir: Path) -> TTSMod
     (out_dir / "config.yaml").write_text(dump_yaml(cfg))
     dump = load_dump(cfg.data.train)
     tts = _initial_model(cfg, dump)
-    encode = tts.encoder(cfg.data.train, cfg.data.on_unknown)
-    train_set = TTSDataset(dump, encode)
-    valid_set = TTSDataset(load_dump(cfg.data.valid), encode) if cfg.data.valid else None
+    train_set = TTSDataset(dump, tts.encoder(cfg.data.train, cfg.data.on_unknown))
+    valid_set = (TTSDataset(load_dump(cfg.data.valid), tts.encoder(cfg.data.valid, cfg.data.on_unknown, fallback=True))
+                 if cfg.data.valid else None)
     log.info("TTS model (%s input): %.2fM parameters; %d training utterances", tts.model.cfg.input,
              sum(p.numel() for p in tts.model.parameters()) / 1e6, len(train_set))
     seed = cfg.train.seed
@@ -158,7 +159,7 @@ def synthesize(model_path: str | Path, texts: dict[str, str], out_dir: str | Pat
     """Speak ``texts`` ({utt: text}) into ``out_dir/wav/<utt>.wav`` and a Kaldi dir (wav.scp, text, utt2spk)."""
     tts = load_tts_model(model_path)
     tts.model.eval()
-    encode = tts.encoder(str(model_path), "warn")
+    encode = tts.encoder(str(model_path), "warn", fallback=True)
     out = Path(out_dir)
     (out / "wav").mkdir(parents=True, exist_ok=True)
     ids = list(texts)

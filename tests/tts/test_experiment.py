@@ -71,6 +71,8 @@ def test_phone_map_transfer_rewrites_into_the_source_inventory(dump_dir, tmp_pat
     assert [inventory[i] for i in ids] == ["k", "a", WORD, "s"]
     with pytest.raises(LegokitError, match=r"phones \['ʁ'\] are not in the model's inventory"):
         phone_encoder(inventory, {}, "test")(["ʁ"])
+    # fallback: the closest inventory phone; ʁ -> z (voiced fricative, weighted distance 0.8125 < 1 for k)
+    assert [inventory[i] for i in phone_encoder(inventory, {}, "test", fallback=True)(["ʁ", "s"])] == ["z", "s"]
 
 
 def test_init_with_other_mel_analysis_is_refused(dump_dir, tmp_path):
