@@ -38,7 +38,7 @@ from legokit.errors import LegokitError
 from legokit.nn.transformer import TransformerDecoder, TransformerEncoder
 
 FAIRSEQ_PAD = 1
-_LAYER_KEY = re.compile(r"layers\.(\d+)\.([a-z_]+)\.(.+)")
+_LAYER_KEY = re.compile(r"layers\.(\d+)\.([a-z][a-z0-9_]*)\.(.+)")
 _ENCODER_PARTS = {"self_attn": "self_attn", "self_attn_layer_norm": "norm_attn", "fc1": "ffn.0", "fc2": "ffn.3",
                   "final_layer_norm": "norm_ffn"}
 _DECODER_PARTS = {"self_attn": "self_attn", "self_attn_layer_norm": "norm_self", "encoder_attn": "cross_attn",
