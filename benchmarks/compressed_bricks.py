@@ -17,16 +17,26 @@ from pathlib import Path
 import torch
 
 from legokit.decode.runner import DecodeConfig
-from legokit.lego.bricks import Brick, load_brick
+from legokit.lego.bricks import Brick, compose, load_brick
 from legokit.lego.compress import ChainData, CompressConfig, brick_size, compress_brick, evaluate_chain
 
-METHODS = {"fp32": None, "int8 PTQ": "int8-dynamic", "int8 QAT": "int8-qat", "pruned 50%": "prune"}
+METHODS = {"fp32": (None, 0.0), "int8 PTQ": ("int8-dynamic", 0.0), "int8 QAT": ("int8-qat", 0.0),
+           "pruned 50%": ("prune", 0.5), "pruned 80%": ("prune", 0.8)}
 
 
-def compressed(brick: Brick, method: str | None, upstream: list[Brick], args: argparse.Namespace) -> Brick:
-    if method is None:
+@torch.no_grad()
+def test_ce(chain: list[Brick], data: ChainData) -> float:
+    """Teacher-forced decoder cross-entropy per target token (nats) on ``data``: finer than BLEU."""
+    model = compose(chain, length_rate=None).eval()
+    totals = [model(batch) for batch in data.loader(chain, seed=0)(0)]
+    return float(sum(t["ce"] for t in totals) / sum(t["weight"] for t in totals))
+
+
+def compressed(brick: Brick, method: tuple[str | None, float], upstream: list[Brick],
+               args: argparse.Namespace) -> Brick:
+    if method[0] is None:
         return brick
-    cfg = CompressConfig(method=method, sparsity=0.5, qat_steps=args.qat_steps, qat_lr=args.qat_lr)
+    cfg = CompressConfig(method=method[0], sparsity=method[1] or 0.5, qat_steps=args.qat_steps, qat_lr=args.qat_lr)
     return compress_brick(brick, cfg, upstream, ChainData(args.train_data, "de", "en", max_tokens=700))
 
 
@@ -61,16 +71,16 @@ def main() -> None:
             scores = max(runs, key=lambda r: r["utterances_per_s"])  # least disturbed by the machine's load
             tokenizers = sum(len(t.model_bytes) for t in brick.tokenizers.values())
             rows.append({"brick": what, "method": name, "size_bytes": size, "weights_bytes": size - tokenizers,
-                         **scores,
+                         "test_ce": test_ce(chain, data[lang]), **scores,
                          **({"qat_loss": [record["qat"]["loss_first"], record["qat"]["loss_last"]]}
                             if "qat" in record else {})})
             print(json.dumps(rows[-1]), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "compressed_bricks.json").write_text(json.dumps(rows, indent=1))
-    table = ["| brick | method | file (kB) | weights (kB) | BLEU | utterances/s | ms/token |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    table = ["| brick | method | file (kB) | weights (kB) | BLEU | test CE (nats/token) | utterances/s | ms/token |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
     table += [f"| {r['brick']} | {r['method']} | {r['size_bytes'] / 1e3:.0f} | {r['weights_bytes'] / 1e3:.0f} | "
-              f"{r['bleu']:.1f} | "
+              f"{r['bleu']:.1f} | {r['test_ce']:.4f} | "
               f"{r['utterances_per_s']:.1f} | {r['ms_per_token']:.2f} |" for r in rows]
     (args.out / "compressed_bricks.md").write_text("\n".join(table) + "\n")
     print("\n".join(table))

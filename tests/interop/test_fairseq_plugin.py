@@ -19,11 +19,11 @@ SCRIPT = ROOT / "tests" / "fixtures" / "interop" / "run_fairseq_anti_focal.sh"
 @pytest.mark.skipif(not (FAIRSEQ_VENV / ".ready").is_file(),
                     reason=f"no finished fairseq venv at {FAIRSEQ_VENV} (benchmarks/peers/setup_peers.sh fairseq)")
 def test_fairseq_trains_with_the_anti_focal_criterion(tmp_path):
-    out = subprocess.run(["bash", str(SCRIPT), str(FAIRSEQ_BIN), str(tmp_path), "20"], capture_output=True,
+    out = subprocess.run(["bash", str(SCRIPT), str(FAIRSEQ_BIN), str(tmp_path), "14"], capture_output=True,
                          text=True, timeout=900)
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-3000:]
-    assert "criterion: AntiFocalCriterion" in log or "AntiFocalCriterion" in log
-    losses = [float(x) for x in re.findall(r"\| loss ([0-9.]+) \|", log)]
+    assert "criterion: AntiFocalCriterion" in log
+    losses = [float(x) for x in re.findall(r"\| train \| epoch \d+ \| loss ([0-9.]+) \|", log)]  # 7 updates/epoch
     assert len(losses) >= 2 and losses[-1] < losses[0], log[-3000:]
     sys.stdout.write(log[-1500:])
