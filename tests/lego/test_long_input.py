@@ -1,7 +1,7 @@
 """Decoding inputs far longer than any training input with bounded memory (restricted attention).
 
 A speech summariser (restricted-attention Conformer encoder without CTC head -> Transformer decoder) decodes
-30,000 frames (5 min of speech; the demo recipe trains on documents of at most ~1,500 frames) by greedy and
+30,000 frames (5 min of speech; the demo recipe trains on documents of at most 2,400 frames) by greedy and
 beam search on CPU. Peak memory is read from the kernel (VmHWM after resetting it through
 /proc/self/clear_refs) in a fresh process, so pytest's own allocations do not count.
 
