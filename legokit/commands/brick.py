@@ -6,7 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-HELP = "inspect bricks: `legokit brick info FILE` prints the manifest(s) as JSON"
+from legokit.commands.brick_compress import add_compress_parser, run_compress
+
+HELP = "inspect and compress bricks: `brick info FILE` prints manifests as JSON; `brick compress` (int8, pruning)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,9 +17,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     info = sub.add_parser("info", help="print a brick's manifest (or a model's list of manifests) as JSON",
                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     info.add_argument("file", type=Path, help="a .brick file or a model.pt made by train/compose")
+    add_compress_parser(sub)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.brick_command == "compress":
+        return run_compress(args)
     from legokit.lego.bricks import load_bricks
 
     bricks = load_bricks(args.file)
