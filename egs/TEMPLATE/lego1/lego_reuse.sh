@@ -21,6 +21,7 @@ nj=2                    # parallel jobs for data preparation and features
 downloads=downloads     # cache of Debian packages and apt lists
 max_de_en=12000         # De-En training pairs kept (0: all ~41k)
 max_ro_en=0             # Ro-En training pairs kept (0: all)
+de_en_eval=300,500      # De-En valid,test sizes (0,0: the preparation defaults 500,1000)
 asr_train_utts=1500     # English utterances spoken for ASR training (0: all of De-En train)
 asr_test_utts=200       # English utterances spoken for ASR valid and test each
 en_vocab=1000           # English sentencepiece size: the shared interface vocabulary
@@ -42,7 +43,8 @@ conf=conf/$preset
 common=(train.num_threads="$train_threads")
 
 mt_data() {
-    legokit prepare debian-mt --pair de-en --out data/de_en --download-dir "$downloads" --max-pairs "$max_de_en"
+    legokit prepare debian-mt --pair de-en --out data/de_en --download-dir "$downloads" --max-pairs "$max_de_en" \
+        --valid-size "${de_en_eval%,*}" --test-size "${de_en_eval#*,}"
     legokit prepare debian-mt --pair ro-en --out data/ro_en --download-dir "$downloads" --max-pairs "$max_ro_en"
     legokit validate data/de_en/train --langs de en
     legokit validate data/ro_en/train --langs ro en
