@@ -161,6 +161,9 @@ def _load_into(module: torch.nn.Module, path: str, what: str, skip_ctc: bool = F
     weights must fit (so ctc_head, windows and dropout may differ) and the brick's CTC head and length
     statistics are not copied."""
     brick = load_brick(path)
+    if brick.manifest.get("compression"):
+        raise LegokitError(f"{path}: is a compressed brick ({brick.manifest['compression'].get('method')}); "
+                           "start training from the uncompressed brick and compress after training")
     state = brick.module.state_dict()
     if skip_ctc:
         state = {k: v for k, v in state.items() if not k.startswith(SKIPPED_WITHOUT_CTC)}
