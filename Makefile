@@ -30,10 +30,10 @@ test-fast: install  ## the suite without the tests marked slow
 	$(BIN)/python -m pytest -q -m "not slow"
 
 demo: install system-deps  ## run the LegoNN reuse recipe (short config) end to end and print its table
-	cd egs/lego_reuse/lego1 && ./run.sh --preset demo
+	cd egs/lego_reuse/lego1 && ./run.sh
 
 demo-long: install system-deps  ## the longer configuration behind docs/results.md
-	cd egs/lego_reuse/lego1 && ./run.sh --preset long
+	cd egs/lego_reuse/lego1 && ./run.sh --config conf/long.conf
 
 bench: install  ## short versions of the side-by-side benchmarks (installs peers in benchmarks/venvs)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
