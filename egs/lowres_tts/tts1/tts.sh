@@ -34,7 +34,7 @@ Low-resource TTS transfer recipe: stages 1 data, 2 dump, 3 aspf, 4 pretrain, 5 f
 . utils/stage.sh
 recipe_lock
 
-tts() { python3 -m legokit.commands.tts "$@"; }  # = `legokit tts` once it is registered in legokit/cli.py
+tts() { legokit tts "$@"; }
 
 speech_langs() { echo "$source_lang $targets"; }
 
