@@ -196,7 +196,7 @@ def _model_from_file(cfg: ExperimentConfig, data: ExperimentData) -> LegoModel:
     _check_tokenizer(bricks[0], "input", data.src_tokenizer, "data.src_tokenizer")
     _check_tokenizer(bricks[-1], "output", data.tgt_tokenizer, "data.tgt_tokenizer")
     log.info("fine-tuning the composed model %s (%d bricks)", cfg.model.init_model, len(bricks))
-    model = compose(bricks, length_rate=None, loss=cfg.loss)
+    model = compose(bricks, length_rate=None, loss=cfg.loss, allow_states=True)
     model.loaded_bricks = dict(enumerate(bricks))
     return model
 

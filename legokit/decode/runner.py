@@ -39,7 +39,7 @@ class DecodeConfig:
 def load_model(path: str | Path, device: str = "cpu") -> tuple[LegoModel, list[Brick]]:
     """A model file or brick -> (eval-mode LegoModel on device, its bricks)."""
     bricks = load_bricks(path)
-    model = compose(bricks, length_rate=None)
+    model = compose(bricks, length_rate=None, allow_states=True)
     return model.eval().to(device), bricks
 
 

@@ -251,14 +251,19 @@ def load_brick(path: str | Path) -> Brick:
 
 
 # --- composition --------------------------------------------------------------------------------------
-def check_chain(bricks: list[Brick]) -> None:
-    """Encoders first, at most one decoder last, and every joint's interfaces equal."""
+def check_chain(bricks: list[Brick], allow_states: bool = False) -> None:
+    """Encoders first, at most one decoder last, and every joint's interfaces equal.
+
+    A hidden-state joint (non-modular baseline) is accepted only with ``allow_states``: for a model
+    file saved as one unit."""
     kinds = [b.kind for b in bricks]
     if not bricks or kinds[0] != "encoder" or "decoder" in kinds[:-1]:
         raise LegokitError(f"cannot compose {[b.path for b in bricks]} (kinds {kinds}): expected one or "
                            "more encoder bricks followed by at most one decoder brick")
     for up, down in zip(bricks, bricks[1:]):
         out, inp = up.manifest["output_interface"], down.manifest["input_interface"]
+        if inp.get("type") == "states" and allow_states:
+            continue  # the decoder reads hidden states: a baseline model saved as one unit
         if out.get("type") == "states" or inp.get("type") == "states":
             raise LegokitError(f"cannot compose {up.path} -> {down.path}: a non-modular (hidden-state) "
                                "joint; only bricks with vocabulary interfaces can be swapped")
@@ -289,12 +294,13 @@ def choose_length_rate(encoder: Brick, decoder: Brick) -> float | None:
 
 
 def compose(bricks: list[Brick], length_rate: float | str | None = "auto",
-            loss: ChainLossConfig | None = None) -> LegoModel:
+            loss: ChainLossConfig | None = None, allow_states: bool = False) -> LegoModel:
     """Join bricks into a :class:`LegoModel` after checking the interfaces.
 
     ``length_rate``: "auto" (choose from length statistics), a number (set it), or None (keep).
+    ``allow_states``: accept hidden-state joints (a baseline model file loaded as a whole).
     """
-    check_chain(bricks)
+    check_chain(bricks, allow_states)
     encoders = [b for b in bricks if b.kind == "encoder"]
     decoder = bricks[-1] if bricks[-1].kind == "decoder" else None
     last = encoders[-1].module
