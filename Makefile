@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml setup.py | cksum | cut -
 # CPU build of torch (a plain `pip install torch` would pull a multi-GB CUDA build)
 TORCH  ?= torch==2.13.0
 
-.PHONY: help install system-deps test test-fast demo demo-long bench lint clean
+.PHONY: help install system-deps test test-long test-fast demo demo-long bench lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
@@ -23,11 +23,14 @@ install: $(STAMP)  ## make .venv with CPU torch and legokit (editable) + dev and
 system-deps:  ## apt packages the recipes need (espeak-ng); explains what to do without apt
 	@bash tools/install_system_deps.sh
 
-test: install system-deps  ## set everything up and run the whole test suite (slow tests included)
-	$(BIN)/python -m pytest -q
+test: install system-deps  ## set everything up and run the test suite (slow end-to-end tests included; CI runs this)
+	$(BIN)/python -m pytest -q -m "not long"
+
+test-long: install system-deps  ## the long end-to-end runs left out of `make test` (toy MT recipe, TTS recipe, WMT recipe)
+	$(BIN)/python -m pytest -q -m long
 
 test-fast: install  ## the suite without the tests marked slow
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow and not long"
 
 demo: install system-deps  ## run the LegoNN reuse recipe (short config) end to end and print its table
 	cd egs/lego_reuse/lego1 && ./run.sh

@@ -110,6 +110,7 @@ average_best: 1
 """
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_wmt16_de_en_recipe_end_to_end_on_the_fixture(tmp_path: Path) -> None:
     """data -> tokenizers -> train (1 step) -> decode -> score: RESULTS.md names newstest2016 with BLEU."""

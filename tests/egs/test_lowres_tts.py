@@ -15,6 +15,7 @@ RECIPE = ROOT / "egs" / "lowres_tts" / "tts1"
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_tiny_recipe_runs_every_stage(tmp_path):
     for tool in ("espeak-ng", "apt-get", "dpkg-deb"):
         if shutil.which(tool) is None:

@@ -37,6 +37,7 @@ def _run(recipe: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=recipe, capture_output=True, text=True, timeout=900)
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_mt_recipe_runs_end_to_end_and_skips_when_rerun(tmp_path):
     recipe = _recipe(tmp_path)
