@@ -27,7 +27,6 @@ import re
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -35,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from legokit.errors import LegokitError
+from legokit.fileio import write_atomic
 
 #: arguments with these suffixes that name an existing file are hashed into the fingerprint
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
@@ -229,20 +229,6 @@ def git_hash(directory: Path = Path(".")) -> str | None:
     return head + ("-dirty" if dirty else "")
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_marker(marker: Path, options: StageOptions, start: float) -> dict:
     """Atomically write the done-marker of a stage that started at epoch ``start`` and just succeeded."""
     now = time.time()
@@ -258,7 +244,7 @@ def write_marker(marker: Path, options: StageOptions, start: float) -> dict:
         "git": git_hash(),
         "host": socket.gethostname(),
     }
-    _write_atomic(marker, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    write_atomic(json.dumps(data, indent=2, sort_keys=True) + "\n", marker)
     return data
 
 

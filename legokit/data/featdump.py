@@ -30,15 +30,10 @@ from legokit.data.audio import load_audio
 from legokit.data.datadir import Utterance, read_speech_dir
 from legokit.data.features import CMVNStats, FbankConfig, compute_fbank
 from legokit.errors import LegokitError
+from legokit.fileio import write_atomic
 
 FEATS_SCP, CMVN_FILE, META_FILE = "feats.scp", "cmvn.json", "fbank.json"
 log = logging.getLogger(__name__)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _dump_shard(job: tuple[list[Utterance], Path, FbankConfig]) -> tuple[list[str], CMVNStats, list[str]]:
@@ -90,10 +85,10 @@ def dump_features(data_dir: str | Path, out_dir: str | Path, cfg: FbankConfig, n
     if skipped:
         log.warning("%d utterances shorter than one %g ms frame were skipped, e.g. %s",
                     len(skipped), cfg.frame_length_ms, ", ".join(skipped[:5]))
-    _atomic_write_text(out / META_FILE, json.dumps({"fbank": asdict(cfg), "dim": cfg.num_mel_bins}, indent=1))
+    write_atomic(json.dumps({"fbank": asdict(cfg), "dim": cfg.num_mel_bins}, indent=1), out / META_FILE)
     stats.save(out / (CMVN_FILE + ".tmp"))
     os.replace(out / (CMVN_FILE + ".tmp"), out / CMVN_FILE)
-    _atomic_write_text(out / FEATS_SCP, "".join(line + "\n" for line in sorted(lines)))
+    write_atomic("".join(line + "\n" for line in sorted(lines)), out / FEATS_SCP)
     return out / FEATS_SCP
 
 

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import io
 import json
 import logging
-import os
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from legokit import __version__
 from legokit.config import from_dict, to_dict
 from legokit.data.tokenizer import Tokenizer
 from legokit.errors import LegokitError
+from legokit.fileio import write_atomic
 from legokit.lego.decoders import DecoderBrick, DecoderBrickConfig
 from legokit.lego.encoders import EncoderBrick, EncoderBrickConfig
 from legokit.lego.interface import InterfaceVocab
@@ -143,18 +143,9 @@ def make_manifest(kind: str, module: EncoderBrick | DecoderBrick, arch: dict[str
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_atomic(buffer.getvalue(), path)
 
 def save_brick(brick: Brick, path: str | Path) -> None:
     """Write one brick file atomically."""

@@ -13,10 +13,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import random
 import re
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ import numpy as np
 import torch
 
 from legokit.errors import LegokitError
+from legokit.fileio import write_atomic
 
 MAGIC = b"legokit-checkpoint 1\n"
 _DIGEST_LEN = 64
@@ -37,26 +36,6 @@ def encode_checkpoint(payload: dict[str, Any]) -> bytes:
     torch.save(payload, buffer)
     data = buffer.getvalue()
     return MAGIC + hashlib.sha256(data).hexdigest().encode() + b"\n" + data
-
-
-def write_atomic(data: bytes, path: Path) -> None:
-    """Write `data` to `path` so that readers see the old file or the complete new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def save_checkpoint(payload: dict[str, Any], *paths: Path) -> None:
