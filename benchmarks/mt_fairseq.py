@@ -176,7 +176,8 @@ def legokit_decode(args: argparse.Namespace) -> dict:
     torch.manual_seed(0)
     model = build_legokit(tie=False).eval()
     if args.weights and Path(args.weights).exists():
-        missing, unexpected = model.load_state_dict(fairseq_to_legokit(torch.load(args.weights, weights_only=True)), strict=False)
+        state = fairseq_to_legokit(torch.load(args.weights, weights_only=True))
+        missing, unexpected = model.load_state_dict(state, strict=False)
         missing = [k for k in missing if "length_stats" not in k]
         if missing or unexpected:
             raise RuntimeError(f"weight mapping: missing {missing}, unexpected {unexpected}")
