@@ -78,9 +78,9 @@ bricks() {
 }
 
 # shellcheck disable=SC2086
-run_stage 1 data -- local/data.sh $data_args
-run_stage 2 features -- features
-run_stage 3 tokenizer -- tokenizer
+run_stage 1 data --env train_set --env valid_set --env test_sets -- local/data.sh $data_args
+run_stage 2 features --env train_set --env valid_set --env test_sets -- features
+run_stage 3 tokenizer --env vocab --env bpe_type --env tokenizer -- tokenizer
 # shellcheck disable=SC2086
 # Stages of one experiment keep their done-markers and logs in $exp (so several tags coexist); a
 # changed data/tokenizer stage still re-runs them: its markers' checksum is part of their options.
@@ -91,7 +91,7 @@ run_stage 4 train --env DATA_STAGES_ID -- "${train_cmd[@]}" --config "$train_con
     data.task=asr data.train_dir="data/$train_set" data.valid_dir="data/$valid_set" \
     data.train_feats="dump/$train_set/feats.scp" data.valid_feats="dump/$valid_set/feats.scp" \
     data.tgt_tokenizer="$spm" $train_args
-run_stage 5 decode --env DATA_STAGES_ID -- decode_all
-run_stage 6 score --env DATA_STAGES_ID -- score_all
+run_stage 5 decode --env DATA_STAGES_ID --env test_sets --config "$decode_config" -- decode_all
+run_stage 6 score --env DATA_STAGES_ID --env test_sets --env metrics -- score_all
 run_stage 7 bricks --env DATA_STAGES_ID -- bricks
 [ ! -f "$exp/RESULTS.md" ] || cat "$exp/RESULTS.md"

@@ -82,10 +82,10 @@ asr_args=(data.task=asr data.train_dir=data/en_speech/train data.valid_dir=data/
           data.train_feats=dump/en_speech/train/feats.scp data.valid_feats=dump/en_speech/valid/feats.scp
           data.tgt_tokenizer=data/tokenizers/en.model)
 
-run_stage 1 mt_data -- mt_data
-run_stage 2 speech_data -- speech_data
+run_stage 1 mt_data --env max_de_en --env max_ro_en --env de_en_eval -- mt_data
+run_stage 2 speech_data --env asr_train_utts --env asr_test_utts -- speech_data
 run_stage 3 features -- features
-run_stage 4 tokenizers -- tokenizers
+run_stage 4 tokenizers --env en_vocab --env src_vocab -- tokenizers
 
 # shellcheck disable=SC2046  # word splitting of mt_args is intended
 run_stage 5 de_en_lego -- legokit train --config "$conf/mt_lego.yaml" --out-dir "$expdir/de_en_lego" \
@@ -127,7 +127,7 @@ decode_all() {
             --config "$conf/decode_asr.yaml" beam.beam_size="$beam_size"
     done
 }
-run_stage 14 decode -- decode_all
+run_stage 14 decode --env beam_size --config "$conf/decode_mt.yaml" --config "$conf/decode_asr.yaml" -- decode_all
 
 score_all() {
     local sys
@@ -145,5 +145,5 @@ score_all() {
 }
 run_stage 15 score -- score_all
 
-cat "$expdir/RESULTS.md"
+[ ! -f "$expdir/RESULTS.md" ] || cat "$expdir/RESULTS.md"
 log "done: table in $expdir/RESULTS.md; bricks in $expdir/*/bricks/"
