@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -292,10 +293,24 @@ def export_bricks(model: LegoModel, data: ExperimentData, out_dir: Path, trainin
     return bricks
 
 
+def _check_resumable(out_dir: Path, config_yaml: str) -> None:
+    """Refuse to resume checkpoints written under another config: they would silently mix two runs."""
+    previous = out_dir / "config.yaml"
+    if not (out_dir / "checkpoints" / "checkpoint_last.pt").is_file() or not previous.is_file():
+        return
+    if previous.read_text() != config_yaml:
+        old, new = previous.read_text().splitlines(), config_yaml.splitlines()
+        diff = [line for line in difflib.unified_diff(old, new, lineterm="", n=0)
+                if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+        raise LegokitError(f"{out_dir} holds checkpoints of a run with another config ({'; '.join(diff[:6])}); "
+                           f"resume with the same config, or delete {out_dir} / use another --out-dir to start afresh")
+
+
 def train(config: str | None, overrides: list[str], out_dir: Path) -> LegoModel:
     """Train per config, export bricks; returns the (averaged) model."""
     cfg = load_config(ExperimentConfig, config, overrides)
     out_dir.mkdir(parents=True, exist_ok=True)
+    _check_resumable(out_dir, dump_yaml(cfg))
     (out_dir / "config.yaml").write_text(dump_yaml(cfg))
     data = load_data(cfg.data)
     model = build_model(cfg, data)

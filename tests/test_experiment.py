@@ -80,3 +80,21 @@ def test_skip_ctc_accepts_other_windows(asr_brick):
     _load_into(wide, str(path), "encoder", skip_ctc=True)
     torch.testing.assert_close(wide.encoder.layers[1].self_attn.state_dict(),
                                asr.encoder.layers[1].self_attn.state_dict())
+
+
+def test_resuming_under_another_config_is_refused(tmp_path):
+    """Checkpoints of one config are never silently continued under another (a changed recipe option)."""
+    from helpers.toy_lego import ARCH, FIXTURE, data_args
+
+    from legokit.data.tokenizer import train_tokenizer
+    from legokit.errors import LegokitError
+    from legokit.experiment import train
+
+    for lang, size in (("en", 29), ("de", 31)):
+        train_tokenizer([str(FIXTURE / "train" / f"text.{lang}")], str(tmp_path / lang), size,
+                        model_type="word", kaldi_text=True)
+    common = ARCH + data_args(tmp_path, "de") + ["model.decoder=null", "train.max_epochs=1", "train.max_steps=1"]
+    train(None, common, tmp_path / "exp")
+    train(None, common, tmp_path / "exp")  # same config: resumes (nothing left to do)
+    with pytest.raises(LegokitError, match=r"another config .*optim.*lr|another config .*lr"):
+        train(None, common + ["optim.lr=0.5"], tmp_path / "exp")

@@ -329,3 +329,33 @@ def test_path_sh_activates_repo_venv(tmp_path: Path):
     out = _source_path_sh(root, {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert out.returncode == 0, out.stderr
     assert out.stdout == f"{TEMPLATE.parents[1] / '.venv/bin/python3'} 1\n"
+
+
+FRESH = """#!/usr/bin/env bash
+set -euo pipefail
+. ./path.sh
+stage=1
+stop_stage=100
+lr=1
+fail=false
+. utils/parse_options.sh
+. utils/stage.sh
+train() {
+    mkdir -p out
+    echo "lr $lr" >> out/history
+    [ "$fail" = false ]
+}
+run_stage 1 train --fresh out --env lr --env fail -- train
+"""
+
+
+def test_fresh_dir_is_kept_to_resume_but_cleared_when_options_change(tmp_path: Path):
+    root = _recipe(tmp_path / "r", FRESH)
+    assert _run(root, "--lr", "1").returncode == 0
+    assert _run(root, "--lr", "2").returncode == 0  # options changed: the old run's output is removed
+    assert (root / "out" / "history").read_text() == "lr 2\n"
+    assert _run(root, "--lr", "3", "--fail", "true").returncode != 0  # an attempt that dies ...
+    assert _run(root, "--lr", "3", "--fail", "true").returncode != 0  # ... is retried with its output kept
+    assert (root / "out" / "history").read_text() == "lr 3\nlr 3\n"
+    assert _run(root, "--lr", "4").returncode == 0  # a different attempt after a failure starts afresh
+    assert (root / "out" / "history").read_text() == "lr 4\n"

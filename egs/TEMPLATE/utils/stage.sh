@@ -3,7 +3,7 @@
 #
 #   log MSG...                  2026-11-21T10:00:00 (run.sh:42:stage 3) MSG   (to stderr)
 #   recipe_lock [DIR]           lock DIR (default .) for this run; a second run is refused
-#   run_stage N NAME [--config FILE]... [--env VAR]... -- CMD ARGS...
+#   run_stage N NAME [--config FILE]... [--env VAR]... [--fresh DIR]... -- CMD ARGS...
 #
 # run_stage runs CMD when stage <= N <= stop_stage, unless exp/.done/stageN.NAME.done records a
 # finished run with the same options: the command line, the contents of --config files and of
@@ -60,13 +60,14 @@ run_stage() {
         exit 1
     fi
     shift 2
-    local -a fp=()
+    local -a fp=() fresh=()
     while [ $# -gt 0 ] && [ "$1" != -- ]; do
         [ $# -ge 2 ] || { _recipe_log_at 1 "run_stage $n $name: option $1 needs a value"; exit 1; }
         case $1 in
             --config) fp+=(--file "$2") ;;
             --env) fp+=(--var "$2=${!2-}") ;;
-            *) _recipe_log_at 1 "run_stage: unknown option '$1' (expected --config FILE, --env VAR or --)"; exit 1 ;;
+            --fresh) fresh+=("$2") ;;
+            *) _recipe_log_at 1 "run_stage: unknown option '$1' (expected --config FILE, --env VAR, --fresh DIR or --)"; exit 1 ;;
         esac
         shift 2
     done
@@ -84,6 +85,22 @@ run_stage() {
     fi
     [ "$rc" -eq 0 ] || [ "$rc" -eq 10 ] || exit "$rc"  # 10: must run; else legokit.recipe failed
     [ "$rc" -eq 0 ] && reason="forced (force=true)"
+
+    # --fresh DIR: the stage's output dir (e.g. an experiment dir with checkpoints). An interrupted
+    # attempt with the same options resumes in it; a re-run with other options (or forced) starts afresh.
+    local attempt="$exp/.done/stage$n.$name.attempt" signature earlier k
+    earlier=$(for k in "$exp"/.done/stage*.done; do
+        [[ -f $k && ${k##*/stage} =~ ^([0-9]+)\. ]] && ((BASH_REMATCH[1] < n)) && cat "$k"; done; true)
+    signature=$( { printf '%s\n' "${fp[@]}" "$@" "$earlier"
+                   for k in "${fp[@]}"; do if [ -f "$k" ]; then cat "$k"; fi; done; } | cksum)
+    if [ ${#fresh[@]} -gt 0 ] && { [ "${force:-false}" = true ] ||
+            { [ -f "$attempt" ] && [ "$(cat "$attempt")" != "$signature" ]; } ||
+            { [ ! -f "$attempt" ] && [ -f "$marker" ]; }; }; then
+        _recipe_log_at 1 "stage $n ($name): options or inputs changed since its last run: starting afresh (removing ${fresh[*]})"
+        rm -rf "${fresh[@]}"
+    fi
+    mkdir -p "$exp/.done"
+    echo "$signature" >"$attempt"
 
     local start errexit=0 status
     _recipe_log_at 1 "stage $n: $name ($reason); log: $logfile"
