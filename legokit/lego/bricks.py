@@ -22,7 +22,6 @@ import hashlib
 import io
 import json
 import logging
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,20 +38,11 @@ from legokit.lego.decoders import DecoderBrick, DecoderBrickConfig
 from legokit.lego.encoders import EncoderBrick, EncoderBrickConfig
 from legokit.lego.interface import InterfaceVocab
 from legokit.lego.model import ChainLossConfig, LegoModel
+from legokit.score.results import git_hash
 
 log = logging.getLogger(__name__)
 BRICK_FORMAT = "legokit-brick/1"
 MODEL_FORMAT = "legokit-model/1"
-
-
-def git_hash() -> str:
-    """Short git hash of the legokit checkout, or "unknown"."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
-                             capture_output=True, text=True, timeout=5)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 @dataclass
