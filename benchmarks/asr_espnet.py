@@ -29,16 +29,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     LEGOKIT_PYTHON,
-    emit,
+    benchmark_main,
     machine,
     matmul_gflops,
     peer_python,
     run_worker,
-    set_threads,
     summary,
     table,
     timed,
-    write_record,
 )
 
 FEATS, DIM, HEADS, FFN, BLOCKS, KERNEL, DEC_LAYERS, DEC_FFN, DROPOUT = 80, 256, 4, 1024, 12, 31, 6, 2048, 0.1
@@ -265,16 +263,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    set_threads(args.threads)
-    if args.worker:
-        emit(WORKERS[args.worker](args))
-        return 0
-    record = drive(args)
-    path = write_record("asr_espnet", record, args.quick)
-    print(report(record))
-    print(f"record: {path}")
-    return 0
+    return benchmark_main("asr_espnet", parse_args(argv), WORKERS, drive, report)
 
 
 if __name__ == "__main__":

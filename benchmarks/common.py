@@ -8,6 +8,7 @@ toolkit and task, collects their JSON lines, writes the record and the table) an
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -130,3 +131,18 @@ def write_record(name: str, record: dict, quick: bool) -> Path:
     path = RESULTS / f"{name}{'_quick' if quick else ''}.json"
     path.write_text(json.dumps(record, indent=2) + "\n")
     return path
+
+
+def benchmark_main(name: str, args: argparse.Namespace, workers: dict[str, Callable[[argparse.Namespace], dict]],
+                   drive: Callable[[argparse.Namespace], dict], report: Callable[[dict], str]) -> int:
+    """Entry point of a benchmark script: a worker prints its JSON line; the driver runs the workers,
+    writes the record under benchmarks/results/ and prints the table."""
+    set_threads(args.threads)
+    if args.worker:
+        emit(workers[args.worker](args))
+        return 0
+    record = drive(args)
+    path = write_record(name, record, args.quick)
+    print(report(record))
+    print(f"record: {path}")
+    return 0
