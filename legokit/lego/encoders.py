@@ -38,6 +38,7 @@ class EncoderBrickConfig:
     ingestor: IngestorConfig = field(default_factory=IngestorConfig)  # interface: how to read P
     length_rate: float | None = None  # OLC rate r (K = floor(r*T)); None = no OLC (K = T)
     olc_layers: int = 2              # OLC non-causal decoder-style layers
+    olc_queries: Literal["copy", "position"] = "copy"  # OLC queries: + input state floor(k/r), or positions only
     ctc_head: bool = True            # emit an interface (False: hidden states only, non-modular baseline)
 
 
@@ -111,7 +112,7 @@ class EncoderBrick(nn.Module):
         self.pos = SinusoidalPositionalEncoding(dim, dropout=cfg.encoder.dropout)
         self.encoder = build_encoder(cfg.encoder)
         self.olc = (OutputLengthController(dim, cfg.length_rate, cfg.olc_layers, cfg.encoder.num_heads,
-                                           cfg.encoder.ffn_dim, cfg.encoder.dropout)
+                                           cfg.encoder.ffn_dim, cfg.encoder.dropout, queries=cfg.olc_queries)
                     if cfg.length_rate is not None else None)
         self.ctc = CTCHead(dim, output_vocab_size) if cfg.ctc_head else None
         self.length_stats = LengthStats()
