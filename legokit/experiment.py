@@ -296,8 +296,12 @@ def export_bricks(model: LegoModel, data: ExperimentData, out_dir: Path, trainin
 def _check_resumable(out_dir: Path, config_yaml: str) -> None:
     """Refuse to resume checkpoints written under another config: they would silently mix two runs."""
     previous = out_dir / "config.yaml"
-    if not (out_dir / "checkpoints" / "checkpoint_last.pt").is_file() or not previous.is_file():
+    if not (out_dir / "checkpoints" / "checkpoint_last.pt").is_file():
         return
+    if not previous.is_file():
+        raise LegokitError(f"{out_dir} holds checkpoints but no config.yaml, so they cannot be checked against "
+                           f"this config (was the directory deleted while a run was still writing?); delete "
+                           f"{out_dir / 'checkpoints'} or use another --out-dir to start afresh")
     if previous.read_text() != config_yaml:
         old, new = previous.read_text().splitlines(), config_yaml.splitlines()
         diff = [line for line in difflib.unified_diff(old, new, lineterm="", n=0)

@@ -98,3 +98,6 @@ def test_resuming_under_another_config_is_refused(tmp_path):
     train(None, common, tmp_path / "exp")  # same config: resumes (nothing left to do)
     with pytest.raises(LegokitError, match=r"another config .*optim.*lr|another config .*lr"):
         train(None, common + ["optim.lr=0.5"], tmp_path / "exp")
+    (tmp_path / "exp" / "config.yaml").unlink()  # e.g. deleted while a killed run was still saving
+    with pytest.raises(LegokitError, match=r"checkpoints but no config.yaml"):
+        train(None, common, tmp_path / "exp")
