@@ -35,6 +35,7 @@ class EncoderBrickConfig:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     feat_dim: int = 80               # speech: input feature size F
     subsampling: int = 4             # speech: conv subsampling factor (4, 6 or 8)
+    subsampling_channels: int | None = None  # speech: conv channels (None: the model dim, as ESPnet)
     ingestor: IngestorConfig = field(default_factory=IngestorConfig)  # interface: how to read P
     length_rate: float | None = None  # OLC rate r (K = floor(r*T)); None = no OLC (K = T)
     olc_layers: int = 2              # OLC non-causal decoder-style layers
@@ -103,7 +104,8 @@ class EncoderBrick(nn.Module):
         if cfg.input == "speech":
             self.register_buffer("cmvn_mean", torch.zeros(cfg.feat_dim))
             self.register_buffer("cmvn_std", torch.ones(cfg.feat_dim))
-            self.frontend = Conv2dSubsampling(cfg.feat_dim, dim, factor=cfg.subsampling)
+            self.frontend = Conv2dSubsampling(cfg.feat_dim, dim, factor=cfg.subsampling,
+                                              channels=cfg.subsampling_channels)
         elif cfg.input == "text":
             self.frontend = nn.Embedding(input_vocab_size, dim, padding_idx=0)
             nn.init.normal_(self.frontend.weight, std=dim**-0.5)

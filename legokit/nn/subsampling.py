@@ -36,24 +36,27 @@ class Conv2dSubsampling(nn.Module):
 
     Args:
         in_dim: feature dimension F.
-        dim: output dimension D (also the number of conv channels).
+        dim: output dimension D.
         factor: time subsampling factor.
+        channels: conv channels C (None: D, as ESPnet). The second conv costs C²·9 multiply-adds per
+            output cell, so a small C (icefall uses 8/32/128) makes a small model's front end cheap.
     """
 
-    def __init__(self, in_dim: int, dim: int, factor: int = 4) -> None:
+    def __init__(self, in_dim: int, dim: int, factor: int = 4, channels: int | None = None) -> None:
         super().__init__()
         self.factor = factor
+        channels = channels or dim
         convs = _check_factor(factor)
         layers: list[nn.Module] = []
         for i, (kernel, stride) in enumerate(convs):
-            layers += [nn.Conv2d(1 if i == 0 else dim, dim, kernel, stride), nn.ReLU()]
+            layers += [nn.Conv2d(1 if i == 0 else channels, channels, kernel, stride), nn.ReLU()]
         self.conv = nn.Sequential(*layers)
         freq = _conv_length(in_dim, convs)
         if freq < 1:
             raise ValueError(f"in_dim {in_dim} is too small for subsampling factor {factor}")
-        self.out = nn.Linear(dim * freq, dim)
+        self.out = nn.Linear(channels * freq, dim)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, T, F), lengths (B,) -> ((B, T', D), lengths' (B,))."""
-        h = self.conv(x.unsqueeze(1))  # (B, D, T', F')
+        h = self.conv(x.unsqueeze(1))  # (B, C, T', F')
         return self.out(h.transpose(1, 2).flatten(2)), subsampled_length(lengths, self.factor)

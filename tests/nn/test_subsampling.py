@@ -38,3 +38,16 @@ def test_too_short_gives_zero_length_and_bad_factor_raises():
         Conv2dSubsampling(10, 8, factor=5)
     with pytest.raises(ValueError, match="too small"):
         Conv2dSubsampling(13, 8, factor=8)
+
+
+@pytest.mark.parametrize("factor", [4, 6, 8])
+def test_fewer_conv_channels_keep_shapes_and_cut_the_cost(factor):
+    """channels=C decouples the conv width from D: same output shape and lengths, C²/D² the conv weights."""
+    x, lengths = torch.randn(2, 50, 80), torch.tensor([50, 33])
+    wide, narrow = Conv2dSubsampling(80, 64, factor), Conv2dSubsampling(80, 64, factor, channels=16)
+    (out_w, len_w), (out_n, len_n) = wide(x, lengths), narrow(x, lengths)
+    assert out_w.shape == out_n.shape and torch.equal(len_w, len_n)
+    conv_params = [sum(p.numel() for p in m.conv.parameters()) for m in (wide, narrow)]
+    assert conv_params[1] < conv_params[0] / 10
+    out_n.sum().backward()
+    assert all(p.grad is not None for p in narrow.parameters())
