@@ -24,7 +24,8 @@ class StepDecoder(Protocol):
         token, new state). Implementations may cache and only look at tokens[:, -1]."""
 
     def reorder_state(self, state: Any, index: Tensor) -> Any:
-        """Select/reorder rows of the state: index (N',) long into the N rows."""
+        """Select/reorder rows of the state: index (N',) long into the N rows. The given state may be
+        consumed (its buffers reused for the result): the search only uses the returned one."""
 
 
 def reorder_nested(state: Any, index: Tensor) -> Any:

@@ -99,13 +99,32 @@ class MultiHeadAttention(nn.Module):
         self.v_proj = nn.Linear(dim, dim, bias=bias)
         self.out_proj = nn.Linear(dim, dim, bias=bias)
 
-    def _split(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T, D) -> (B, H, T, Dh)."""
+    def split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) -> (B, H, T, Dh), a view."""
         return x.unflatten(-1, (self.num_heads, -1)).transpose(1, 2)
 
     def project_kv(self, key: torch.Tensor, value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """key, value (B, Tk, D) -> projected k, v, each (B, H, Tk, Dh) (cacheable by a decoder)."""
-        return self._split(self.k_proj(key)), self._split(self.v_proj(value))
+        return self.split_heads(self.k_proj(key)), self.split_heads(self.v_proj(value))
+
+    def fused_qkv(self) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+        """The q, k, v projections as one: weight (3D, D), bias (3D,) or None, for :meth:`project_qkv`.
+
+        A copy, so take it again after the parameters change; None when a projection has no plain weight
+        tensor (e.g. a dynamically quantized Linear), which :meth:`project_qkv` then runs one by one.
+        """
+        projections = (self.q_proj, self.k_proj, self.v_proj)
+        if not all(isinstance(getattr(p, "weight", None), torch.Tensor) for p in projections):
+            return None
+        weight = torch.cat([p.weight for p in projections])
+        bias = None if self.q_proj.bias is None else torch.cat([p.bias for p in projections])
+        return weight, bias
+
+    def project_qkv(self, x: torch.Tensor, fused: tuple[torch.Tensor, torch.Tensor | None] | None) -> torch.Tensor:
+        """x (B, T, D) -> q, k, v projections side by side (B, T, 3D); one matmul with ``fused_qkv()``."""
+        if fused is None:
+            return torch.cat([p(x) for p in (self.q_proj, self.k_proj, self.v_proj)], dim=-1)
+        return F.linear(x, *fused)
 
     def attend(
         self,
@@ -122,7 +141,18 @@ class MultiHeadAttention(nn.Module):
         so Tq < Tk works for incremental decoding) see keys up to Tk - Tq + i. window (self-attention,
         Tq == Tk, not causal) restricts query i to keys i-window..i+window.
         """
-        q = self._split(self.q_proj(query))
+        return self.attend_heads(self.split_heads(self.q_proj(query)), k, v, key_padding_mask, causal, window)
+
+    def attend_heads(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        key_padding_mask: torch.Tensor | None = None,
+        causal: bool = False,
+        window: int | None = None,
+    ) -> torch.Tensor:
+        """:meth:`attend` with the query already projected: q (B, H, Tq, Dh), k, v (B, H, Tk, Dh) -> (B, Tq, D)."""
         dropout_p = self.dropout if self.training else 0.0
         if window is not None:
             if causal:

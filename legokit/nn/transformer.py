@@ -92,17 +92,25 @@ class TransformerEncoder(nn.Module):
 
 @dataclass
 class DecoderCache:
-    """Incremental-decoding state of a :class:`TransformerDecoder`, one entry per layer.
+    """Incremental-decoding state of a :class:`TransformerDecoder` (inference only).
 
-    self_k/self_v: (N, H, t, Dh) projected self-attention keys/values of the t positions seen so far.
+    self_kv: (R, C, L, 2, D) buffer, R >= N rows, capacity C positions, L layers: rows :N and positions
+        :length hold the projected self-attention keys ([..., 0, :]) and values ([..., 1, :]) of every layer.
+        Step t writes position t in place (no growing concatenation); a reorder is one contiguous copy.
+    spare: a second buffer like self_kv that ``reorder_cache`` writes into; the two swap roles, so a step
+        allocates nothing.
+    length: positions cached so far.
+    qkv: per layer, the fused self-attention q/k/v projection (``MultiHeadAttention.fused_qkv``).
     cross_k/cross_v: (G, H, S, Dh) projected memory, computed once by ``init_cache``, kept once per memory
         row (not once per hypothesis): beam hypotheses of one utterance share it.
     memory_padding_mask: (G, S) True at padded memory positions, or None.
     memory_rows: (N,) long, the memory row (into G) each of the N hypothesis rows attends to.
     """
 
-    self_k: list[torch.Tensor]
-    self_v: list[torch.Tensor]
+    self_kv: torch.Tensor
+    spare: torch.Tensor
+    length: int
+    qkv: list[tuple[torch.Tensor, torch.Tensor | None] | None]
     cross_k: list[torch.Tensor]
     cross_v: list[torch.Tensor]
     memory_padding_mask: torch.Tensor | None
@@ -133,27 +141,35 @@ class TransformerDecoderLayer(nn.Module):
     ) -> torch.Tensor:
         """x (B, U, D), memory (B, S, D), masks (B, S) / (B, U) True at padding -> (B, U, D)."""
         h = self.norm_self(x)
-        self_k, self_v = self.self_attn.project_kv(h, h)
+        x = x + self.dropout(self.self_attn(h, h, h, padding_mask, self.causal))
         cross_k, cross_v = self.cross_attn.project_kv(memory, memory)
-        return self.attend(
-            x, h, (self_k, self_v, padding_mask, self.causal), (cross_k, cross_v, memory_padding_mask)
-        )
+        return self.cross_and_ffn(x, (cross_k, cross_v, memory_padding_mask))
 
-    def attend(
+    def self_attend_step(self, x: torch.Tensor, kv: torch.Tensor, t: int,
+                         qkv: tuple[torch.Tensor, torch.Tensor | None] | None) -> torch.Tensor:
+        """Self-attention sub-layer for one new position t: x (N, 1, D) -> x + attention (N, 1, D).
+
+        kv (N, C, 2, D) is this layer's slice of the cache buffer: the new key/value are written at
+        position t, the query attends to positions 0..t. qkv is :meth:`MultiHeadAttention.fused_qkv`.
+        """
+        q, new_kv = self.self_attn.project_qkv(self.norm_self(x), qkv).split([x.size(2), 2 * x.size(2)], dim=2)
+        kv[:, t] = new_kv.view(kv.size(0), 2, -1)
+        split = self.self_attn.split_heads
+        return x + self.dropout(self.self_attn.attend_heads(split(q), split(kv[:, : t + 1, 0]),
+                                                            split(kv[:, : t + 1, 1])))
+
+    def cross_and_ffn(
         self,
         x: torch.Tensor,
-        h: torch.Tensor,
-        self_kv: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, bool],
         cross_kv: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None],
         rows_per_memory: int = 1,
     ) -> torch.Tensor:
-        """The layer given projected K/V: x (B, U, D) residual input, h = norm_self(x) -> (B, U, D).
+        """The layer after self-attention: x (B, U, D) -> (B, U, D).
 
-        self_kv = (k, v, key_padding_mask, causal); cross_kv = (k, v, memory_padding_mask) with
-        B / rows_per_memory memory rows: each run of rows_per_memory consecutive rows of x reads one memory
-        row (their queries are attended to together, so the memory is never copied per row).
+        cross_kv = (k, v, memory_padding_mask) projected memory with B / rows_per_memory rows: each run of
+        rows_per_memory consecutive rows of x reads one memory row (their queries are attended to together,
+        so the memory is never copied per row).
         """
-        x = x + self.dropout(self.self_attn.attend(h, *self_kv))
         q = self.norm_cross(x)
         q = q.reshape(-1, rows_per_memory * q.size(1), q.size(2))  # (B / r, r * U, D)
         x = x + self.dropout(self.cross_attn.attend(q, *cross_kv).reshape(x.shape))
@@ -195,19 +211,23 @@ class TransformerDecoder(nn.Module):
         return self.norm(x)
 
     def init_cache(
-        self, memory: torch.Tensor, memory_padding_mask: torch.Tensor | None = None
+        self, memory: torch.Tensor, memory_padding_mask: torch.Tensor | None = None, capacity: int = 32
     ) -> DecoderCache:
-        """Project memory (N, S, D) once per layer; start with empty self-attention K/V."""
+        """Project memory (N, S, D) once per layer; self-attention buffers for ``capacity`` positions
+        (grown by doubling when full)."""
         cross = [layer.cross_attn.project_kv(memory, memory) for layer in self.layers]
-        empty = [k.new_zeros(k.shape[:2] + (0, k.size(3))) for k, _ in cross]
+        shape = (memory.size(0), capacity, len(self.layers), 2, memory.size(2))
         return DecoderCache(
-            self_k=empty, self_v=list(empty), cross_k=[k for k, _ in cross], cross_v=[v for _, v in cross],
+            self_kv=memory.new_empty(shape), spare=memory.new_empty(shape), length=0,
+            qkv=[layer.self_attn.fused_qkv() for layer in self.layers],
+            cross_k=[k for k, _ in cross], cross_v=[v for _, v in cross],
             memory_padding_mask=memory_padding_mask,
             memory_rows=torch.arange(memory.size(0), device=memory.device),
         )
 
+    @torch.no_grad()
     def forward_step(self, x_new: torch.Tensor, cache: DecoderCache) -> tuple[torch.Tensor, DecoderCache]:
-        """Decode one new position: x_new (N, 1, D) -> ((N, 1, D), cache with its K/V appended).
+        """Decode one new position: x_new (N, 1, D) -> ((N, 1, D), cache with its K/V written in place).
 
         Equals the last position of :meth:`forward` over the whole prefix (causal decoders only).
         """
@@ -218,33 +238,48 @@ class TransformerDecoder(nn.Module):
         mask = cache.memory_padding_mask
         if rows is not None and mask is not None:
             mask = mask.index_select(0, rows)
+        if cache.length == cache.self_kv.size(1):
+            _grow(cache)
+        t, kv = cache.length, cache.self_kv[: x_new.size(0)]
         x = x_new
         for i, layer in enumerate(self.layers):
-            h = layer.norm_self(x)
-            k, v = layer.self_attn.project_kv(h, h)
-            cache.self_k[i] = torch.cat([cache.self_k[i], k], dim=2)
-            cache.self_v[i] = torch.cat([cache.self_v[i], v], dim=2)
+            x = layer.self_attend_step(x, kv[:, :, i], t, cache.qkv[i])
             cross_k, cross_v = cache.cross_k[i], cache.cross_v[i]
             if rows is not None:
                 cross_k, cross_v = cross_k.index_select(0, rows), cross_v.index_select(0, rows)
-            x = layer.attend(x, h, (cache.self_k[i], cache.self_v[i], None, False), (cross_k, cross_v, mask),
-                             per_memory or 1)
+            x = layer.cross_and_ffn(x, (cross_k, cross_v, mask), per_memory or 1)
+        cache.length = t + 1
         return self.norm(x), cache
 
     @staticmethod
+    @torch.no_grad()
     def reorder_cache(cache: DecoderCache, index: torch.Tensor) -> DecoderCache:
-        """Select hypotheses: index (N',) long into the N rows. Self-attention K/V are gathered; the memory
+        """Select hypotheses: index (N',) long into the N rows. The self-attention K/V are gathered into the
+        spare buffer (which the returned cache uses as its main one: the given cache is consumed); the memory
         K/V only lose the rows no hypothesis reads any more."""
         used, rows = torch.unique(cache.memory_rows.index_select(0, index), return_inverse=True)
         cross_k, cross_v, mask = cache.cross_k, cache.cross_v, cache.memory_padding_mask
         if used.numel() < cross_k[0].size(0):
             cross_k, cross_v = ([t.index_select(0, used) for t in kv] for kv in (cross_k, cross_v))
             mask = None if mask is None else mask.index_select(0, used)
+        target = cache.spare
+        if target.size(0) < index.numel():
+            target = target.new_empty((index.numel(), *target.shape[1:]))
+        t = cache.length
+        torch.index_select(cache.self_kv[:, :t], 0, index, out=target[: index.numel(), :t])
         return DecoderCache(
-            self_k=[t.index_select(0, index) for t in cache.self_k],
-            self_v=[t.index_select(0, index) for t in cache.self_v],
+            self_kv=target, spare=cache.self_kv, length=t, qkv=cache.qkv,
             cross_k=cross_k, cross_v=cross_v, memory_padding_mask=mask, memory_rows=rows,
         )
+
+
+def _grow(cache: DecoderCache) -> None:
+    """Double the capacity of both self-attention buffers of cache, keeping the positions written so far."""
+    rows, capacity = cache.self_kv.shape[:2]
+    shape = (rows, 2 * capacity, *cache.self_kv.shape[2:])
+    bigger = cache.self_kv.new_empty(shape)
+    bigger[:, :capacity] = cache.self_kv
+    cache.self_kv, cache.spare = bigger, bigger.new_empty(shape)
 
 
 def _rows_per_memory(memory_rows: torch.Tensor, groups: int) -> int | None:

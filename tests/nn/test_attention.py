@@ -114,9 +114,19 @@ def test_mha_window_matches_band_and_fully_padded_item_is_finite():
     x = torch.randn(2, 11, 8, dtype=torch.float64)
     padding = torch.zeros(2, 11, dtype=torch.bool)
     padding[1] = True
-    q, k, v = mha._split(mha.q_proj(x)), *mha.project_kv(x, x)
+    q, k, v = mha.split_heads(mha.q_proj(x)), *mha.project_kv(x, x)
     want = mha.out_proj(band_attention(q, k, v, 2, padding).transpose(1, 2).flatten(2))
     assert torch.allclose(mha(x, x, x, padding, window=2), want, atol=1e-10)
     assert torch.isfinite(mha(x, x, x, padding)).all()
     with pytest.raises(ValueError, match="causal"):
         mha(x, x, x, causal=True, window=2)
+
+
+def test_fused_qkv_projection_equals_separate_projections_and_falls_back_without_weights():
+    mha = MultiHeadAttention(8, 2)
+    x = torch.randn(3, 4, 8)
+    want = torch.cat([mha.q_proj(x), mha.k_proj(x), mha.v_proj(x)], dim=-1)
+    assert torch.allclose(mha.project_qkv(x, mha.fused_qkv()), want, atol=1e-6)
+    mha.k_proj = torch.nn.Sequential(mha.k_proj)  # no .weight, like a dynamically quantized Linear
+    assert mha.fused_qkv() is None
+    assert torch.allclose(mha.project_qkv(x, None), want, atol=1e-6)

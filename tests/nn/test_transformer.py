@@ -104,3 +104,24 @@ def test_beam_layout_shares_memory_and_dropped_rows_are_released():
     out, _ = dec.forward_step(nxt, cache)
     want = dec(torch.cat([x[keep], nxt], 1), memory[beam[keep]], memory_padding[beam[keep]])[:, -1:]
     assert torch.allclose(out, want, atol=1e-5)
+
+
+def test_cache_buffers_grow_and_reorders_chain_like_a_recomputed_prefix():
+    """Capacity 2 grows twice over 6 steps; a reorder (shrinking, repeating, expanding rows) after every step
+    keeps each row's K/V: the step equals forward over the row's gathered prefix."""
+    torch.manual_seed(0)
+    dec = TransformerDecoder(2, DIM, HEADS, FFN).eval()
+    memory, memory_padding = torch.randn(2, 5, DIM), _padding([5, 3], 5)
+    cache = dec.init_cache(memory, memory_padding, capacity=2)
+    prefix, memory_of = torch.empty(2, 0, DIM), torch.arange(2)
+    indices = [torch.tensor([0, 0, 1, 1, 1]), torch.tensor([4, 0, 2]), torch.tensor([1, 1, 0, 2, 2, 0, 1]),
+               torch.tensor([6, 5]), torch.tensor([1, 0, 1, 1]), torch.tensor([3])]
+    for index in indices:
+        x = torch.randn(prefix.size(0), 1, DIM)
+        out, cache = dec.forward_step(x, cache)
+        prefix = torch.cat([prefix, x], 1)
+        want = dec(prefix, memory[memory_of], memory_padding[memory_of])[:, -1:]
+        assert torch.allclose(out, want, atol=1e-5)
+        cache = TransformerDecoder.reorder_cache(cache, index)
+        prefix, memory_of = prefix[index], memory_of[index]
+    assert cache.length == 6 and cache.self_kv.size(1) == 8
