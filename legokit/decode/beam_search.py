@@ -180,6 +180,9 @@ class _Live:
     att: Tensor  # (n * beam,) summed attention log-probs
     decoder_state: Any
     ctc_state: CTCPrefixState | None
+    # Consecutive rows sharing one decoder-state row: beam at the start (every slot holds just bos, so the
+    # first step runs once per utterance), 1 afterwards.
+    shared: int = 1
 
 
 @dataclass
@@ -254,10 +257,10 @@ class _BatchBeamSearch:
         return pool.hypotheses(self.cfg.nbest, self.scorer is not None)
 
     def _start(self, memory: Tensor, memory_padding_mask: Tensor) -> _Live:
-        """One live hypothesis (bos) per utterance; the other beam - 1 slots start at -inf."""
+        """One live hypothesis (bos) per utterance; the other beam - 1 slots start at -inf. The decoder
+        state stays one row per utterance until the first step has run."""
         batch, device = memory.shape[0], memory.device
         rows = torch.arange(batch, device=device).repeat_interleave(self.beam)
-        state = self.decoder.reorder_state(self.decoder.init_state(memory, memory_padding_mask), rows)
         score = torch.full((batch, self.beam), NEG_INF, dtype=_score_dtype(memory), device=device)
         score[:, 0] = 0.0
         return _Live(
@@ -265,13 +268,16 @@ class _BatchBeamSearch:
             tokens=torch.full((batch * self.beam, 1), self.special[0], dtype=torch.long, device=device),
             score=score.flatten(),
             att=score.flatten().clone(),
-            decoder_state=state,
+            decoder_state=self.decoder.init_state(memory, memory_padding_mask),
             ctc_state=self.scorer.init_state(rows) if self.scorer is not None else None,
+            shared=self.beam,
         )
 
     def _expand(self, live: _Live) -> tuple[_Candidates, Any]:
         """Run the decoder one step and score the candidate tokens of every live row."""
-        log_probs, state = self.decoder.step(live.tokens, live.decoder_state)
+        log_probs, state = self.decoder.step(live.tokens[:: live.shared], live.decoder_state)
+        if live.shared > 1:
+            log_probs = log_probs.repeat_interleave(live.shared, dim=0)
         rows_utt = live.utt.repeat_interleave(self.beam)
         att = mask_scores_(live.att[:, None] + log_probs, live.tokens, self.min_len[rows_utt],
                            self.max_len[rows_utt], self.cfg, self.special)  # (N, V); -inf: banned, empty slots
@@ -352,6 +358,6 @@ class _BatchBeamSearch:
             tokens=torch.cat([live.tokens[rows], candidates.token(flat)[:, None]], dim=1),
             score=score.flatten(),
             att=candidates.att[rows, cols],
-            decoder_state=self.decoder.reorder_state(live.decoder_state, rows),
+            decoder_state=self.decoder.reorder_state(live.decoder_state, rows // live.shared),
             ctc_state=ctc_state,
         )

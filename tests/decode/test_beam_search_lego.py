@@ -42,3 +42,23 @@ def test_batched_equals_one_by_one_with_the_kv_cache(brick):
         single = beam_search(brick, memory[one, : lengths[b]], mask[one, : lengths[b]], lengths[one], cfg, BOS, EOS)
         assert [h.tokens for h in batched[b]] == [h.tokens for h in single[0]]
         assert [h.score for h in batched[b]] == pytest.approx([h.score for h in single[0]])
+
+
+def test_scores_equal_teacher_forced_rescoring_and_first_step_runs_once_per_utterance(brick):
+    """The incremental cache through every reorder of the search gives each hypothesis the score the
+    full (teacher-forced) decoder gives it; the first step, where all beam slots hold bos, runs on B rows."""
+    lengths = torch.tensor([7, 5])
+    memory, mask = brick.ingest(torch.randn(2, 7, DIM, dtype=torch.float64), lengths)
+    rows_seen = []
+    step = brick.step
+    brick.step = lambda tokens, state: rows_seen.append(tokens.size(0)) or step(tokens, state)
+    cfg = BeamSearchConfig(beam_size=4, nbest=4, max_len_ratio=1.0, max_len_offset=2)
+    hyps = beam_search(brick, memory, mask, lengths, cfg, BOS, EOS)
+    assert rows_seen[:2] == [2, 8]
+    for b, utterance in enumerate(hyps):
+        for hyp in utterance:
+            prefix = torch.tensor([[BOS] + hyp.tokens])
+            target = hyp.tokens + [EOS]  # every hypothesis of the search ends with eos
+            hidden = brick.decoder(brick._embed(prefix), memory[b : b + 1, : lengths[b]], mask[b : b + 1, : lengths[b]])
+            log_probs = brick.output(hidden).log_softmax(-1)[0, : len(target)]
+            assert hyp.att_score == pytest.approx(log_probs.gather(1, torch.tensor(target)[:, None]).sum().item())
