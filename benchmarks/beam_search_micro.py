@@ -4,15 +4,24 @@ The decoder is a dummy (embedding of the last token + mean memory -> linear to V
 the search's own overhead plus one small matmul; a real model adds its step cost on top. Output length
 is forced (min = max = --length tokens) so every configuration runs the same number of steps.
 
+--mt times the real thing instead: the MT Transformer of benchmarks/mt_fairseq.py (6+6 layers, d 512,
+vocabulary 8k, seeded random weights), beam 5 over --sentences × --length source tokens with --length output
+tokens forced, the search alone (encoder outside the timing); wall and process CPU seconds per repeat, and
+--dump writes the hypotheses and scores as JSON so two versions can be checked for identical output.
+
 Usage:
     .venv/bin/python benchmarks/beam_search_micro.py                       # attention only
     .venv/bin/python benchmarks/beam_search_micro.py --ctc-weight 0.3 --frames 250
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/beam_search_micro.py --mt --threads 1 --dump hyps.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 import time
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -76,10 +85,33 @@ def decoder_step_ms(batch: int, beam: int, args: argparse.Namespace) -> float:
     return sorted(times)[len(times) // 2] * 1000
 
 
+def measure_mt(args: argparse.Namespace) -> None:
+    """Time beam search (one warm-up, then --repeats) on the MT benchmark model; print one line per repeat."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from mt_fairseq import LK_BOS, LK_EOS, build_legokit, legokit_batch
+
+    torch.manual_seed(0)
+    model = build_legokit(tie=False).eval()
+    batch = legokit_batch(args.sentences, args.length, args.length, seed=3)
+    cfg = BeamSearchConfig(beam_size=args.beams[0], max_len_ratio=0.0, max_len_offset=args.length,
+                           min_len_ratio=1.0)
+    with torch.inference_mode():
+        last = model.encode(batch)[-1]
+        memory, mask = model.decoder.ingest(model.decoder_input(last), last.lengths)
+        hyps = beam_search(model.decoder, memory, mask, batch["source_lengths"], cfg, bos=LK_BOS, eos=LK_EOS)
+        for _ in range(args.repeats):
+            wall, cpu = time.perf_counter(), time.process_time()
+            hyps = beam_search(model.decoder, memory, mask, batch["source_lengths"], cfg, bos=LK_BOS, eos=LK_EOS)
+            print(f"mt beam {cfg.beam_size} {args.sentences} sentences: wall {time.perf_counter() - wall:.3f} s "
+                  f"cpu {time.process_time() - cpu:.3f} s", flush=True)
+    if args.dump:
+        Path(args.dump).write_text(json.dumps([[(h.tokens, h.score) for h in hs] for hs in hyps]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 64], help="batch sizes")
-    parser.add_argument("--beams", type=int, nargs="+", default=[1, 5, 10], help="beam sizes")
+    parser.add_argument("--beams", type=int, nargs="+", help="beam sizes (default 1 5 10; --mt: 5)")
     parser.add_argument("--vocab", type=int, default=8000, help="vocabulary size V")
     parser.add_argument("--dim", type=int, default=256, help="model dimension of the dummy decoder")
     parser.add_argument("--source", type=int, default=30, help="memory length S")
@@ -88,8 +120,15 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=250, help="CTC frames T when --ctc-weight > 0")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per configuration (median kept)")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    parser.add_argument("--mt", action="store_true", help="time the MT Transformer decoder instead")
+    parser.add_argument("--sentences", type=int, default=16, help="--mt: sentences in the batch")
+    parser.add_argument("--dump", default="", help="--mt: write the hypotheses and scores to this JSON file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    args.beams = args.beams or ([5] if args.mt else [1, 5, 10])
+    if args.mt:
+        measure_mt(args)
+        return
     print(f"# V={args.vocab} D={args.dim} length={args.length} ctc_weight={args.ctc_weight} "
           f"frames={args.frames} threads={args.threads}")
     print("| batch | beam | ms / step | ms / output token / sentence | bare decoder ms / step |")

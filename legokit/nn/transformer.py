@@ -94,11 +94,12 @@ class TransformerEncoder(nn.Module):
 class DecoderCache:
     """Incremental-decoding state of a :class:`TransformerDecoder` (inference only).
 
-    self_kv: (R, C, L, 2, D) buffer, R >= N rows, capacity C positions, L layers: rows :N and positions
-        :length hold the projected self-attention keys ([..., 0, :]) and values ([..., 1, :]) of every layer.
-        Step t writes position t in place (no growing concatenation); a reorder is one contiguous copy.
-    spare: a second buffer like self_kv that ``reorder_cache`` writes into; the two swap roles, so a step
-        allocates nothing.
+    self_kv: per layer, a (R, C, 2, D) buffer, R >= N rows, C positions: rows :N, positions :length hold
+        the projected self-attention keys ([..., 0, :]) and values ([..., 1, :]). Step t writes position t in
+        place (no growing concatenation); a reorder copies each row's positions :length as one block.
+    spare: one more buffer like those of self_kv. ``reorder_cache`` gathers layer i into it and the old
+        buffer of layer i becomes the spare for layer i + 1: a step allocates nothing, and the cache needs
+        one layer more than its contents, not twice them.
     length: positions cached so far.
     qkv: per layer, the fused self-attention q/k/v projection (``MultiHeadAttention.fused_qkv``).
     cross_k/cross_v: (G, H, S, Dh) projected memory, computed once by ``init_cache``, kept once per memory
@@ -107,7 +108,7 @@ class DecoderCache:
     memory_rows: (N,) long, the memory row (into G) each of the N hypothesis rows attends to.
     """
 
-    self_kv: torch.Tensor
+    self_kv: list[torch.Tensor]
     spare: torch.Tensor
     length: int
     qkv: list[tuple[torch.Tensor, torch.Tensor | None] | None]
@@ -216,9 +217,9 @@ class TransformerDecoder(nn.Module):
         """Project memory (N, S, D) once per layer; self-attention buffers for ``capacity`` positions
         (grown by doubling when full)."""
         cross = [layer.cross_attn.project_kv(memory, memory) for layer in self.layers]
-        shape = (memory.size(0), capacity, len(self.layers), 2, memory.size(2))
+        shape = (memory.size(0), capacity, 2, memory.size(2))
         return DecoderCache(
-            self_kv=memory.new_empty(shape), spare=memory.new_empty(shape), length=0,
+            self_kv=[memory.new_empty(shape) for _ in self.layers], spare=memory.new_empty(shape), length=0,
             qkv=[layer.self_attn.fused_qkv() for layer in self.layers],
             cross_k=[k for k, _ in cross], cross_v=[v for _, v in cross],
             memory_padding_mask=memory_padding_mask,
@@ -238,12 +239,14 @@ class TransformerDecoder(nn.Module):
         mask = cache.memory_padding_mask
         if rows is not None and mask is not None:
             mask = mask.index_select(0, rows)
-        if cache.length == cache.self_kv.size(1):
-            _grow(cache)
-        t, kv = cache.length, cache.self_kv[: x_new.size(0)]
+        t = cache.length
+        if t == cache.self_kv[0].size(1):
+            for i, kv in enumerate(cache.self_kv):  # full: double the capacity, one layer at a time
+                cache.self_kv[i] = _resized(kv, 2 * t, t)
+            cache.spare = cache.spare.new_empty(cache.self_kv[0].shape)
         x = x_new
         for i, layer in enumerate(self.layers):
-            x = layer.self_attend_step(x, kv[:, :, i], t, cache.qkv[i])
+            x = layer.self_attend_step(x, cache.self_kv[i][: x_new.size(0)], t, cache.qkv[i])
             cross_k, cross_v = cache.cross_k[i], cache.cross_v[i]
             if rows is not None:
                 cross_k, cross_v = cross_k.index_select(0, rows), cross_v.index_select(0, rows)
@@ -254,32 +257,31 @@ class TransformerDecoder(nn.Module):
     @staticmethod
     @torch.no_grad()
     def reorder_cache(cache: DecoderCache, index: torch.Tensor) -> DecoderCache:
-        """Select hypotheses: index (N',) long into the N rows. The self-attention K/V are gathered into the
-        spare buffer (which the returned cache uses as its main one: the given cache is consumed); the memory
-        K/V only lose the rows no hypothesis reads any more."""
+        """Select hypotheses: index (N',) long into the N rows. The self-attention K/V are gathered layer by
+        layer through the spare buffer (the given cache is consumed); the memory K/V only lose the rows no
+        hypothesis reads any more."""
         used, rows = torch.unique(cache.memory_rows.index_select(0, index), return_inverse=True)
         cross_k, cross_v, mask = cache.cross_k, cache.cross_v, cache.memory_padding_mask
         if used.numel() < cross_k[0].size(0):
             cross_k, cross_v = ([t.index_select(0, used) for t in kv] for kv in (cross_k, cross_v))
             mask = None if mask is None else mask.index_select(0, used)
-        target = cache.spare
-        if target.size(0) < index.numel():
-            target = target.new_empty((index.numel(), *target.shape[1:]))
-        t = cache.length
-        torch.index_select(cache.self_kv[:, :t], 0, index, out=target[: index.numel(), :t])
+        spare, t = cache.spare, cache.length
+        for i, kv in enumerate(cache.self_kv):
+            if spare.size(0) < index.numel():
+                spare = kv.new_empty((index.numel(), *kv.shape[1:]))
+            torch.index_select(kv[:, :t], 0, index, out=spare[: index.numel(), :t])
+            cache.self_kv[i], spare = spare, kv
         return DecoderCache(
-            self_kv=target, spare=cache.self_kv, length=t, qkv=cache.qkv,
+            self_kv=cache.self_kv, spare=spare, length=t, qkv=cache.qkv,
             cross_k=cross_k, cross_v=cross_v, memory_padding_mask=mask, memory_rows=rows,
         )
 
 
-def _grow(cache: DecoderCache) -> None:
-    """Double the capacity of both self-attention buffers of cache, keeping the positions written so far."""
-    rows, capacity = cache.self_kv.shape[:2]
-    shape = (rows, 2 * capacity, *cache.self_kv.shape[2:])
-    bigger = cache.self_kv.new_empty(shape)
-    bigger[:, :capacity] = cache.self_kv
-    cache.self_kv, cache.spare = bigger, bigger.new_empty(shape)
+def _resized(kv: torch.Tensor, capacity: int, length: int) -> torch.Tensor:
+    """A new buffer (N, capacity, ...) holding positions :length of kv (N, C, ...)."""
+    out = kv.new_empty((kv.size(0), capacity, *kv.shape[2:]))
+    out[:, :length] = kv[:, :length]
+    return out
 
 
 def _rows_per_memory(memory_rows: torch.Tensor, groups: int) -> int | None:

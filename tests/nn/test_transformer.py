@@ -124,4 +124,4 @@ def test_cache_buffers_grow_and_reorders_chain_like_a_recomputed_prefix():
         assert torch.allclose(out, want, atol=1e-5)
         cache = TransformerDecoder.reorder_cache(cache, index)
         prefix, memory_of = prefix[index], memory_of[index]
-    assert cache.length == 6 and cache.self_kv.size(1) == 8
+    assert cache.length == 6 and cache.self_kv[0].size(1) == 8
