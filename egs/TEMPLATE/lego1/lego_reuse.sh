@@ -19,7 +19,8 @@ expdir=exp              # experiments; done-markers in $expdir/.done, stage logs
 preset=demo             # config set: conf/$preset/*.yaml (demo: ~20 min on 2 cores; long: docs/results.md)
 nj=2                    # parallel jobs for data preparation and features
 downloads=downloads     # cache of Debian packages and apt lists
-max_de_en=8000          # De-En training pairs kept (0: all ~41k)
+de_en_sources="mo-libreoffice mo-gcc mo-gnucash mo-system"  # De-En sources: the Ro-En domain (UI strings)
+max_de_en=0             # De-En training pairs kept (0: all of de_en_sources; ~9.3k UI strings)
 max_ro_en=0             # Ro-En training pairs kept (0: all)
 de_en_eval=300,500      # De-En valid,test sizes (0,0: the preparation defaults 500,1000)
 asr_train_utts=1000     # English utterances spoken for ASR training (0: all of De-En train)
@@ -43,8 +44,9 @@ conf=conf/$preset
 common=(train.num_threads="$train_threads")
 
 mt_data() {
+    # shellcheck disable=SC2086  # de_en_sources is a list
     legokit prepare debian-mt --pair de-en --out data/de_en --download-dir "$downloads" --max-pairs "$max_de_en" \
-        --valid-size "${de_en_eval%,*}" --test-size "${de_en_eval#*,}"
+        --sources $de_en_sources --valid-size "${de_en_eval%,*}" --test-size "${de_en_eval#*,}"
     legokit prepare debian-mt --pair ro-en --out data/ro_en --download-dir "$downloads" --max-pairs "$max_ro_en"
     legokit validate data/de_en/train --langs de en
     legokit validate data/ro_en/train --langs ro en
@@ -82,7 +84,7 @@ asr_args=(data.task=asr data.train_dir=data/en_speech/train data.valid_dir=data/
           data.train_feats=dump/en_speech/train/feats.scp data.valid_feats=dump/en_speech/valid/feats.scp
           data.tgt_tokenizer=data/tokenizers/en.model)
 
-run_stage 1 mt_data --env max_de_en --env max_ro_en --env de_en_eval -- mt_data
+run_stage 1 mt_data --env de_en_sources --env max_de_en --env max_ro_en --env de_en_eval -- mt_data
 run_stage 2 speech_data --env asr_train_utts --env asr_test_utts -- speech_data
 run_stage 3 features -- features
 run_stage 4 tokenizers --env en_vocab --env src_vocab -- tokenizers
@@ -113,13 +115,13 @@ run_stage 13 asr_finetune --fresh "$expdir/asr_finetune" -- legokit train --conf
 
 decode_all() {
     local sys
-    for sys in de_en_lego; do
-        legokit decode --model "$expdir/$sys/model.pt" --data-dir data/de_en/test --src-lang de \
-            --out "$expdir/$sys/decode_test/hyp" --config "$conf/decode_mt.yaml" beam.beam_size="$beam_size"
-    done
+    legokit decode --model "$expdir/de_en_lego/model.pt" --data-dir data/de_en/test --src-lang de \
+        --out "$expdir/de_en_lego/decode_test/hyp" --config "$conf/decode_mt_lego.yaml" beam.beam_size="$beam_size"
     for sys in ro_en_baseline ro_en_zeroshot ro_en_finetune; do
+        local dconf=$conf/decode_mt_lego.yaml  # joint CTC/attention with the encoder brick's CTC
+        [ "$sys" != ro_en_baseline ] || dconf=$conf/decode_mt.yaml  # the monolithic baseline has no CTC
         legokit decode --model "$expdir/$sys/model.pt" --data-dir data/ro_en/test --src-lang ro \
-            --out "$expdir/$sys/decode_test/hyp" --config "$conf/decode_mt.yaml" beam.beam_size="$beam_size"
+            --out "$expdir/$sys/decode_test/hyp" --config "$dconf" beam.beam_size="$beam_size"
     done
     for sys in asr_baseline asr_zeroshot asr_finetune; do
         legokit decode --model "$expdir/$sys/model.pt" --data-dir data/en_speech/test \
@@ -127,7 +129,8 @@ decode_all() {
             --config "$conf/decode_asr.yaml" beam.beam_size="$beam_size"
     done
 }
-run_stage 14 decode --env beam_size --config "$conf/decode_mt.yaml" --config "$conf/decode_asr.yaml" -- decode_all
+run_stage 14 decode --env beam_size --config "$conf/decode_mt.yaml" --config "$conf/decode_mt_lego.yaml" \
+    --config "$conf/decode_asr.yaml" -- decode_all
 
 score_all() {
     local sys
