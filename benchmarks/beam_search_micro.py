@@ -6,7 +6,8 @@ is forced (min = max = --length tokens) so every configuration runs the same num
 
 --mt times the real thing instead: the MT Transformer of benchmarks/mt_fairseq.py (6+6 layers, d 512,
 vocabulary 8k, seeded random weights), beam 5 over --sentences × --length source tokens with --length output
-tokens forced, the search alone (encoder outside the timing); wall and process CPU seconds per repeat, and
+tokens forced, the search alone (encoder outside the timing); wall and process CPU seconds per repeat, the
+process's peak RSS, and
 --dump writes the hypotheses and scores as JSON so two versions can be checked for identical output.
 
 Usage:
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import time
 from pathlib import Path
@@ -104,6 +106,7 @@ def measure_mt(args: argparse.Namespace) -> None:
             hyps = beam_search(model.decoder, memory, mask, batch["source_lengths"], cfg, bos=LK_BOS, eos=LK_EOS)
             print(f"mt beam {cfg.beam_size} {args.sentences} sentences: wall {time.perf_counter() - wall:.3f} s "
                   f"cpu {time.process_time() - cpu:.3f} s", flush=True)
+    print(f"peak RSS of the process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     if args.dump:
         Path(args.dump).write_text(json.dumps([[(h.tokens, h.score) for h in hs] for hs in hyps]))
 
