@@ -9,11 +9,12 @@ directories follow egs/TEMPLATE/lego1/lego_reuse.sh: ``<exp>/{ro_en,asr}_{baseli
 from __future__ import annotations
 
 import datetime
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from legokit.errors import LegokitError
-from legokit.score.results import environment, git_hash, load_record
+from legokit.score.results import environment, git_hash, load_record, markdown_table
 
 COLUMNS = ("baseline", "zeroshot", "finetune")
 TITLES = ("baseline trained on the task", "LegoNN zero-shot (reused De-En decoder)", "LegoNN fine-tuned")
@@ -48,8 +49,29 @@ def reuse_rows(exp_root: str | Path) -> list[tuple[str, list[float | None]]]:
     return rows
 
 
-def render_reuse_table(exp_root: str | Path, extra: dict[str, float | None] | None = None) -> str:
-    """RESULTS.md text: the table, the De-En source model's own score, environment and git hash."""
+def system_scores(exp_root: str | Path) -> list[tuple[str, dict[str, float]]]:
+    """(experiment name, every score of its first test set) for each scored experiment under exp_root."""
+    rows = []
+    for exp_dir in sorted(Path(exp_root).iterdir()):
+        if (exp_dir / "results.json").is_file():
+            sets = load_record(exp_dir)["sets"]
+            if sets:
+                rows.append((exp_dir.name, next(iter(sets.values()))["scores"]))
+    return rows
+
+
+def stage_durations(exp_root: str | Path) -> list[tuple[int, str, float]]:
+    """(stage, name, seconds) from the recipe's done-markers ``<exp>/.done/stage<N>.<name>.done``."""
+    rows = []
+    for marker in Path(exp_root, ".done").glob("stage*.done"):
+        record = json.loads(marker.read_text())
+        rows.append((int(record["stage"]), str(record["name"]), float(record["duration_s"])))
+    return sorted(rows)
+
+
+def render_reuse_table(exp_root: str | Path) -> str:
+    """RESULTS.md text: the table, the De-En source model's own score, every system's scores, stage
+    durations (training time), environment and git hash."""
     root = Path(exp_root)
     lines = ["# LegoNN decoder reuse", "",
              "| task | " + " | ".join(TITLES) + " |", "|---|" + "---|" * len(TITLES)]
@@ -59,6 +81,14 @@ def render_reuse_table(exp_root: str | Path, extra: dict[str, float | None] | No
     de_en = _score(root / "de_en_lego", "bleu")
     lines += ["", f"De-En LegoNN model whose decoder is reused: BLEU {de_en:.2f}" if de_en is not None
               else "De-En LegoNN model: not scored", ""]
+    systems = system_scores(root)
+    if systems:
+        lines += ["## Every system", "", markdown_table(systems)]
+    stages = stage_durations(root)
+    if stages:
+        lines += ["## Stages (wall time of the last run of each)", "", "| stage | name | minutes |", "|---:|---|---:|"]
+        lines += [f"| {n} | {name} | {seconds / 60:.1f} |" for n, name, seconds in stages]
+        lines += [f"| | total | {sum(sec for *_, sec in stages) / 60:.1f} |", ""]
     env = environment()
     lines += ["## Environment", "", *(f"- {k}: {v}" for k, v in env.items()),
               f"- git: {git_hash()}", f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}", ""]
