@@ -6,9 +6,9 @@ is forced (min = max = --length tokens) so every configuration runs the same num
 
 --mt times the real thing instead: the MT Transformer of benchmarks/mt_fairseq.py (6+6 layers, d 512,
 vocabulary 8k, seeded random weights), beam 5 over --sentences × --length source tokens with --length output
-tokens forced, the search alone (encoder outside the timing); wall and process CPU seconds per repeat, the
-process's peak RSS, and
---dump writes the hypotheses and scores as JSON so two versions can be checked for identical output.
+tokens forced, the search alone (encoder outside the timing): wall and process CPU seconds per repeat and
+the process's peak RSS; --dump writes the hypotheses and scores as JSON, so that two versions can be checked
+for identical output.
 
 Usage:
     .venv/bin/python benchmarks/beam_search_micro.py                       # attention only
