@@ -18,9 +18,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
 from legokit.errors import LegokitError
+from legokit.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +92,8 @@ def download(resource: Resource, download_dir: str | Path, hint: str = "", progr
             length = response.headers.get("Content-Length")
             total = start + int(length) if length is not None else None
             with open(part, "ab" if start else "wb") as f, \
-                    tqdm(total=total, initial=start, unit="B", unit_scale=True, desc=dest.name,
-                         disable=not progress) as bar:
+                    progress_bar(total=total, initial=start, unit="B", unit_scale=True, desc=dest.name,
+                                 enabled=progress) as bar:
                 for block in iter(lambda: response.read(CHUNK), b""):
                     f.write(block)
                     bar.update(len(block))

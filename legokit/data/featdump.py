@@ -24,13 +24,13 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from legokit.data.audio import load_audio
 from legokit.data.datadir import Utterance, read_speech_dir
 from legokit.data.features import CMVNStats, FbankConfig, compute_fbank
 from legokit.errors import LegokitError
 from legokit.fileio import write_atomic
+from legokit.progress import progress_bar
 
 FEATS_SCP, CMVN_FILE, META_FILE = "feats.scp", "cmvn.json", "fbank.json"
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def dump_features(data_dir: str | Path, out_dir: str | Path, cfg: FbankConfig, n
     num_shards = max(1, math.ceil(len(utts) / shard_size))
     jobs = [(utts[i::num_shards], out / f"feats.{i:05d}.f32", cfg) for i in range(num_shards)]
     stats, lines, skipped = CMVNStats(cfg.num_mel_bins), [], []
-    with tqdm(total=len(utts), unit="utt", disable=not progress, desc=f"fbank {data_dir}") as bar:
+    with progress_bar(total=len(utts), unit="utt", enabled=progress, desc=f"fbank {data_dir}") as bar:
         pool = multiprocessing.Pool(nj) if nj > 1 else None
         results = pool.imap_unordered(_dump_shard, jobs) if pool else map(_dump_shard, jobs)
         try:

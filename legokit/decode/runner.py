@@ -13,7 +13,6 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from legokit.data.batching import BucketBatchSampler, SpeechCollator, collate_text
 from legokit.data.datadir import read_kaldi_map
@@ -22,6 +21,7 @@ from legokit.decode.beam_search import BeamSearchConfig
 from legokit.errors import LegokitError
 from legokit.lego.bricks import Brick, compose, load_bricks
 from legokit.lego.model import LegoModel
+from legokit.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def decode_dir(model_path: Path, data_dir: Path, out: Path, cfg: DecodeConfig, f
     loader = DataLoader(items, batch_sampler=sampler, collate_fn=collate)
     hyps: dict[str, str] = {}
     start, n_tokens = time.perf_counter(), 0
-    for batch in tqdm(loader, desc=f"decode {data_dir}", unit="batch", disable=None):
+    for batch in progress_bar(loader, desc=f"decode {data_dir}", unit="batch"):
         batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
         for utt, tokens in zip(batch["ids"], model.recognize(batch, cfg.beam)):
             hyps[utt] = tokenizer.decode(tokens)

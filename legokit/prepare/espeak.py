@@ -27,11 +27,11 @@ from pathlib import Path
 
 import soundfile as sf
 import soxr
-from tqdm import tqdm
 
 from legokit.errors import LegokitError
 from legokit.prepare.debian import require_tool
 from legokit.prepare.text import read_text, text_hash, write_text
+from legokit.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,8 @@ def _speak_split(text_dir: Path, out: Path, voices: list[str], cfg: EspeakConfig
                      _choose(cfg.pitches, uid + "pitch"), cfg.sample_rate))
         wav_scp[utt], utt2spk[utt] = str(wav), voice
     with ProcessPoolExecutor(max_workers=nj) as pool:
-        durations = list(tqdm(pool.map(_job, jobs, chunksize=8), total=len(jobs), desc=f"espeak {out.name}"))
+        durations = list(progress_bar(pool.map(_job, jobs, chunksize=8), total=len(jobs), unit="utt",
+                                             desc=f"espeak {out.name}"))
     utts = dict(zip(wav_scp, ids))
     write_text(out / "wav.scp", wav_scp)
     write_text(out / "utt2spk", utt2spk)

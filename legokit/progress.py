@@ -1,0 +1,24 @@
+"""Progress bars with one policy for every long loop (features, speech synthesis, decoding, downloads).
+
+On a terminal: a live tqdm bar. Not on a terminal (a recipe stage tee'd into exp/logs/*.log, a CI log): the
+same bar refreshed at most every ``LEGOKIT_PROGRESS_INTERVAL`` seconds (default 30), so logs show progress
+without thousands of redraws. ``LEGOKIT_NO_TQDM=1`` turns bars off.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from tqdm import tqdm
+
+
+def progress_bar(iterable: Any = None, *, desc: str, enabled: bool = True, **kwargs: Any) -> tqdm:
+    """A tqdm bar over ``iterable`` (or a manual one with ``total=``) on stderr, per the module's policy."""
+    if not enabled or os.environ.get("LEGOKIT_NO_TQDM"):
+        return tqdm(iterable, desc=desc, disable=True, **kwargs)
+    if not sys.stderr.isatty():
+        kwargs.setdefault("mininterval", float(os.environ.get("LEGOKIT_PROGRESS_INTERVAL", "30")))
+        kwargs.setdefault("ncols", 100)
+    return tqdm(iterable, desc=desc, file=sys.stderr, **kwargs)
