@@ -1,8 +1,9 @@
 """Compressed bricks side by side: size, CPU decoding speed and BLEU/WER of fp32 vs int8 PTQ vs int8 QAT vs pruned.
 
-MT part (``--de-test``): the encoder and the decoder brick of one De->En LegoNN experiment, each compressed
-alone with its partner kept fp32, and composed models mixing full and compressed bricks: a Ro->En encoder
-trained alone on the same interface (fp32, ``--ro-encoder``) in front of the compressed De->En decoder.
+MT part: the encoder and the decoder brick of one De->En LegoNN experiment, each compressed alone with its
+partner kept fp32 (``--de-test``), and composed models mixing full and compressed bricks: a Ro->En encoder
+trained alone on the same interface (fp32, ``--ro-encoder``) in front of the compressed De->En decoder. Either
+set of rows can be measured alone (the decoder's QAT always uses ``--de-train``).
 
 ASR part (``--asr-encoder``): an English speech encoder brick (CTC only, same English interface) compressed,
 scored alone (CTC greedy WER) and composed zero-shot with the fp32 De->En decoder (the lego_reuse recipe's
@@ -128,12 +129,15 @@ def row(what: str, method: str, brick: Brick, scores: dict[str, float]) -> dict:
 
 def mt_chains(method: str, encoder: Brick, decoder: Brick, ro_encoder: Brick | None, args: argparse.Namespace,
               data: dict[str, ChainData]) -> dict[str, Chain]:
-    """The MT rows of one method: De->En encoder, De->En decoder, Ro encoder fp32 + that decoder."""
+    """The MT rows of one method: De->En encoder and decoder (with ``data["de"]``), Ro encoder fp32 + that
+    decoder (with ``ro_encoder``)."""
     train = ChainData(str(args.de_train), "de", "en", max_tokens=args.qat_max_tokens) if args.de_train else None
-    enc = compressed(encoder, method, [], train, args)
     dec = compressed(decoder, method, [encoder], train, args)
-    chains = {"De->En encoder brick": ([enc, decoder], enc, data["de"]),
-              "De->En decoder brick": ([encoder, dec], dec, data["de"])}
+    chains = {}
+    if "de" in data:
+        enc = compressed(encoder, method, [], train, args)
+        chains["De->En encoder brick"] = ([enc, decoder], enc, data["de"])
+        chains["De->En decoder brick"] = ([encoder, dec], dec, data["de"])
     if ro_encoder is not None:
         chains["Ro encoder fp32 + this De->En decoder"] = ([ro_encoder, dec], dec, data["ro"])
     return chains
@@ -179,7 +183,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--exp", type=Path, required=True,
                    help="De->En LegoNN experiment dir (bricks/encoder.brick, bricks/decoder.brick)")
     p.add_argument("--de-train", type=Path, help="De->En QAT data dir (text.de, text.en)")
-    p.add_argument("--de-test", type=Path, help="De->En test dir (text.de, text.en); enables the MT rows")
+    p.add_argument("--de-test", type=Path, help="De->En test dir (text.de, text.en); enables the De->En rows")
     p.add_argument("--ro-encoder", type=Path, help="Ro->En encoder brick trained alone (mixed-model rows)")
     p.add_argument("--ro-test", type=Path, help="Ro->En test dir (text.ro, text.en) for --ro-encoder")
     p.add_argument("--asr-encoder", type=Path, help="English speech encoder brick (CTC); enables the ASR rows")
@@ -198,8 +202,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=1, help="decode each chain this often; keep the fastest")
     p.add_argument("--out", type=Path, required=True, help="JSON record to write (the table goes to OUT.md)")
     args = p.parse_args()
-    if not args.de_test and not args.asr_encoder:
-        p.error("nothing to measure: give --de-test (MT rows) and/or --asr-encoder (ASR rows)")
+    if not (args.de_test or args.ro_encoder or args.asr_encoder):
+        p.error("nothing to measure: give --de-test, --ro-encoder (MT rows) and/or --asr-encoder (ASR rows)")
     if args.ro_encoder and not args.ro_test:
         p.error("--ro-encoder needs --ro-test")
     if args.asr_encoder and not (args.asr_test and args.asr_feats):
@@ -215,7 +219,7 @@ def main() -> None:
     encoder, decoder = (load_brick(args.exp / "bricks" / f"{k}.brick") for k in ("encoder", "decoder"))
     rows, started = [], time.time()
     with tempfile.TemporaryDirectory() as tmp:
-        if args.de_test:
+        if args.de_test or args.ro_encoder:
             decode = load_config(DecodeConfig, args.mt_decode_config, [f"num_threads={args.threads}"])
             data = {lang: first_utterances(ChainData(str(test), lang, "en"), args.max_test, Path(tmp) / lang)
                     for lang, test in (("de", args.de_test), ("ro", args.ro_test)) if test}
