@@ -399,7 +399,8 @@ def _run_qat(brick: Brick, cfg: CompressConfig, upstream: list[Brick], data: Cha
     if brick.kind == "decoder" and not upstream:
         raise LegokitError(f"{brick.path} is a decoder: QAT needs the encoder brick that feeds it (--upstream)")
     torch.manual_seed(cfg.seed)
-    chain = [*upstream, brick]
+    # frozen copies: freezing the caller's upstream bricks would leave them without gradients (and in eval mode)
+    chain = [*(Brick(copy.deepcopy(b.module), b.manifest, b.tokenizers, b.path) for b in upstream), brick]
     loss = ChainLossConfig(ctc_weight=0.0 if brick.kind == "decoder" else 1.0)  # the brick's own interface loss
     model = compose(chain, length_rate=None, loss=loss)
     for i in range(len(upstream)):

@@ -246,6 +246,18 @@ def test_compressing_twice_and_qat_without_data_are_refused(pair):
         CompressConfig(method="int4")
 
 
+def test_qat_of_a_decoder_leaves_its_upstream_brick_trainable(pair, tmp_path):
+    """QAT freezes a copy of the upstream encoder: the caller can still fine-tune (e.g. QAT) the encoder."""
+    encoder, decoder = pair
+    encoder.module.train()
+    before = {k: v.clone() for k, v in encoder.module.state_dict().items()}
+    data = ChainData(str(_data_dir(tmp_path)), max_tokens=200)
+    compress_brick(decoder, CompressConfig(method="int8-qat", qat_steps=2), [encoder], data)
+    assert all(p.requires_grad for p in encoder.module.parameters()) and encoder.module.training
+    assert all(torch.equal(v, encoder.module.state_dict()[k]) for k, v in before.items())
+    compress_brick(encoder, CompressConfig(method="int8-qat", qat_steps=2), qat_data=data)
+
+
 def _rewrite(payload: dict, path: Path, manifest: dict | None = None, drop: str | None = None) -> None:
     """Write a payload with an edited manifest / a dropped tensor and a valid checksum."""
     if manifest is not None:
