@@ -371,6 +371,16 @@ def release_lock(directory: Path, pid: int) -> None:
 
 # ---------------------------------------------------------------------------------------------- status
 
+def stage_durations(expdir: Path) -> list[tuple[int, str, float]]:
+    """(stage, name, seconds) of every readable done-marker under ``expdir/.done``, in stage order."""
+    rows = []
+    for marker in (expdir / ".done").glob("stage*.done"):
+        number, data = _stage_number(marker), read_marker(marker)
+        if number is not None and data is not None and "duration_s" in data:
+            rows.append((number, _stage_name(marker), float(data["duration_s"])))
+    return sorted(rows)
+
+
 def status_lines(expdir: Path) -> list[str]:
     """One line per done-marker under ``expdir/.done``: stage, name, finish time, duration, git hash."""
     lines = []

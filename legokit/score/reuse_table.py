@@ -9,11 +9,11 @@ directories follow egs/TEMPLATE/lego1/lego_reuse.sh: ``<exp>/{ro_en,asr}_{baseli
 from __future__ import annotations
 
 import datetime
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from legokit.errors import LegokitError
+from legokit.recipe import stage_durations
 from legokit.score.results import environment, git_hash, load_record, markdown_table
 
 COLUMNS = ("baseline", "zeroshot", "finetune")
@@ -60,15 +60,6 @@ def system_scores(exp_root: str | Path) -> list[tuple[str, dict[str, float]]]:
     return rows
 
 
-def stage_durations(exp_root: str | Path) -> list[tuple[int, str, float]]:
-    """(stage, name, seconds) from the recipe's done-markers ``<exp>/.done/stage<N>.<name>.done``."""
-    rows = []
-    for marker in Path(exp_root, ".done").glob("stage*.done"):
-        record = json.loads(marker.read_text())
-        rows.append((int(record["stage"]), str(record["name"]), float(record["duration_s"])))
-    return sorted(rows)
-
-
 def render_reuse_table(exp_root: str | Path) -> str:
     """RESULTS.md text: the table, the De-En source model's own score, every system's scores, stage
     durations (training time), environment and git hash."""
@@ -84,7 +75,7 @@ def render_reuse_table(exp_root: str | Path) -> str:
     systems = system_scores(root)
     if systems:
         lines += ["## Every system", "", markdown_table(systems)]
-    stages = stage_durations(root)
+    stages = stage_durations(root)  # from the recipe's done-markers
     if stages:
         lines += ["## Stages (wall time of the last run of each)", "", "| stage | name | minutes |", "|---:|---|---:|"]
         lines += [f"| {n} | {name} | {seconds / 60:.1f} |" for n, name, seconds in stages]

@@ -18,6 +18,7 @@ def test_table_systems_and_stage_times(tmp_path):
     for stage, name, seconds in ((5, "de_en_lego", 600.0), (1, "mt_data", 30.0)):
         (tmp_path / ".done" / f"stage{stage}.{name}.done").write_text(
             json.dumps({"stage": stage, "name": name, "duration_s": seconds}))
+    (tmp_path / ".done" / "stage6.half_written.done").write_text("{")  # unreadable: left out, not fatal
     text = render_reuse_table(tmp_path)
     assert "| Ro-En MT (BLEU) | 17.80 | 17.20 | - |" in text
     assert "| English ASR (WER) | 20.00 | - | 15.50 |" in text
