@@ -1,8 +1,8 @@
 """Progress bars with one policy for every long loop (features, speech synthesis, decoding, downloads).
 
 On a terminal: a live tqdm bar. Not on a terminal (a recipe stage tee'd into exp/logs/*.log, a CI log): the
-same bar refreshed at most every ``LEGOKIT_PROGRESS_INTERVAL`` seconds (default 30), so logs show progress
-without thousands of redraws. ``LEGOKIT_NO_TQDM=1`` turns bars off.
+same bar refreshed at most every ``LEGOKIT_PROGRESS_INTERVAL`` seconds (default 30) and shown only once a loop
+has run that long, so logs show progress without thousands of redraws and short loops add no lines. ``LEGOKIT_NO_TQDM=1`` turns bars off.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ def progress_bar(iterable: Any = None, *, desc: str, enabled: bool = True, **kwa
     if not enabled or os.environ.get("LEGOKIT_NO_TQDM"):
         return tqdm(iterable, desc=desc, disable=True, **kwargs)
     if not sys.stderr.isatty():
-        kwargs.setdefault("mininterval", float(os.environ.get("LEGOKIT_PROGRESS_INTERVAL", "30")))
+        interval = float(os.environ.get("LEGOKIT_PROGRESS_INTERVAL", "30"))
+        kwargs.setdefault("mininterval", interval)
+        kwargs.setdefault("delay", interval)
         kwargs.setdefault("ncols", 100)
     return tqdm(iterable, desc=desc, file=sys.stderr, **kwargs)

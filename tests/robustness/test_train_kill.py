@@ -18,8 +18,8 @@ from legokit.decode.runner import DecodeConfig, decode_dir
 from legokit.lego.bricks import load_bricks
 from legokit.train.checkpoint import list_checkpoints, load_checkpoint
 
-EPOCHS = 4  # 600 toy sentences / 700-token batches = 6 updates per epoch
-SCHEDULE = ["train.max_epochs=4", "train.save_interval_steps=2", "train.keep_last_checkpoints=3"]
+EPOCHS = 20  # 600 toy sentences / 700-token batches = 6 updates per epoch; long enough that no kill lands late
+SCHEDULE = [f"train.max_epochs={EPOCHS}", "train.save_interval_steps=2", "train.keep_last_checkpoints=3"]
 
 
 def _command(tokenizers: Path, out: Path) -> list[str]:
@@ -48,7 +48,7 @@ def _kill_after_progress(command: list[str], out: Path, rng: random.Random) -> N
         assert proc.poll() is None, f"run ended before it was killed: {proc.communicate()[1][-2000:]}"
         assert time.monotonic() < deadline, "no checkpoint within 300 s"
         time.sleep(0.02)
-    time.sleep(rng.uniform(0.0, 1.5))
+    time.sleep(rng.uniform(0.0, 0.5))
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     assert proc.returncode == -signal.SIGKILL, "the run finished before the kill: lengthen the schedule"
