@@ -10,6 +10,7 @@ set -euo pipefail
 expdir=exp                            # experiments (loss_<name>_s<seed>/ each)
 src_lang=de                           # source language
 tgt_lang=en                           # target language
+data_args=""                          # extra arguments for the data stage (local/data.sh), e.g. "--sources mo-gcc"
 train_config=conf/train_baseline.yaml # the model trained with every loss
 decode_config=conf/decode.yaml        # decoding config
 losses="ce ce_ls af ls_af"            # which losses (ce, ce_ls, af, ls_af)
@@ -31,7 +32,7 @@ loss_args() {
     esac
 }
 
-./mt.sh --stop_stage 2 --src_lang "$src_lang" --tgt_lang "$tgt_lang"
+./mt.sh --stop_stage 2 --src_lang "$src_lang" --tgt_lang "$tgt_lang" --data_args "$data_args"
 hyps=() labels=()
 for loss in $losses; do
     for seed in $seeds; do
