@@ -12,9 +12,9 @@ import json
 
 from legokit.errors import LegokitError
 from legokit.score.io import write_json
-from legokit.score.metrics import METRICS, parse_metrics, score_files
+from legokit.score.metrics import DEFAULT_METRICS, METRICS, parse_metrics, score_files
 
-HELP = "score hypotheses against references (BLEU, chrF, WER, CER, ROUGE)"
+HELP = "score hypotheses against references (BLEU, chrF, WER, CER, ROUGE, METEOR)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kaldi", action="store_true",
                         help="both files are Kaldi style '<id> <text>' lines, matched by id")
     parser.add_argument("--metrics", default=None,
-                        help=f"comma-separated metrics for 'all' (default: {','.join(METRICS)})")
+                        help=f"comma-separated metrics for 'all', from {','.join(METRICS)} (default: "
+                             f"{','.join(DEFAULT_METRICS)}; meteor fetches WordNet from Debian on first use)")
     parser.add_argument("--output", default=None, help="also write the JSON scores to this file")
     parser.add_argument("--json", action="store_true",
                         help="print the scores as one JSON object on the last line")
@@ -37,7 +38,7 @@ def selected_metrics(args: argparse.Namespace) -> list[str]:
         if args.metrics is not None:
             raise LegokitError(f"--metrics is only used with 'legokit score all', not with '{args.metric}'")
         return [args.metric]
-    return parse_metrics(args.metrics or ",".join(METRICS))
+    return parse_metrics(args.metrics or ",".join(DEFAULT_METRICS))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,8 +3,8 @@
 Every function takes parallel lists of reference and hypothesis strings (one segment each) and
 returns percentages: BLEU and chrF from sacrebleu (corpus scores, 0-100), WER/CER from jiwer (total
 edits / total reference words or characters, ×100), ROUGE F-measures from rouge-score (Porter
-stemming, mean over segments, ×100). METEOR is not offered: the only offline implementation (nltk)
-needs the WordNet data, which nltk downloads at run time.
+stemming, mean over segments, ×100), METEOR from nltk over WordNet 3.0 taken from Debian's wordnet-base
+package (legokit.score.meteor; fetched on first use, so it is not among the default metrics).
 """
 
 from __future__ import annotations
@@ -63,7 +63,17 @@ METRICS: dict[str, Callable[[Sequence[str], Sequence[str]], dict[str, float]]] =
     "wer": lambda refs, hyps: {"wer": wer(refs, hyps)},
     "cer": lambda refs, hyps: {"cer": cer(refs, hyps)},
     "rouge": rouge,
+    "meteor": lambda refs, hyps: {"meteor": _meteor(refs, hyps)},
 }
+
+#: what `legokit score all` computes without --metrics (METEOR needs a one-time 6.5 MB package download)
+DEFAULT_METRICS = [name for name in METRICS if name != "meteor"]
+
+
+def _meteor(refs: Sequence[str], hyps: Sequence[str]) -> float:
+    from legokit.score.meteor import meteor
+
+    return meteor(refs, hyps)
 
 
 def parse_metrics(spec: str) -> list[str]:

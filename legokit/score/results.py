@@ -25,7 +25,7 @@ RECORD_NAME = "results.json"
 MARKDOWN_NAME = "RESULTS.md"
 #: json key -> column title, in the order columns are shown
 METRIC_TITLES = {"bleu": "BLEU", "chrf": "chrF", "wer": "WER", "cer": "CER",
-                 "rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L"}
+                 "rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "meteor": "METEOR"}
 
 
 def environment() -> dict[str, str]:

@@ -30,6 +30,7 @@ vocab=1000                   # sentencepiece size, shared by transcripts and sum
 bpe_type=unigram             # sentencepiece model type: unigram, bpe, char, word
 train_args=""                # extra dotted overrides for every legokit train run
 nproc=1                      # processes per training run (torchrun --nproc_per_node)
+sum_metrics=rouge,meteor     # summary scores (METEOR: nltk + WordNet from Debian's wordnet-base, fetched once)
 help_message="Usage: $0 [options]
 Speech summarisation: 1 data, 2 features, 3 tokenizer, 4 ASR pre-training, 5 E2E summarisation
 fine-tuning, 6 cascade text summariser, 7 decode (E2E, ASR, cascade, topline), 8 score (ROUGE, WER)."
@@ -111,14 +112,14 @@ score_all() {
         legokit results --exp-dir "$asr_exp" --test-set "$set" --ref "data/$set/$transcript" \
             --hyp "$asr_exp/decode_$set/hyp" --kaldi --metrics wer,cer
         legokit results --exp-dir "$sum_exp" --test-set "$set" --ref "data/$set/text" \
-            --hyp "$sum_exp/decode_$set/hyp" --kaldi --metrics rouge
+            --hyp "$sum_exp/decode_$set/hyp" --kaldi --metrics "$sum_metrics"
         legokit results --exp-dir "$expdir/cascade" --test-set "$set" --config "$text_exp/config.yaml" \
-            --ref "data/$set/text" --hyp "$expdir/cascade/decode_$set/hyp" --kaldi --metrics rouge
+            --ref "data/$set/text" --hyp "$expdir/cascade/decode_$set/hyp" --kaldi --metrics "$sum_metrics"
         legokit results --exp-dir "$text_exp" --test-set "${set}_reference_transcripts" \
-            --ref "data/$set/text" --hyp "$text_exp/decode_$set/hyp" --kaldi --metrics rouge
+            --ref "data/$set/text" --hyp "$text_exp/decode_$set/hyp" --kaldi --metrics "$sum_metrics"
     done
     {
-        echo "# Speech summarisation: E2E vs cascade (ROUGE F1 x100) and the ASR model (WER/CER)"
+        echo "# Speech summarisation: E2E vs cascade (ROUGE F1 and METEOR x100) and the ASR model (WER/CER)"
         echo
         legokit results --compare "$sum_exp" "$expdir/cascade" "$text_exp" "$asr_exp"
     } >"$expdir/RESULTS.md"
@@ -139,6 +140,6 @@ run_stage 5 sum_finetune --config "$conf/sum.yaml" -- "${train_cmd[@]}" --config
 run_stage 6 text_summariser --config "$conf/text_sum.yaml" --env train_args --env transcript -- text_summariser
 run_stage 7 decode --config "$conf/decode_sum.yaml" --config "$conf/decode_asr.yaml" \
     --config "$conf/decode_text_sum.yaml" -- decode_all
-run_stage 8 score --env test_sets -- score_all
+run_stage 8 score --env test_sets --env sum_metrics -- score_all
 cat "$expdir/RESULTS.md"
 log "done: table in $expdir/RESULTS.md"
