@@ -147,18 +147,21 @@ def legokit_batch(batch: int, src: int, tgt: int, seed: int) -> dict:
 
 
 def legokit_train(args: argparse.Namespace) -> dict:
-    """Training steps as the trainer does them: forward, backward, 1/weight scaling, clip, Adam."""
+    """Training steps as the trainer does them: forward, backward, 1/weight scaling, clip, Adam (legokit's
+    fused Adam of legokit.train.optim with --optimizer own, torch.optim.Adam's default with --optimizer torch)."""
+    from legokit.train.config import OptimConfig
+    from legokit.train.optim import build_optimizer
+
     torch.manual_seed(0)
     model = build_legokit().train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-5)
+    optimizer = (build_optimizer(model.parameters(), OptimConfig(lr=1e-5)) if args.optimizer == "own"
+                 else torch.optim.Adam(model.parameters(), lr=1e-5))
     batch = legokit_batch(args.batch, args.src, args.tgt, args.seed)
 
     def step() -> None:
         out = model(batch)
         out["loss"].backward()
-        for p in model.parameters():
-            if p.grad is not None:
-                p.grad.div_(out["weight"])
+        torch._foreach_mul_([p.grad for p in model.parameters() if p.grad is not None], 1.0 / out["weight"])
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -232,13 +235,19 @@ def fairseq_sample(batch: int, src: int, tgt: int, seed: int) -> dict:
 
 
 def fairseq_train(args: argparse.Namespace) -> dict:
-    """fairseq's model + label-smoothed NLL (its criterion's function), the same step as legokit's."""
+    """fairseq's model + label-smoothed NLL (its criterion's function), the same step as legokit's; Adam is
+    fairseq's own (fairseq.optim.adam.Adam, what FairseqAdam wraps on CPU) with --optimizer own."""
     from fairseq.criterions.label_smoothed_cross_entropy import label_smoothed_nll_loss
 
     torch.manual_seed(0)
     model, dictionary = build_fairseq()
     model.train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-5)
+    if args.optimizer == "own":  # what `fairseq-train --optimizer adam` steps with on CPU (no apex/fused kernel)
+        from fairseq.optim.adam import Adam as FairseqAdamKernel
+
+        optimizer = FairseqAdamKernel(model.parameters(), lr=1e-5)
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-5)
     sample = fairseq_sample(args.batch, args.src, args.tgt, args.seed)
 
     def step() -> None:
@@ -320,7 +329,7 @@ def drive(args: argparse.Namespace) -> dict:
     script, fairseq = Path(__file__).resolve(), peer_python("fairseq")
     shape = ["--batch", str(args.batch), "--src", str(args.src), "--tgt", str(args.tgt), "--sentences",
              str(args.sentences), "--beam", str(args.beam), "--repeats", str(args.repeats), "--threads",
-             str(args.threads)]
+             str(args.threads), "--optimizer", args.optimizer]
     record: dict = {"benchmark": "mt_fairseq", "machine": machine(), "args": vars(args),
                     "matmul_gflops_before": matmul_gflops(args.threads)}
     with tempfile.TemporaryDirectory() as tmp:
@@ -385,6 +394,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--beam", type=int, default=5, help="beam size")
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats (the median is reported)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the random token batches")
+    parser.add_argument("--optimizer", choices=["own", "torch"], default="own",
+                        help="own: each toolkit's trainer optimiser (legokit: fused torch Adam; fairseq: "
+                             "fairseq.optim.adam.Adam); torch: torch.optim.Adam's default on both sides")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--weights", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -394,7 +406,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return benchmark_main("mt_fairseq", parse_args(argv), WORKERS, drive, report)
+    args = parse_args(argv)
+    name = "mt_fairseq" if args.optimizer == "own" else "mt_fairseq_torch_adam"
+    return benchmark_main(name, args, WORKERS, drive, report)
 
 
 if __name__ == "__main__":

@@ -328,9 +328,9 @@ class Trainer:
         else:
             self.scaler.unscale_(self.optimizer)
             scale = self.world_size / weight  # DDP averaged the gradients over ranks
-            for p in self.params:
-                if p.grad is not None:
-                    p.grad.mul_(scale)
+            grads = [p.grad for p in self.params if p.grad is not None]
+            if grads:
+                torch._foreach_mul_(grads, scale)  # one multi-tensor kernel, not one call per parameter
             max_norm = self.optim_cfg.clip_grad_norm or math.inf
             grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, max_norm))
             if not math.isfinite(grad_norm) and not self.scaler.is_enabled():
