@@ -2,7 +2,8 @@
 
 On a terminal: a live tqdm bar. Not on a terminal (a recipe stage tee'd into exp/logs/*.log, a CI log): the
 same bar refreshed at most every ``LEGOKIT_PROGRESS_INTERVAL`` seconds (default 30) and shown only once a loop
-has run that long, so logs show progress without thousands of redraws and short loops add no lines. ``LEGOKIT_NO_TQDM=1`` turns bars off.
+has run that long, so logs show progress without thousands of redraws and short loops add no lines.
+``LEGOKIT_NO_TQDM=1`` turns bars off.
 """
 
 from __future__ import annotations
