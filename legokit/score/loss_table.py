@@ -44,11 +44,6 @@ def pooled_fmeasure(stats: list[dict], buckets: list[str], low: int, high: int |
     return 100 * 2 * p * r / (p + r) if p + r else 0.0
 
 
-def rare_fmeasure(stats: list[dict], buckets: list[str], max_freq: int = 9) -> float:
-    """F-measure × 100 of the words seen 1..max_freq times in training (unseen words excluded)."""
-    return pooled_fmeasure(stats, buckets, 1, max_freq)
-
-
 #: (column title, low, high) of the frequency bands in the table
 BANDS = (("F, train freq 1-9", 1, 9), ("F, freq 10-99", 10, 99), ("F, freq >= 100", 100, None))
 

@@ -6,7 +6,7 @@ import pytest
 
 from legokit.errors import LegokitError
 from legokit.score.longtail import analyze, parse_buckets
-from legokit.score.loss_table import pooled_fmeasure, rare_fmeasure, render_loss_table
+from legokit.score.loss_table import pooled_fmeasure, render_loss_table
 from legokit.score.results import update_results
 
 TRAIN = ["common common common common common common common common common common rare", "common"]
@@ -17,7 +17,7 @@ def test_pooled_fmeasure_by_frequency_band():
     result = analyze(TRAIN, REFS, {"sys": ["common rare rare", "common other"]}, parse_buckets(), str.split)
     stats, buckets = result["systems"]["sys"], result["buckets"]
     # rare (train freq 1): ref 1, hyp 2, matched 1 -> P 1/2, R 1 -> F 2/3; unseen/other (freq 0) left out
-    assert rare_fmeasure(stats, buckets) == pytest.approx(200 / 3)
+    assert pooled_fmeasure(stats, buckets, 1, 9) == pytest.approx(200 / 3)
     # unseen words alone (band 0..0): ref "unseen", hyp "other": F 0; common (11 times) is in 10-99: F 1
     assert pooled_fmeasure(stats, buckets, 0, 0) == 0.0
     assert pooled_fmeasure(stats, buckets, 10, 99) == pytest.approx(100.0)
