@@ -39,7 +39,11 @@ def lexnames_from_manpage(manpage: Path) -> str:
         fields = line.split("\t")
         if len(fields) >= 2 and re.fullmatch(r"\d\d", fields[0]):
             name = fields[1].strip()
-            rows.append(f"{fields[0]}\t{name}\t{_CATEGORY[name.split('.')[0]]}\n")
+            category = _CATEGORY.get(name.split(".")[0])
+            if category is None:
+                raise LegokitError(f"{manpage}: lexicographer file {fields[0]} is named {name!r}; expected "
+                                   f"noun.*, verb.*, adj.* or adv.*")
+            rows.append(f"{fields[0]}\t{name}\t{category}\n")
     if [int(row[:2]) for row in rows] != list(range(len(rows))) or len(rows) < 45:
         raise LegokitError(f"{manpage}: expected the 45 lexicographer files numbered 00-44, read {len(rows)}")
     return "".join(rows)

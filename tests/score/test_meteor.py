@@ -1,4 +1,6 @@
 """METEOR offline: nltk over WordNet 3.0 from Debian's wordnet-base package (fetched once, cached)."""
+import gzip
+
 import pytest
 
 from legokit.errors import LegokitError
@@ -20,7 +22,7 @@ def test_lexnames_rebuilt_from_the_package_manpage(download_dir):
     assert lexnames_from_manpage(manpage) == (root / "lexnames").read_text()
 
 
-def test_meteor_by_hand_and_wordnet_synonyms(download_dir, monkeypatch):
+def test_meteor_by_hand_and_wordnet_synonyms(download_dir):
     # "a table runs" vs "a dog runs": 2 unigram matches in 2 chunks, P = R = 2/3,
     # Fmean = PR / (0.9 P + 0.1 R) = 2/3, penalty = 0.5 * (2 chunks / 2 matches)^3 = 0.5 -> 1/3
     assert meteor(["a dog runs"], ["a table runs"], download_dir) == pytest.approx(100 / 3)
@@ -31,6 +33,18 @@ def test_meteor_by_hand_and_wordnet_synonyms(download_dir, monkeypatch):
 
 def test_tokenize_splits_punctuation_and_lowercases():
     assert tokenize("Fast, GPU-free decoding.") == ["fast", ",", "gpu", "-", "free", "decoding", "."]
+
+
+@pytest.mark.parametrize("rows, match", [
+    ("00\tadj.all\tall adjective clusters\n01\tadj.pert\trelational adjectives\n", "expected the 45"),
+    ("00\tadj.all\tall adjective clusters\n01\tpronoun.x\tnot a category\n", "01 is named 'pronoun.x'"),
+])
+def test_broken_manpage_is_an_error_naming_it(tmp_path, rows, match):
+    manpage = tmp_path / "lexnames.5WN.gz"
+    with gzip.open(manpage, "wt") as out:
+        out.write(".SH DESCRIPTION\n" + rows)
+    with pytest.raises(LegokitError, match=f"lexnames.5WN.gz: .*{match}"):
+        lexnames_from_manpage(manpage)
 
 
 def test_bad_wordnet_directory_is_named(tmp_path, monkeypatch):
