@@ -32,6 +32,7 @@ from common import (  # noqa: E402
     benchmark_main,
     machine,
     matmul_gflops,
+    peak_rss_mb,
     peer_python,
     run_worker,
     summary,
@@ -82,25 +83,24 @@ def legokit_encoder(args: argparse.Namespace) -> dict:
 
 
 def legokit_decode(args: argparse.Namespace) -> dict:
-    """One utterance alone, then args.utterances in one batch."""
+    """args.count utterances in one batch (1: alone, like ESPnet); each count in its own process, so that the
+    peak RSS of one utterance is not the peak of the batch."""
     from legokit.decode import BeamSearchConfig
     from legokit.nn.subsampling import subsampled_length
 
     torch.manual_seed(0)
     model = build_legokit(args.vocab, decoder=True).eval()
+    model_rss = peak_rss_mb()
     enc_frames = int(subsampled_length(torch.tensor([args.decode_frames]), 4))
     cfg = BeamSearchConfig(beam_size=args.beam, ctc_weight=args.ctc_weight, max_len_ratio=0.0,
                            max_len_offset=args.tokens, min_len_ratio=(args.tokens + 0.5) / enc_frames,
                            length_penalty=0.0)
-    out: dict = {}
-    for name, count in (("single", 1), ("batched", args.utterances)):
-        speech = random_speech(count, args.decode_frames, args.seed + 1)
-        batch = {"speech": speech, "speech_lengths": torch.full((count,), args.decode_frames)}
-        hyps: list = []
-        times = timed(lambda batch=batch, hyps=hyps: hyps.append(model.recognize(batch, cfg)), args.repeats)
-        out[name] = {"times": summary(times), "utterances": count,
-                     "output_tokens": sum(len(h) for h in hyps[-1])}
-    return out
+    speech = random_speech(args.count, args.decode_frames, args.seed + 1)
+    batch = {"speech": speech, "speech_lengths": torch.full((args.count,), args.decode_frames)}
+    hyps: list = []
+    times = timed(lambda: hyps.append(model.recognize(batch, cfg)), args.repeats)
+    return {"times": summary(times), "utterances": args.count, "output_tokens": sum(len(h) for h in hyps[-1]),
+            "model_rss_mb": model_rss}
 
 
 # --- ESPnet side (runs in benchmarks/venvs/espnet) ---------------------------------------------------------
@@ -159,6 +159,7 @@ def espnet_decode(args: argparse.Namespace) -> dict:
         beam_size=args.beam, vocab_size=args.vocab, sos=eos, eos=eos, pre_beam_score_key="full",
     ).eval()
     speech = random_speech(1, args.decode_frames, args.seed + 1)
+    model_rss = peak_rss_mb()
     hyps: list = []
 
     @torch.no_grad()
@@ -167,7 +168,8 @@ def espnet_decode(args: argparse.Namespace) -> dict:
         hyps.append(search(x=enc[0], maxlenratio=-args.tokens, minlenratio=0.0))
 
     times = timed(run, args.repeats)
-    return {"single": {"times": summary(times), "utterances": 1, "output_tokens": len(hyps[-1][0].yseq) - 2}}
+    return {"times": summary(times), "utterances": 1, "output_tokens": len(hyps[-1][0].yseq) - 2,
+            "model_rss_mb": model_rss}
 
 
 WORKERS = {"legokit:encoder": legokit_encoder, "legokit:decode": legokit_decode,
@@ -202,13 +204,12 @@ def drive(args: argparse.Namespace) -> dict:
     record["encoder"] = {k: {"frames_per_s": frames / v["times"]["median_s"], "peak_rss_mb": v["peak_rss_mb"],
                              "params": v["params"], "times": v["times"], "load_avg": v["load_avg"]}
                          for k, v in enc.items()}
-    dec = run("legokit:decode")
-    record["decode"] = {f"legokit_{k}": {**decode_figures(dec[k], args), "peak_rss_mb": dec["peak_rss_mb"],
-                                         "times": dec[k]["times"]} for k in ("single", "batched")}
+    dec = {"legokit_single": run("legokit:decode", ["--count", "1"]),
+           "legokit_batched": run("legokit:decode", ["--count", str(args.utterances)])}
     if espnet:
-        peer = run("espnet:decode", ["--variant", "rel_pos"])
-        record["decode"]["espnet_single"] = {**decode_figures(peer["single"], args), "peak_rss_mb": peer["peak_rss_mb"],
-                                             "times": peer["single"]["times"]}
+        dec["espnet_single"] = run("espnet:decode", ["--variant", "rel_pos"])
+    record["decode"] = {k: {**decode_figures(v, args), "peak_rss_mb": v["peak_rss_mb"],
+                            "model_rss_mb": v["model_rss_mb"], "times": v["times"]} for k, v in dec.items()}
     record["matmul_gflops_after"] = matmul_gflops(args.threads)
     return record
 
@@ -232,8 +233,12 @@ def report(record: dict) -> str:
          get(dec, "legokit_batched", "rtf"), get(dec, "espnet_single", "rtf"), False),
         ("search, 1 utterance", "ms/output token", get(dec, "legokit_single", "ms_per_token"),
          get(dec, "espnet_single", "ms_per_token"), False),
-        ("search peak RSS", "MB", get(dec, "legokit_batched", "peak_rss_mb"), get(dec, "espnet_single", "peak_rss_mb"),
-         False),
+        ("search peak RSS, 1 utterance", "MB", get(dec, "legokit_single", "peak_rss_mb"),
+         get(dec, "espnet_single", "peak_rss_mb"), False),
+        ("RSS after import + model build", "MB", get(dec, "legokit_single", "model_rss_mb"),
+         get(dec, "espnet_single", "model_rss_mb"), False),
+        (f"search peak RSS, legokit {record['args']['utterances']} utterances batched", "MB",
+         get(dec, "legokit_batched", "peak_rss_mb"), get(dec, "espnet_single", "peak_rss_mb"), False),
     ]
     return "\n".join([table(rows), "", f"matmul ceiling: {record['matmul_gflops_before']:.0f} / "
                       f"{record['matmul_gflops_after']:.0f} GFLOP/s (before / after); load average at start "
@@ -255,6 +260,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats (the median is reported)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the random features")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--variant", default="rel_pos", choices=["rel_pos", "abs_pos"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:

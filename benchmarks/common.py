@@ -62,10 +62,10 @@ def summary(times: list[tuple[float, float]]) -> dict[str, float]:
             "median_cpu_s": statistics.median(c for _, c in times), "n": len(times)}
 
 
-def matmul_gflops(threads: int, size: int = 2048, repeats: int = 5) -> float:
-    """The fp32 matmul ceiling: median GFLOP/s of a size³ matrix product on ``threads`` threads."""
+def matmul_gflops(threads: int, size: int = 2048, repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:
+    """The matmul ceiling: median GFLOP/s of a size³ matrix product in ``dtype`` on ``threads`` threads."""
     torch.set_num_threads(threads)
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
     return 2 * size**3 / summary(timed(lambda: a @ b, repeats))["median_s"] / 1e9
 
 

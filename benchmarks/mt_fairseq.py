@@ -10,17 +10,25 @@ attention probabilities and FFN activations. Batches are random tokens (same see
   legokit runs with the weights of the fairseq model copied across (:func:`fairseq_to_legokit`), so the
   hypotheses can be compared token by token.
 
+--precision bf16 runs both sides the way their trainers/decoders do mixed precision: legokit with
+`amp: bf16` (torch.autocast, fp32 weights and optimiser), fairseq as `fairseq-train --bf16` does (the model cast
+to bfloat16, fp32 master copies of the weights for clipping and Adam, as its FP16Optimizer) and
+`fairseq-generate --bf16` (the bfloat16 model). On CPUs with AMX/AVX512-BF16 bfloat16 matmuls run several
+times faster than fp32.
+
 Each toolkit runs in its own subprocess (fairseq in benchmarks/venvs/fairseq, built by
 benchmarks/peers/setup_peers.sh); the fp32 matmul ceiling is measured in the same run.
 
 Usage:
     .venv/bin/python benchmarks/mt_fairseq.py                 # full: 128×30 train batch, 64 sentences decode
     .venv/bin/python benchmarks/mt_fairseq.py --quick         # small shapes, one timed repeat
+    .venv/bin/python benchmarks/mt_fairseq.py --precision bf16  # both sides in bfloat16 mixed precision
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
 import tempfile
@@ -48,6 +56,7 @@ LK_BLANK, LK_UNK, LK_BOS, LK_EOS = 0, 1, 2, 3  # legokit convention
 # pad -> blank and unk -> bos keep the banned sets equal, fairseq's (ordinary) bos becomes legokit's unk.
 FS_TO_LK = {FS_BOS: LK_UNK, FS_PAD: LK_BLANK, FS_EOS: LK_EOS, FS_UNK: LK_BOS}
 UNK_PENALTY = 1e9
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 def token_permutation(vocab: int) -> torch.Tensor:
@@ -72,6 +81,13 @@ def fairseq_positions(length: int, dim: int, padding_idx: int = FS_PAD) -> torch
 
 
 # --- legokit side ------------------------------------------------------------------------------------------
+def autocast(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """legokit's `amp: bf16` (the trainer's and `legokit decode`'s torch.autocast), or nothing for fp32."""
+    if args.precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def build_legokit(tie: bool = True):
     """The legokit model: text EncoderBrick without CTC head + DecoderBrick reading its states."""
     from legokit.lego.decoders import DecoderBrick, DecoderBrickConfig
@@ -159,7 +175,8 @@ def legokit_train(args: argparse.Namespace) -> dict:
     batch = legokit_batch(args.batch, args.src, args.tgt, args.seed)
 
     def step() -> None:
-        out = model(batch)
+        with autocast(args):
+            out = model(batch)
         out["loss"].backward()
         torch._foreach_mul_([p.grad for p in model.parameters() if p.grad is not None], 1.0 / out["weight"])
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -190,10 +207,11 @@ def legokit_decode(args: argparse.Namespace) -> dict:
 
     @torch.no_grad()
     def search() -> None:
-        last = model.encode(batch)[-1]
-        memory, mask = model.decoder.ingest(model.decoder_input(last), last.lengths)
-        result["hyps"] = beam_search(model.decoder, memory, mask, batch["source_lengths"], cfg,
-                                     bos=LK_BOS, eos=LK_EOS)
+        with autocast(args):
+            last = model.encode(batch)[-1]
+            memory, mask = model.decoder.ingest(model.decoder_input(last), last.lengths)
+            result["hyps"] = beam_search(model.decoder, memory, mask, batch["source_lengths"], cfg,
+                                         bos=LK_BOS, eos=LK_EOS)
 
     times = timed(search, args.repeats, warmup=1)
     hyps = [h[0] for h in result["hyps"]]
@@ -242,12 +260,18 @@ def fairseq_train(args: argparse.Namespace) -> dict:
     torch.manual_seed(0)
     model, dictionary = build_fairseq()
     model.train()
+    params = list(model.parameters())
+    if args.precision == "bf16":  # fairseq-train --bf16: bf16 model, FP16Optimizer's fp32 copies (unflattened)
+        model.to(dtype=torch.bfloat16)
+        master = [torch.nn.Parameter(p.data.float()) for p in params]
+    else:
+        master = params
     if args.optimizer == "own":  # what `fairseq-train --optimizer adam` steps with on CPU (no apex/fused kernel)
         from fairseq.optim.adam import Adam as FairseqAdamKernel
 
-        optimizer = FairseqAdamKernel(model.parameters(), lr=1e-5)
+        optimizer = FairseqAdamKernel(master, lr=1e-5)
     else:
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-5)
+        optimizer = torch.optim.Adam(master, lr=1e-5)
     sample = fairseq_sample(args.batch, args.src, args.tgt, args.seed)
 
     def step() -> None:
@@ -255,13 +279,20 @@ def fairseq_train(args: argparse.Namespace) -> dict:
         loss, _ = label_smoothed_nll_loss(lprobs.view(-1, lprobs.size(-1)), sample["target"].view(-1), 0.1,
                                           ignore_index=dictionary.pad())
         loss.backward()
+        if master is not params:  # FP16Optimizer._sync_fp16_grads_to_fp32
+            for p, p32 in zip(params, master):
+                p32.grad = p.grad.float() if p.grad is not None else None
         ntokens = sample["target"].numel()
-        for p in model.parameters():
+        for p in master:
             if p.grad is not None:
                 p.grad.div_(ntokens)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(master, 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        if master is not params:  # FP16Optimizer._sync_fp32_params_to_fp16
+            for p, p32 in zip(params, master):
+                p.data.copy_(p32.data)
+                p.grad = None
 
     times = timed(step, args.repeats, warmup=1)
     return {"times": summary(times), "params": sum(p.numel() for p in model.parameters())}
@@ -276,6 +307,8 @@ def fairseq_decode(args: argparse.Namespace) -> dict:
     model.eval()
     if args.weights:
         torch.save(model.state_dict(), args.weights)
+    if args.precision == "bf16":  # fairseq-generate --bf16
+        model.to(dtype=torch.bfloat16)
     generator = SequenceGenerator([model], dictionary, beam_size=args.beam, max_len_a=0, max_len_b=args.tgt,
                                   min_len=args.tgt, unk_penalty=UNK_PENALTY)
     sample = fairseq_sample(args.sentences, args.src, args.tgt, args.seed + 2)
@@ -329,9 +362,9 @@ def drive(args: argparse.Namespace) -> dict:
     script, fairseq = Path(__file__).resolve(), peer_python("fairseq")
     shape = ["--batch", str(args.batch), "--src", str(args.src), "--tgt", str(args.tgt), "--sentences",
              str(args.sentences), "--beam", str(args.beam), "--repeats", str(args.repeats), "--threads",
-             str(args.threads), "--optimizer", args.optimizer]
+             str(args.threads), "--optimizer", args.optimizer, "--precision", args.precision]
     record: dict = {"benchmark": "mt_fairseq", "machine": machine(), "args": vars(args),
-                    "matmul_gflops_before": matmul_gflops(args.threads)}
+                    "matmul_gflops_before": matmul_gflops(args.threads, dtype=DTYPES[args.precision])}
     with tempfile.TemporaryDirectory() as tmp:
         weights = ["--weights", str(Path(tmp) / "fairseq.pt")]
         runs = {}
@@ -341,7 +374,7 @@ def drive(args: argparse.Namespace) -> dict:
                                        if fairseq else None)
             runs[f"legokit:{task}"] = run_worker(LEGOKIT_PYTHON, script, f"legokit:{task}", shape + extra,
                                                  args.threads)
-    record["matmul_gflops_after"] = matmul_gflops(args.threads)
+    record["matmul_gflops_after"] = matmul_gflops(args.threads, dtype=DTYPES[args.precision])
     record["runs"] = {k: v and {key: val for key, val in v.items() if key not in ("tokens", "scores")}
                       for k, v in runs.items()}
     for side in ("legokit", "fairseq"):
@@ -374,7 +407,8 @@ def report(record: dict) -> str:
         ("beam search peak RSS", "MB", get(lk, "decode", "peak_rss_mb"), get(fs, "decode", "peak_rss_mb"), False),
     ]
     lines = [table(rows), "",
-             f"matmul ceiling: {record['matmul_gflops_before']:.0f} / {record['matmul_gflops_after']:.0f} GFLOP/s "
+             f"{record['args']['precision']} matmul ceiling: {record['matmul_gflops_before']:.0f} / "
+             f"{record['matmul_gflops_after']:.0f} GFLOP/s "
              f"(before / after); load average at start {record['machine']['load_avg']}"]
     if "agreement" in record:
         a = record["agreement"]
@@ -397,6 +431,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--optimizer", choices=["own", "torch"], default="own",
                         help="own: each toolkit's trainer optimiser (legokit: fused torch Adam; fairseq: "
                              "fairseq.optim.adam.Adam); torch: torch.optim.Adam's default on both sides")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                        help="fp32 on both sides, or bfloat16 mixed precision on both (legokit amp: bf16; "
+                             "fairseq --bf16)")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--weights", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -407,7 +444,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    name = "mt_fairseq" if args.optimizer == "own" else "mt_fairseq_torch_adam"
+    name = "mt_fairseq" + ("" if args.optimizer == "own" else "_torch_adam") + \
+        ("" if args.precision == "fp32" else f"_{args.precision}")
     return benchmark_main(name, args, WORKERS, drive, report)
 
 

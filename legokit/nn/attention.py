@@ -15,6 +15,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from legokit.nn.dropout import dropout
+
+
+def attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None = None, dropout_p: float = 0.0
+) -> torch.Tensor:
+    """Scaled dot-product attention, softmax(q·kᵀ/√Dh)·v: q (..., Tq, Dh), k, v (..., Tk, Dh) -> (..., Tq, Dh).
+
+    attn_mask: bool, broadcastable to (..., Tq, Tk), True where attention is allowed; a query with no allowed
+    key gets zeros. Without dropout, or off the CPU, this is the fused ``F.scaled_dot_product_attention``; with
+    dropout on CPU (where that kernel falls back to the same unfused computation) the probabilities are
+    dropped with :func:`legokit.nn.dropout.dropout`'s cheaper mask.
+    """
+    if dropout_p == 0.0 or q.device.type != "cpu":
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
+    scores = torch.matmul(q, k.transpose(-2, -1)) * (q.size(-1) ** -0.5)
+    if attn_mask is None:
+        return torch.matmul(dropout(torch.softmax(scores, dim=-1), dropout_p), v)
+    has_key = attn_mask.any(dim=-1, keepdim=True)  # rows without any key: softmax over all, then zeroed
+    probs = torch.softmax(scores.masked_fill(~(attn_mask | ~has_key), float("-inf")), dim=-1)
+    return torch.matmul(dropout(probs * has_key, dropout_p), v)
+
 
 def _band_mask(block: int, span: int, reach: int, window: int, device: torch.device) -> torch.Tensor:
     """(block, span) bool, True where key slot s of a block's key span is within ±window of query r."""
@@ -67,7 +89,7 @@ def restricted_attention(
     valid = F.pad(valid, (reach, reach + tail), value=False).unfold(1, span, block)  # (B, N, span)
     mask = _band_mask(block, span, reach, window, q.device) & valid.unsqueeze(2)  # (B, N, block, span)
 
-    out = F.scaled_dot_product_attention(
+    out = attention(
         q_blocks.reshape(batch * num_blocks, heads, block, head_dim),
         k_spans,
         v_spans,
@@ -159,7 +181,7 @@ class MultiHeadAttention(nn.Module):
                 raise ValueError("restricted attention is bidirectional; causal=True is not supported")
             out = restricted_attention(q, k, v, window, key_padding_mask, dropout_p)
         else:
-            out = F.scaled_dot_product_attention(
+            out = attention(
                 q, k, v, attn_mask=_attention_mask(key_padding_mask, causal, q.size(2), k.size(2), q.device),
                 dropout_p=dropout_p,
             )

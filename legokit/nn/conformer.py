@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from legokit.nn.attention import MultiHeadAttention
+from legokit.nn.dropout import Dropout
 from legokit.nn.transformer import FeedForward, layer_windows
 
 
@@ -43,7 +44,7 @@ class ConvolutionModule(nn.Module):
         self.norm = nn.BatchNorm1d(dim) if norm == "batch" else _ChannelLayerNorm(dim)
         self.activation = nn.SiLU()
         self.pointwise_out = nn.Conv1d(dim, dim, 1)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, T, D), padding_mask (B, T) True at padding -> (B, T, D)."""
@@ -75,7 +76,7 @@ class ConformerEncoderLayer(nn.Module):
         self.ffn1 = FeedForward(dim, ffn_dim, dropout, nn.SiLU())
         self.norm_attn = nn.LayerNorm(dim)
         self.self_attn = MultiHeadAttention(dim, num_heads, dropout)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.norm_conv = nn.LayerNorm(dim)
         self.conv = ConvolutionModule(dim, kernel_size, dropout, conv_norm)
         self.norm_ffn2 = nn.LayerNorm(dim)

@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from legokit.nn.dropout import Dropout
+
 
 def sinusoidal_table(length: int, dim: int) -> torch.Tensor:
     """The (length, dim) table: pe[t, 2i] = sin(t / 10000^(2i/dim)), pe[t, 2i+1] = cos(same)."""
@@ -30,7 +32,7 @@ class SinusoidalPositionalEncoding(nn.Module):
     def __init__(self, dim: int, dropout: float = 0.0, max_len: int = 10000) -> None:
         super().__init__()
         self.dim = dim
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.register_buffer("pe", sinusoidal_table(max_len, dim), persistent=False)
 
     def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:

@@ -9,6 +9,7 @@ from torch import nn
 
 from legokit.errors import LegokitError
 from legokit.nn.attention import MultiHeadAttention
+from legokit.nn.dropout import Dropout
 
 
 class FeedForward(nn.Sequential):
@@ -18,9 +19,9 @@ class FeedForward(nn.Sequential):
         super().__init__(
             nn.Linear(dim, ffn_dim),
             activation if activation is not None else nn.ReLU(),
-            nn.Dropout(dropout),
+            Dropout(dropout),
             nn.Linear(ffn_dim, dim),
-            nn.Dropout(dropout),
+            Dropout(dropout),
         )
 
 
@@ -53,7 +54,7 @@ class TransformerEncoderLayer(nn.Module):
         self.window = window
         self.norm_attn = nn.LayerNorm(dim)
         self.self_attn = MultiHeadAttention(dim, num_heads, dropout)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.norm_ffn = nn.LayerNorm(dim)
         self.ffn = FeedForward(dim, ffn_dim, dropout)
 
@@ -129,7 +130,7 @@ class TransformerDecoderLayer(nn.Module):
         self.self_attn = MultiHeadAttention(dim, num_heads, dropout)
         self.norm_cross = nn.LayerNorm(dim)
         self.cross_attn = MultiHeadAttention(dim, num_heads, dropout)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.norm_ffn = nn.LayerNorm(dim)
         self.ffn = FeedForward(dim, ffn_dim, dropout)
 

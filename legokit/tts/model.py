@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from legokit.errors import LegokitError
+from legokit.nn.dropout import Dropout
 from legokit.nn.positional import SinusoidalPositionalEncoding
 from legokit.nn.transformer import TransformerEncoder
 from legokit.tts.alignment import durations_from_path, length_regulate, maximum_path
@@ -54,7 +55,7 @@ class DurationPredictor(nn.Module):
         self.convs = nn.ModuleList([nn.Conv1d(dim, channels, 3, padding=1),
                                     nn.Conv1d(channels, channels, 3, padding=1)])
         self.norms = nn.ModuleList([nn.LayerNorm(channels), nn.LayerNorm(channels)])
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.out = nn.Linear(channels, 1)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
