@@ -39,12 +39,23 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def reset_peak_rss() -> None:
+    """Start the peak-RSS count afresh from the current RSS (Linux: /proc/self/clear_refs 5; else a no-op)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
 def timed(fn: Callable[[], object], repeats: int, warmup: int = 1) -> list[tuple[float, float]]:
     """(wall, process CPU) seconds of ``repeats`` calls of fn after ``warmup`` untimed calls.
 
     CPU time (all threads of this process) is the steadier figure on a loaded machine: waiting for a core
-    costs wall time but no CPU time.
+    costs wall time but no CPU time. The peak RSS is reset first, so a worker's reported ``peak_rss_mb`` is
+    the peak while fn runs (model and data resident, plus fn's working memory), not a transient of the
+    set-up before it (e.g. a state dict loaded beside the model it fills).
     """
+    reset_peak_rss()
     for _ in range(warmup):
         fn()
     times = []

@@ -200,6 +200,8 @@ def legokit_decode(args: argparse.Namespace) -> dict:
         if missing or unexpected:
             raise RuntimeError(f"weight mapping: missing {missing}, unexpected {unexpected}")
         set_positions(model)
+    if args.precision == "bf16":  # legokit decode with dtype: bfloat16
+        model.to(dtype=torch.bfloat16)
     batch = legokit_batch(args.sentences, args.src, args.tgt, args.seed + 2)
     cfg = BeamSearchConfig(beam_size=args.beam, max_len_ratio=0.0, max_len_offset=args.tgt, min_len_ratio=1.0)
     assert args.src == args.tgt, "min_len_ratio 1.0 forces the output length to the source length"
@@ -207,11 +209,10 @@ def legokit_decode(args: argparse.Namespace) -> dict:
 
     @torch.no_grad()
     def search() -> None:
-        with autocast(args):
-            last = model.encode(batch)[-1]
-            memory, mask = model.decoder.ingest(model.decoder_input(last), last.lengths)
-            result["hyps"] = beam_search(model.decoder, memory, mask, batch["source_lengths"], cfg,
-                                         bos=LK_BOS, eos=LK_EOS)
+        last = model.encode(batch)[-1]
+        memory, mask = model.decoder.ingest(model.decoder_input(last), last.lengths)
+        result["hyps"] = beam_search(model.decoder, memory, mask, batch["source_lengths"], cfg,
+                                     bos=LK_BOS, eos=LK_EOS)
 
     times = timed(search, args.repeats, warmup=1)
     hyps = [h[0] for h in result["hyps"]]

@@ -37,8 +37,13 @@ def test_decoder_reused_zero_shot_behind_another_encoder(tmp_path):
         scores[name] = bleu(tmp_path / f"{name}.hyp")
     decode_dir(tmp_path / "de_en" / "model.pt", FIXTURE / "test", tmp_path / "de.hyp", DecodeConfig(), src_lang="de")
     scores["de_en"] = bleu(tmp_path / "de.hyp")
+    # the same model decoded in bfloat16 (weights and activations; beam scores stay float32)
+    decode_dir(tmp_path / "de_en" / "model.pt", FIXTURE / "test", tmp_path / "de_bf16.hyp",
+               DecodeConfig(dtype="bfloat16"), src_lang="de")
+    scores["de_en_bf16"] = bleu(tmp_path / "de_bf16.hyp")
     print("BLEU on the toy test set:", scores)
     assert scores["de_en"] > 60
+    assert abs(scores["de_en_bf16"] - scores["de_en"]) < 5, scores
     assert scores["ro_enc"] > 50, scores                      # zero-shot works ...
     assert scores["ro_enc"] > scores["ro_chance"] + 40, scores  # ... far above chance
 
@@ -62,3 +67,8 @@ def test_compose_refuses_mismatched_interfaces(tmp_path):
         check_chain([enc, dec])
     assert enc.manifest["output_interface"]["signature"] in str(err.value)
     assert dec.manifest["input_interface"]["signature"] in str(err.value)
+
+
+def test_decode_config_rejects_an_unknown_dtype():
+    with pytest.raises(LegokitError, match="DecodeConfig.dtype must be one of float32, bfloat16, float16; got 'fp8'"):
+        DecodeConfig(dtype="fp8")
