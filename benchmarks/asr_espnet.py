@@ -10,17 +10,24 @@
   (BatchBeamSearch vectorises over the beam); legokit decodes it alone and N of them in one batch.
   RTF = wall time (encoder + search) / audio seconds.
 
+--precision bf16: the encoder step runs under torch.autocast(bfloat16) on both sides (legokit's `amp: bf16`;
+ESPnet's trainer autocasts only on CUDA — `torch.cuda.amp.autocast` — so on a CPU its users train in fp32,
+and this row compares kernels, not what its trainer offers), and decoding casts both models to bfloat16
+(legokit `decode dtype=bfloat16`; ESPnet's `--dtype` option does the same cast, for float16/32/64).
+
 Random weights on both sides (the search does the same work whatever the weights); each toolkit in its own
 subprocess (ESPnet in benchmarks/venvs/espnet, built by benchmarks/peers/setup_peers.sh).
 
 Usage:
     .venv/bin/python benchmarks/asr_espnet.py            # 8 × 1000 frames, 3 repeats
     .venv/bin/python benchmarks/asr_espnet.py --quick    # 4 × 500 frames, 1 repeat, shorter output
+    .venv/bin/python benchmarks/asr_espnet.py --precision bf16   # both sides in bfloat16
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -47,6 +54,17 @@ FRAME_S = 0.01  # 10 ms fbank hop
 def random_speech(batch: int, frames: int, seed: int) -> torch.Tensor:
     """(batch, frames, 80) standard-normal features (same tensors in every worker)."""
     return torch.randn(batch, frames, FEATS, generator=torch.Generator().manual_seed(seed))
+
+
+def autocast(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """bfloat16 autocast for --precision bf16 (training), else nothing."""
+    if args.precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def decode_dtype(args: argparse.Namespace) -> torch.dtype:
+    return torch.bfloat16 if args.precision == "bf16" else torch.float32
 
 
 # --- legokit side ------------------------------------------------------------------------------------------
@@ -76,7 +94,9 @@ def legokit_encoder(args: argparse.Namespace) -> dict:
     speech, lengths = random_speech(args.batch, args.frames, args.seed), torch.full((args.batch,), args.frames)
 
     def step() -> None:
-        encoder(speech, lengths).states.sum().backward()
+        with autocast(args):
+            out = encoder(speech, lengths).states.sum()
+        out.backward()
         encoder.zero_grad(set_to_none=True)
 
     return {"times": summary(timed(step, args.repeats)), "params": sum(p.numel() for p in encoder.parameters())}
@@ -89,13 +109,13 @@ def legokit_decode(args: argparse.Namespace) -> dict:
     from legokit.nn.subsampling import subsampled_length
 
     torch.manual_seed(0)
-    model = build_legokit(args.vocab, decoder=True).eval()
+    model = build_legokit(args.vocab, decoder=True).eval().to(decode_dtype(args))
     model_rss = peak_rss_mb()
     enc_frames = int(subsampled_length(torch.tensor([args.decode_frames]), 4))
     cfg = BeamSearchConfig(beam_size=args.beam, ctc_weight=args.ctc_weight, max_len_ratio=0.0,
                            max_len_offset=args.tokens, min_len_ratio=(args.tokens + 0.5) / enc_frames,
                            length_penalty=0.0)
-    speech = random_speech(args.count, args.decode_frames, args.seed + 1)
+    speech = random_speech(args.count, args.decode_frames, args.seed + 1).to(decode_dtype(args))
     batch = {"speech": speech, "speech_lengths": torch.full((args.count,), args.decode_frames)}
     hyps: list = []
     times = timed(lambda: hyps.append(model.recognize(batch, cfg)), args.repeats)
@@ -121,7 +141,9 @@ def espnet_encoder(args: argparse.Namespace) -> dict:
     speech, lengths = random_speech(args.batch, args.frames, args.seed), torch.full((args.batch,), args.frames)
 
     def step() -> None:
-        encoder(speech, lengths)[0].sum().backward()
+        with autocast(args):
+            out = encoder(speech, lengths)[0].sum()
+        out.backward()
         encoder.zero_grad(set_to_none=True)
 
     return {"times": summary(timed(step, args.repeats)), "params": sum(p.numel() for p in encoder.parameters())}
@@ -158,7 +180,9 @@ def espnet_decode(args: argparse.Namespace) -> dict:
         weights={"decoder": 1 - args.ctc_weight, "ctc": args.ctc_weight, "no_early_eos": 1.0},
         beam_size=args.beam, vocab_size=args.vocab, sos=eos, eos=eos, pre_beam_score_key="full",
     ).eval()
-    speech = random_speech(1, args.decode_frames, args.seed + 1)
+    for module in (encoder, decoder, ctc):
+        module.to(decode_dtype(args))
+    speech = random_speech(1, args.decode_frames, args.seed + 1).to(decode_dtype(args))
     model_rss = peak_rss_mb()
     hyps: list = []
 
@@ -188,7 +212,7 @@ def drive(args: argparse.Namespace) -> dict:
     shape = ["--batch", str(args.batch), "--frames", str(args.frames), "--decode-frames", str(args.decode_frames),
              "--tokens", str(args.tokens), "--beam", str(args.beam), "--ctc-weight", str(args.ctc_weight),
              "--vocab", str(args.vocab), "--utterances", str(args.utterances), "--repeats", str(args.repeats),
-             "--threads", str(args.threads)]
+             "--threads", str(args.threads), "--precision", args.precision]
     record: dict = {"benchmark": "asr_espnet", "machine": machine(), "args": vars(args),
                     "matmul_gflops_before": matmul_gflops(args.threads)}
 
@@ -240,7 +264,7 @@ def report(record: dict) -> str:
         (f"search peak RSS, legokit {record['args']['utterances']} utterances batched", "MB",
          get(dec, "legokit_batched", "peak_rss_mb"), get(dec, "espnet_single", "peak_rss_mb"), False),
     ]
-    return "\n".join([table(rows), "", f"matmul ceiling: {record['matmul_gflops_before']:.0f} / "
+    return "\n".join([table(rows), "", f"fp32 matmul ceiling: {record['matmul_gflops_before']:.0f} / "
                       f"{record['matmul_gflops_after']:.0f} GFLOP/s (before / after); load average at start "
                       f"{record['machine']['load_avg']}"])
 
@@ -260,6 +284,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats (the median is reported)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the random features")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                        help="fp32 on both sides, or bfloat16 on both (training under autocast, decoding with the "
+                             "models cast to bfloat16)")
     parser.add_argument("--count", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--variant", default="rel_pos", choices=["rel_pos", "abs_pos"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -269,7 +296,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return benchmark_main("asr_espnet", parse_args(argv), WORKERS, drive, report)
+    args = parse_args(argv)
+    return benchmark_main("asr_espnet" + ("" if args.precision == "fp32" else f"_{args.precision}"), args, WORKERS,
+                          drive, report)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ columns read n/a. Records go to benchmarks/results/*.json.
 Usage:
     .venv/bin/python benchmarks/run_all.py --quick
     .venv/bin/python benchmarks/run_all.py --setup-peers      # full sizes, build peers if needed
+    .venv/bin/python benchmarks/run_all.py --precision bf16   # the peer comparisons in bfloat16 on both sides
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ["mt_fairseq.py", "asr_espnet.py", "restricted_attention.py", "scaling.py"]
+PRECISION_AWARE = {"mt_fairseq.py", "asr_espnet.py"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="the short version of every benchmark")
     parser.add_argument("--setup-peers", action="store_true", help="build the peer venvs first (idempotent)")
     parser.add_argument("--only", nargs="+", choices=BENCHMARKS, help="run only these scripts")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                        help="precision of the peer comparisons (mt_fairseq, asr_espnet) on both sides")
     args = parser.parse_args(argv)
     if args.setup_peers:
         subprocess.run([str(HERE / "peers" / "setup_peers.sh")], check=True)
@@ -33,7 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     for script in args.only or BENCHMARKS:
         start = time.perf_counter()
         print(f"== {script}", flush=True)
-        code = subprocess.run([sys.executable, str(HERE / script), *(["--quick"] if args.quick else [])]).returncode
+        extra = ["--quick"] if args.quick else []
+        if script in PRECISION_AWARE:
+            extra += ["--precision", args.precision]
+        code = subprocess.run([sys.executable, str(HERE / script), *extra]).returncode
         print(f"== {script}: exit {code}, {time.perf_counter() - start:.0f} s", flush=True)
         if code:
             failed.append(script)
