@@ -80,7 +80,7 @@ bricks() {
 # shellcheck disable=SC2086
 run_stage 1 data --env train_set --env valid_set --env test_sets -- local/data.sh $data_args
 run_stage 2 features --env train_set --env valid_set --env test_sets -- features
-run_stage 3 tokenizer --env vocab --env bpe_type --env tokenizer -- tokenizer
+run_stage 3 tokenizer --env train_set --env vocab --env bpe_type --env tokenizer -- tokenizer
 # shellcheck disable=SC2086
 # Stages of one experiment keep their done-markers and logs in $exp (so several tags coexist); a
 # changed data/tokenizer stage still re-runs them: its markers' checksum is part of their options.

@@ -77,7 +77,8 @@ bricks() {
 
 # shellcheck disable=SC2086  # data_args and train_args are word lists
 run_stage 1 data --env train_set --env valid_set --env test_sets -- local/data.sh $data_args
-run_stage 2 tokenizers --env src_vocab --env tgt_vocab --env bpe_type --env tgt_tokenizer -- tokenizers
+run_stage 2 tokenizers --env train_set --env src_lang --env tgt_lang --env src_vocab --env tgt_vocab --env bpe_type \
+    --env tgt_tokenizer -- tokenizers
 # shellcheck disable=SC2086
 # Stages of one experiment keep their done-markers and logs in $exp (so several tags coexist); a
 # changed data/tokenizer stage still re-runs them: its markers' checksum is part of their options.
@@ -87,7 +88,7 @@ expdir=$exp
 run_stage 3 train --env DATA_STAGES_ID --fresh "$exp/checkpoints" -- "${train_cmd[@]}" --config "$train_config" --out-dir "$exp" \
     data.task=mt data.src_lang="$src_lang" data.tgt_lang="$tgt_lang" data.train_dir="data/$train_set" \
     data.valid_dir="data/$valid_set" data.src_tokenizer="$src_spm" data.tgt_tokenizer="$tgt_spm" $train_args
-run_stage 4 decode --env DATA_STAGES_ID --env test_sets --config "$decode_config" -- decode_all
-run_stage 5 score --env DATA_STAGES_ID --env test_sets --env metrics -- score_all
+run_stage 4 decode --env DATA_STAGES_ID --env test_sets --env src_lang --config "$decode_config" -- decode_all
+run_stage 5 score --env DATA_STAGES_ID --env test_sets --env tgt_lang --env metrics -- score_all
 run_stage 6 bricks --env DATA_STAGES_ID -- bricks
 [ ! -f "$exp/RESULTS.md" ] || cat "$exp/RESULTS.md"

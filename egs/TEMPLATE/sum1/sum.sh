@@ -128,7 +128,7 @@ score_all() {
 # shellcheck disable=SC2086  # data_args is a word list
 run_stage 1 data -- local/data.sh $data_args
 run_stage 2 features --env train_set --env valid_set --env test_sets --env asr_train_set -- features
-run_stage 3 tokenizer --env vocab --env bpe_type --env transcript --env asr_train_set -- tokenizer
+run_stage 3 tokenizer --env train_set --env vocab --env bpe_type --env transcript --env asr_train_set -- tokenizer
 # shellcheck disable=SC2046,SC2086  # word splitting of speech_args and train_args is intended
 run_stage 4 asr_pretrain --config "$conf/asr.yaml" -- "${train_cmd[@]}" --config "$conf/asr.yaml" \
     --out-dir "$asr_exp" $(speech_args "$asr_train_set" "$asr_valid_set") data.target_file="$transcript" $train_args
@@ -137,9 +137,9 @@ run_stage 5 sum_finetune --config "$conf/sum.yaml" -- "${train_cmd[@]}" --config
     --out-dir "$sum_exp" $(speech_args "$train_set" "$valid_set") \
     model.init_encoder="$asr_exp/bricks/encoder.brick" model.init_encoder_skip_ctc=true \
     model.init_decoder="$asr_exp/bricks/decoder.brick" $train_args
-run_stage 6 text_summariser --config "$conf/text_sum.yaml" --env train_args --env transcript -- text_summariser
+run_stage 6 text_summariser --config "$conf/text_sum.yaml" --env train_args --env transcript --env train_set --env valid_set -- text_summariser
 run_stage 7 decode --config "$conf/decode_sum.yaml" --config "$conf/decode_asr.yaml" \
     --config "$conf/decode_text_sum.yaml" -- decode_all
-run_stage 8 score --env test_sets --env sum_metrics -- score_all
+run_stage 8 score --env test_sets --env transcript --env sum_metrics -- score_all
 cat "$expdir/RESULTS.md"
 log "done: table in $expdir/RESULTS.md"

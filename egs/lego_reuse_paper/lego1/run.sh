@@ -58,7 +58,7 @@ asr_args=(data.task=asr data.train_dir=data/en_speech/train data.valid_dir=data/
           data.tgt_tokenizer=data/tokenizers/en.model)
 
 paper_data_stages
-run_stage 5 tokenizers -- tokenizers
+run_stage 5 tokenizers --env bpe_type --env en_vocab --env src_vocab -- tokenizers
 
 # shellcheck disable=SC2046  # word splitting of mt_args is intended
 run_stage 6 de_en_lego --config "$conf/mt_lego.yaml" -- train de_en_lego "$conf/mt_lego.yaml" $(mt_args de de_en)

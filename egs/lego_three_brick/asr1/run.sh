@@ -77,8 +77,8 @@ speech_args() {  # speech_args TOKENIZER: data options of a Europarl-ST experime
 }
 
 paper_data_stages
-run_stage 5 tokenizers -- tokenizers
-run_stage 6 de_en_lego --config "$conf/mt_lego.yaml" -- de_en_lego
+run_stage 5 tokenizers --env bpe_type --env en_vocab --env src_vocab --env pieces_vocab --env de_en_exp -- tokenizers
+run_stage 6 de_en_lego --config "$conf/mt_lego.yaml" --env de_en_exp -- de_en_lego
 # shellcheck disable=SC2046  # word splitting of speech_args is intended
 run_stage 7 brick1_asr_pieces --config "$conf/asr_pieces.yaml" -- \
     train asr_pieces "$conf/asr_pieces.yaml" $(speech_args "$pieces_spm")

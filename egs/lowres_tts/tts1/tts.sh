@@ -145,13 +145,14 @@ score() {
     cat "$expdir/results_table.md"
 }
 
-run_stage 1 data --config "$corpus_config" -- prepare_data
-run_stage 2 dump -- dump_all
-run_stage 3 aspf -- aspf_and_maps
-run_stage 4 pretrain --config "$pretrain_config" -- pretrain
-run_stage 5 finetune --config "$finetune_config" -- finetune
-run_stage 6 asr --config "$asr_config" -- train_asr
-run_stage 7 synth -- synth
-run_stage 8 score -- score
+# --env names the options a stage's function reads: changing one (e.g. --targets) re-runs that stage and the later ones
+run_stage 1 data --config "$corpus_config" --env source_lang --env targets --env rank_sources -- prepare_data
+run_stage 2 dump --env source_lang --env targets -- dump_all
+run_stage 3 aspf --env source_lang --env targets --env rank_sources --env distance -- aspf_and_maps
+run_stage 4 pretrain --config "$pretrain_config" --env source_lang -- pretrain
+run_stage 5 finetune --config "$finetune_config" --env source_lang --env targets --env conditions -- finetune
+run_stage 6 asr --config "$asr_config" --env targets -- train_asr
+run_stage 7 synth --env targets --env conditions -- synth
+run_stage 8 score --env source_lang --env targets --env conditions -- score
 
 log "stages $stage to $stop_stage done; table in $expdir/results_table.md"
