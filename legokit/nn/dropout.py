@@ -48,17 +48,9 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
     return torch.where(keep, x * scale, 0.0)
 
 
-class Dropout(nn.Module):
-    """``nn.Dropout`` with :func:`dropout`'s cheaper CPU mask (same constructor, same state dict)."""
-
-    def __init__(self, p: float = 0.5) -> None:
-        super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"dropout probability must be in [0, 1]; got {p}")
-        self.p = p
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` (its constructor, checks, repr, empty state dict) with :func:`dropout`'s cheaper CPU mask;
+    ``inplace`` is ignored (the result is always a new tensor)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return dropout(x, self.p, self.training)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
