@@ -6,8 +6,9 @@
 # (targets = transcript), then fine-tuned end to end for summarisation (targets = text) starting from
 # the ASR model's encoder (without its CTC head) and decoder. The cascade baseline decodes the test
 # speech with the ASR model and summarises the hypotheses with a text summariser trained on the
-# training transcripts; a topline runs that summariser on the reference transcripts. ROUGE-1/2/L of all
-# systems land in $expdir/RESULTS.md. See docs/summarization.md.
+# training transcripts; a topline runs that summariser on the reference transcripts. A lead baseline (the
+# first words of the reference transcript, and of the ASR transcript) shows what copying alone scores.
+# ROUGE-1/2/L of all systems land in $expdir/RESULTS.md. See docs/summarization.md.
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 . ./path.sh
@@ -31,6 +32,7 @@ bpe_type=unigram             # sentencepiece model type: unigram, bpe, char, wor
 train_args=""                # extra dotted overrides for every legokit train run
 nproc=1                      # processes per training run (torchrun --nproc_per_node)
 sum_metrics=rouge,meteor     # summary scores (METEOR: nltk + WordNet from Debian's wordnet-base, fetched once)
+lead_words=0                 # lead baseline: first N words of each transcript (0: mean training summary length)
 help_message="Usage: $0 [options]
 Speech summarisation: 1 data, 2 features, 3 tokenizer, 4 ASR pre-training, 5 E2E summarisation
 fine-tuning, 6 cascade text summariser, 7 decode (E2E, ASR, cascade, topline), 8 score (ROUGE, WER)."
@@ -106,8 +108,18 @@ decode_all() {
     done
 }
 
+lead() {  # lead N KALDI_TEXT: the first N words of each line, ids kept
+    awk -v n="$1" '{ line = $1; for (i = 2; i <= NF && i <= n + 1; i++) line = line " " $i; print line }' "$2"
+}
+
+mean_words() {  # mean_words KALDI_TEXT: mean number of words per line (rounded), ids excluded
+    awk '{ words += NF - 1 } END { if (NR == 0) { print 0 } else { printf "%d\n", words / NR + 0.5 } }' "$1"
+}
+
 score_all() {
-    local set
+    local set n=$lead_words
+    [ "$n" -gt 0 ] || n=$(mean_words "data/$train_set/text")
+    log "lead baseline: first $n words of each transcript"
     for set in $test_sets; do
         legokit results --exp-dir "$asr_exp" --test-set "$set" --ref "data/$set/$transcript" \
             --hyp "$asr_exp/decode_$set/hyp" --kaldi --metrics wer,cer
@@ -117,11 +129,18 @@ score_all() {
             --ref "data/$set/text" --hyp "$expdir/cascade/decode_$set/hyp" --kaldi --metrics "$sum_metrics"
         legokit results --exp-dir "$text_exp" --test-set "${set}_reference_transcripts" \
             --ref "data/$set/text" --hyp "$text_exp/decode_$set/hyp" --kaldi --metrics "$sum_metrics"
+        mkdir -p "$expdir/lead$n/decode_$set"
+        lead "$n" "data/$set/$transcript" >"$expdir/lead$n/decode_$set/hyp_reference_transcripts"
+        lead "$n" "$asr_exp/decode_$set/hyp" >"$expdir/lead$n/decode_$set/hyp_asr"
+        legokit results --exp-dir "$expdir/lead$n" --test-set "${set}_asr" --ref "data/$set/text" \
+            --hyp "$expdir/lead$n/decode_$set/hyp_asr" --kaldi --metrics "$sum_metrics"
+        legokit results --exp-dir "$expdir/lead$n" --test-set "${set}_reference_transcripts" --ref "data/$set/text" \
+            --hyp "$expdir/lead$n/decode_$set/hyp_reference_transcripts" --kaldi --metrics "$sum_metrics"
     done
     {
         echo "# Speech summarisation: E2E vs cascade (ROUGE F1 and METEOR x100) and the ASR model (WER/CER)"
         echo
-        legokit results --compare "$sum_exp" "$expdir/cascade" "$text_exp" "$asr_exp"
+        legokit results --compare "$sum_exp" "$expdir/cascade" "$text_exp" "$expdir/lead$n" "$asr_exp"
     } >"$expdir/RESULTS.md"
 }
 
@@ -140,6 +159,6 @@ run_stage 5 sum_finetune --config "$conf/sum.yaml" -- "${train_cmd[@]}" --config
 run_stage 6 text_summariser --config "$conf/text_sum.yaml" --env train_args --env transcript --env train_set --env valid_set -- text_summariser
 run_stage 7 decode --config "$conf/decode_sum.yaml" --config "$conf/decode_asr.yaml" \
     --config "$conf/decode_text_sum.yaml" -- decode_all
-run_stage 8 score --env test_sets --env transcript --env sum_metrics -- score_all
-cat "$expdir/RESULTS.md"
+run_stage 8 score --env test_sets --env transcript --env sum_metrics --env lead_words --env train_set -- score_all
+[ ! -f "$expdir/RESULTS.md" ] || cat "$expdir/RESULTS.md"
 log "done: table in $expdir/RESULTS.md"

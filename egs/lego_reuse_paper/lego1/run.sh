@@ -114,5 +114,5 @@ score_all() {
 run_stage 15 decode --config "$conf/decode_mt.yaml" --config "$conf/decode_asr.yaml" -- decode_all
 run_stage 16 score -- score_all
 
-cat "$expdir/RESULTS.md"
+[ ! -f "$expdir/RESULTS.md" ] || cat "$expdir/RESULTS.md"
 log "done: table in $expdir/RESULTS.md; bricks in $expdir/*/bricks/"

@@ -118,5 +118,5 @@ score_all() {
 run_stage 12 decode --config "$conf/decode_asr.yaml" -- decode_all
 run_stage 13 score -- score_all
 
-cat "$expdir/RESULTS.md"
+[ ! -f "$expdir/RESULTS.md" ] || cat "$expdir/RESULTS.md"
 log "done: table in $expdir/RESULTS.md"
