@@ -157,24 +157,43 @@ def make_loader(dataset, cfg: DataConfig, train: bool, seed: int, epoch: int = 0
 SKIPPED_WITHOUT_CTC = ("ctc.", "length_stats.")  # parameter prefixes init_encoder_skip_ctc leaves fresh
 
 
+def _architecture(cfg: dict, prefix: str = "") -> dict[str, object]:
+    """A brick config flattened to dotted keys, without the dropout rates (training settings, free to change
+    when fine-tuning, as in ESPnet and fairseq)."""
+    out: dict[str, object] = {}
+    for key, value in cfg.items():
+        if "dropout" in key:
+            continue
+        if isinstance(value, dict):
+            out.update(_architecture(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
 def _load_into(module: torch.nn.Module, path: str, what: str, skip_ctc: bool = False) -> None:
-    """Copy a brick's weights into ``module``. Their configs must be equal; with ``skip_ctc`` only the
-    weights must fit (so ctc_head, windows and dropout may differ) and the brick's CTC head and length
-    statistics are not copied."""
+    """Copy a brick's weights into ``module``. Their configs must be equal but for dropout rates; with
+    ``skip_ctc`` only the weights must fit (so ctc_head and windows may differ too) and the brick's CTC
+    head and length statistics are not copied."""
     brick = load_brick(path)
     if brick.manifest.get("compression"):
         raise LegokitError(f"{path}: is a compressed brick ({brick.manifest['compression'].get('method')}); "
                            "start training from the uncompressed brick and compress after training")
     state = brick.module.state_dict()
+    differs = ""
     if skip_ctc:
         state = {k: v for k, v in state.items() if not k.startswith(SKIPPED_WITHOUT_CTC)}
         wanted = {k: v.shape for k, v in module.state_dict().items() if not k.startswith(SKIPPED_WITHOUT_CTC)}
         fits = {k: v.shape for k, v in state.items()} == wanted
     else:
-        fits = to_dict(brick.module.cfg) == to_dict(module.cfg)
+        have, want = _architecture(to_dict(brick.module.cfg)), _architecture(to_dict(module.cfg))
+        keys = sorted(k for k in have.keys() | want.keys() if have.get(k) != want.get(k))
+        fits = not keys
+        differs = ": " + ", ".join(f"{k} is {have.get(k)!r} in the brick, {want.get(k)!r} in the config"
+                                   for k in keys[:5])
     if not fits:
-        raise LegokitError(f"{path}: its architecture differs from config 'model.{what}'; copy the brick's "
-                           f"config (legokit brick info {path}) into your config")
+        raise LegokitError(f"{path}: its architecture differs from config 'model.{what}'{differs}; copy the "
+                           f"brick's config (legokit brick info {path}) into your config")
     module.load_state_dict(state, strict=not skip_ctc)
     log.info("initialised the %s from %s%s", what, path, " (without CTC head)" if skip_ctc else "")
 

@@ -12,9 +12,10 @@ from legokit.nn.config import EncoderConfig
 VOCAB = 12
 
 
-def _speech_encoder(ctc_head: bool, num_layers: int = 2, window: int | list[int] = 4) -> EncoderBrick:
+def _speech_encoder(ctc_head: bool, num_layers: int = 2, window: int | list[int] = 4,
+                    dropout: float = 0.1) -> EncoderBrick:
     stack = EncoderConfig(kind="conformer", num_layers=num_layers, dim=32, num_heads=2, ffn_dim=64, window=window,
-                          kernel_size=5)
+                          kernel_size=5, dropout=dropout)
     return EncoderBrick(EncoderBrickConfig(input="speech", encoder=stack, feat_dim=8, ctc_head=ctc_head),
                         0, VOCAB)
 
@@ -61,10 +62,21 @@ def test_skip_ctc_into_an_encoder_that_keeps_a_fresh_ctc_head(asr_brick):
         torch.testing.assert_close(other.state_dict()[key], value, rtol=0, atol=0)
 
 
-def test_without_skip_ctc_a_different_head_is_refused(asr_brick):
+def test_without_skip_ctc_a_different_head_is_refused_and_named(asr_brick):
     _, path = asr_brick
-    with pytest.raises(LegokitError, match="architecture differs from config 'model.encoder'"):
+    with pytest.raises(LegokitError, match="architecture differs from config 'model.encoder': ctc_head is True in "
+                                           "the brick, False in the config"):
         _load_into(_speech_encoder(ctc_head=False), str(path), "encoder")
+
+
+def test_without_skip_ctc_other_dropout_rates_are_accepted(asr_brick):
+    """Dropout is a training setting: fine-tuning may raise it (the summariser's decoder does)."""
+    asr, path = asr_brick
+    other = _speech_encoder(ctc_head=True, dropout=0.3)
+    _load_into(other, str(path), "encoder")
+    for key, value in asr.state_dict().items():
+        torch.testing.assert_close(other.state_dict()[key], value, rtol=0, atol=0, msg=key)
+    assert other.cfg.encoder.dropout == 0.3
 
 
 def test_skip_ctc_still_refuses_a_different_encoder_stack(asr_brick):
