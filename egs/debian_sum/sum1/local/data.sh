@@ -6,7 +6,7 @@
 set -euo pipefail
 min_words=15
 max_words=30
-max_train=300
+max_train=2000
 valid_size=40
 test_size=80
 nj=2
