@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%Y-%m-%d %H:%M:%S")
+    logging.getLogger("absl").setLevel(max(logging.WARNING, logging.getLogger().level))  # rouge-score's chatter
     try:
         return int(args._run(args) or 0)
     except LegokitError as err:

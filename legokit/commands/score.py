@@ -3,6 +3,8 @@
     legokit score bleu --ref data/test/text.en --hyp exp/mt/decode_test/hyp.txt --json
     legokit score all --ref ref.txt --hyp hyp.txt --metrics bleu,chrf --output scores.json
     legokit score wer --ref data/test/text --hyp exp/asr/decode_test/text --kaldi
+    legokit score rouge --ref data/test/text --hyp exp/sum_e2e/decode_test/hyp \
+        --compare exp/cascade/decode_test/hyp --kaldi     # paired bootstrap: E2E vs cascade, p-values
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import argparse
 import json
 
 from legokit.errors import LegokitError
-from legokit.score.io import write_json
+from legokit.score.io import read_pair, write_json
 from legokit.score.metrics import DEFAULT_METRICS, METRICS, parse_metrics, score_files
+from legokit.score.significance import format_results, paired_bootstrap
 
 HELP = "score hypotheses against references (BLEU, chrF, WER, CER, ROUGE, METEOR)"
 
@@ -30,6 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", default=None, help="also write the JSON scores to this file")
     parser.add_argument("--json", action="store_true",
                         help="print the scores as one JSON object on the last line")
+    parser.add_argument("--compare", metavar="HYP_B", default=None,
+                        help="a second system's hypotheses: paired bootstrap resampling (Koehn, 2004) of --hyp "
+                             "against them, printing both scores, the difference with its 95%% interval and p")
+    parser.add_argument("--bootstrap-samples", type=int, default=1000,
+                        help="resamples of the test set for --compare (default 1000)")
+    parser.add_argument("--seed", type=int, default=12345, help="random seed of the resampling (default 12345)")
 
 
 def selected_metrics(args: argparse.Namespace) -> list[str]:
@@ -42,6 +51,8 @@ def selected_metrics(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.compare:
+        return run_compare(args)
     scores = score_files(args.ref, args.hyp, selected_metrics(args), kaldi=args.kaldi)
     for key, value in scores.items():
         print(f"{key}\t{value:.2f}")
@@ -49,4 +60,20 @@ def run(args: argparse.Namespace) -> int:
         write_json(scores, args.output)
     if args.json:
         print(json.dumps(scores))
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    """--compare: paired bootstrap of --hyp (A) against --compare (B) on the same references."""
+    ids, refs, hyps_a = read_pair(args.ref, args.hyp, kaldi=args.kaldi)
+    ids_b, refs_b, hyps_b = read_pair(args.ref, args.compare, kaldi=args.kaldi)
+    assert ids == ids_b and refs == refs_b  # both aligned to the reference order
+    results = paired_bootstrap(refs, hyps_a, hyps_b, selected_metrics(args), args.bootstrap_samples, args.seed)
+    print(f"A = {args.hyp}, B = {args.compare}: {len(refs)} segments, {args.bootstrap_samples} paired resamples\n")
+    print(format_results(results), end="")
+    records = [r.as_dict() for r in results]
+    if args.output:
+        write_json(records, args.output)
+    if args.json:
+        print(json.dumps(records))
     return 0

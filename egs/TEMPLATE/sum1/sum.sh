@@ -8,7 +8,8 @@
 # speech with the ASR model and summarises the hypotheses with a text summariser trained on the
 # training transcripts; a topline runs that summariser on the reference transcripts. A lead baseline (the
 # first words of the reference transcript, and of the ASR transcript) shows what copying alone scores.
-# ROUGE-1/2/L of all systems land in $expdir/RESULTS.md. See docs/summarization.md.
+# ROUGE-1/2/L of all systems land in $expdir/RESULTS.md, with a paired bootstrap test of E2E vs cascade.
+# See docs/summarization.md.
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 . ./path.sh
@@ -136,11 +137,20 @@ score_all() {
             --hyp "$expdir/lead$n/decode_$set/hyp_asr" --kaldi --metrics "$sum_metrics"
         legokit results --exp-dir "$expdir/lead$n" --test-set "${set}_reference_transcripts" --ref "data/$set/text" \
             --hyp "$expdir/lead$n/decode_$set/hyp_reference_transcripts" --kaldi --metrics "$sum_metrics"
+        legokit score all --metrics "$sum_metrics" --ref "data/$set/text" --hyp "$sum_exp/decode_$set/hyp" \
+            --compare "$expdir/cascade/decode_$set/hyp" --kaldi --output "$expdir/significance_$set.json" \
+            >"$expdir/significance_$set.md"
     done
     {
         echo "# Speech summarisation: E2E vs cascade (ROUGE F1 and METEOR x100) and the ASR model (WER/CER)"
         echo
         legokit results --compare "$sum_exp" "$expdir/cascade" "$text_exp" "$expdir/lead$n" "$asr_exp"
+        for set in $test_sets; do
+            echo
+            echo "## $set: E2E (A) vs cascade (B), paired bootstrap"
+            echo
+            cat "$expdir/significance_$set.md"
+        done
     } >"$expdir/RESULTS.md"
 }
 

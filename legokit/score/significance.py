@@ -1,0 +1,148 @@
+"""Paired bootstrap resampling (Koehn, 2004): is system A's score different from system B's beyond what
+another test sample of the same size could give?
+
+Each metric is reduced to per-segment sufficient statistics once (ROUGE and METEOR: segment scores, whose
+mean is the corpus score; WER and CER: edit and reference counts from jiwer; BLEU and chrF: sacrebleu's own
+n-gram statistics), so a resample's corpus score is a sum over drawn rows, exactly what
+:mod:`legokit.score.metrics` computes on that sample. ``p`` is the fraction of resamples in which the
+difference A − B is zero or has the other sign than on the whole test set (two systems that differ only by
+chance give p ≈ 0.5; p < 0.05 is the usual threshold).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import jiwer
+import numpy as np
+
+from legokit.errors import LegokitError
+from legokit.score.metrics import METRICS, ROUGE_TYPES
+
+Stats = np.ndarray  # (N segments, K statistics)
+
+
+@dataclass
+class PairedResult:
+    """One metric key (e.g. "rouge1") of system A vs B: corpus scores, their difference with its 95%
+    bootstrap interval, and the p-value."""
+
+    metric: str
+    a: float
+    b: float
+    delta: float
+    ci_low: float
+    ci_high: float
+    p: float
+
+    def as_dict(self) -> dict[str, float | str]:
+        return asdict(self)
+
+
+def _rouge_stats(refs: Sequence[str], hyps: Sequence[str]) -> Stats:
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
+    return np.array([[scorer.score(r, h)[key].fmeasure for key in ROUGE_TYPES] for r, h in zip(refs, hyps)])
+
+
+def _meteor_stats(refs: Sequence[str], hyps: Sequence[str]) -> Stats:
+    from nltk.translate.meteor_score import single_meteor_score
+
+    from legokit.score.meteor import load_wordnet, tokenize, wordnet_root
+
+    wordnet = load_wordnet(wordnet_root())
+    return np.array([[single_meteor_score(tokenize(r), tokenize(h), wordnet=wordnet)] for r, h in zip(refs, hyps)])
+
+
+def _edit_stats(process: Callable) -> Callable[[Sequence[str], Sequence[str]], Stats]:
+    def stats(refs: Sequence[str], hyps: Sequence[str]) -> Stats:
+        rows = []
+        for ref, hyp in zip(refs, hyps):
+            out = process(ref, hyp)
+            rows.append([out.substitutions + out.deletions + out.insertions,
+                         out.substitutions + out.deletions + out.hits])
+        return np.array(rows, dtype=np.float64)
+    return stats
+
+
+def _sacrebleu_stats(make: Callable) -> Callable[[Sequence[str], Sequence[str]], Stats]:
+    def stats(refs: Sequence[str], hyps: Sequence[str]) -> Stats:
+        return np.array(make()._extract_corpus_statistics(list(hyps), [list(refs)]), dtype=np.float64)
+    return stats
+
+
+def _sacrebleu_score(make: Callable, key: str) -> Callable[[np.ndarray], dict[str, float]]:
+    def score(total: np.ndarray) -> dict[str, float]:
+        return {key: make()._compute_score_from_stats(total.tolist()).score}
+    return score
+
+
+def _bleu():
+    from sacrebleu.metrics import BLEU
+
+    return BLEU(tokenize="13a")
+
+
+def _chrf():
+    from sacrebleu.metrics import CHRF
+
+    return CHRF()
+
+
+#: metric -> (per-segment statistics, corpus scores {key: value} from the statistics summed over segments
+#: and the number of segments)
+_REDUCIBLE: dict[str, tuple[Callable, Callable[[np.ndarray, int], dict[str, float]]]] = {
+    "rouge": (_rouge_stats, lambda t, n: {k: 100.0 * v / max(n, 1) for k, v in zip(ROUGE_TYPES, t)}),
+    "meteor": (_meteor_stats, lambda t, n: {"meteor": 100.0 * t[0] / max(n, 1)}),
+    "wer": (_edit_stats(jiwer.process_words), lambda t, n: {"wer": 100.0 * t[0] / max(t[1], 1)}),
+    "cer": (_edit_stats(jiwer.process_characters), lambda t, n: {"cer": 100.0 * t[0] / max(t[1], 1)}),
+    "bleu": (_sacrebleu_stats(_bleu), lambda t, n: _sacrebleu_score(_bleu, "bleu")(t)),
+    "chrf": (_sacrebleu_stats(_chrf), lambda t, n: _sacrebleu_score(_chrf, "chrf")(t)),
+}
+assert set(_REDUCIBLE) == set(METRICS), "every metric needs its bootstrap statistics"
+
+
+def paired_bootstrap(refs: Sequence[str], hyps_a: Sequence[str], hyps_b: Sequence[str], names: Sequence[str],
+                     num_samples: int = 1000, seed: int = 12345) -> list[PairedResult]:
+    """Paired bootstrap of systems A and B on the same references, one result per metric key.
+
+    Every resample draws N segment indices with replacement and scores both systems on the same draw.
+    """
+    if not len(refs) == len(hyps_a) == len(hyps_b):
+        raise LegokitError(f"paired bootstrap needs one hypothesis of each system per reference, got "
+                           f"{len(refs)} references, {len(hyps_a)} and {len(hyps_b)} hypotheses")
+    if not refs:
+        raise LegokitError("paired bootstrap of an empty test set")
+    if num_samples < 1:
+        raise LegokitError(f"--bootstrap-samples must be >= 1, got {num_samples}")
+    n = len(refs)
+    draws = np.random.default_rng(seed).integers(0, n, size=(num_samples, n))
+    counts = np.stack([np.bincount(row, minlength=n) for row in draws]).astype(np.float64)  # (S, N)
+    results = []
+    for name in names:
+        if name not in _REDUCIBLE:
+            raise LegokitError(f"no bootstrap statistics for metric {name!r}; choose from {', '.join(_REDUCIBLE)}")
+        segment_stats, corpus_score = _REDUCIBLE[name]
+        stats_a, stats_b = segment_stats(refs, hyps_a), segment_stats(refs, hyps_b)
+        full_a, full_b = corpus_score(stats_a.sum(0), n), corpus_score(stats_b.sum(0), n)
+        sampled_a = [corpus_score(total, n) for total in counts @ stats_a]
+        sampled_b = [corpus_score(total, n) for total in counts @ stats_b]
+        for key in full_a:
+            delta = full_a[key] - full_b[key]
+            deltas = np.array([sa[key] - sb[key] for sa, sb in zip(sampled_a, sampled_b)])
+            flipped = deltas <= 0 if delta > 0 else deltas >= 0 if delta < 0 else np.ones_like(deltas, dtype=bool)
+            low, high = np.percentile(deltas, [2.5, 97.5])
+            results.append(PairedResult(key, full_a[key], full_b[key], delta, float(low), float(high),
+                                        float(flipped.mean())))
+    return results
+
+
+def format_results(results: Sequence[PairedResult], name_a: str = "A", name_b: str = "B") -> str:
+    """A markdown table: metric, A, B, A − B with its 95% bootstrap interval, p."""
+    lines = [f"| metric | {name_a} | {name_b} | {name_a} − {name_b} | 95% interval | p |", "|---|---:|---:|---:|---|---:|"]
+    for r in results:
+        lines.append(f"| {r.metric} | {r.a:.2f} | {r.b:.2f} | {r.delta:+.2f} | [{r.ci_low:+.2f}, {r.ci_high:+.2f}] "
+                     f"| {r.p:.3f} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,84 @@
+"""Paired bootstrap resampling: corpus scores rebuilt from per-segment statistics equal the metrics' own,
+identical systems are indistinguishable, a clearly better system is significant."""
+import json
+
+import numpy as np
+import pytest
+
+from legokit.cli import main
+from legokit.errors import LegokitError
+from legokit.score.metrics import compute
+from legokit.score.significance import _REDUCIBLE, format_results, paired_bootstrap
+
+REFS = ["the cat sat on the mat", "a fast gpu free decoder", "debian package for python yaml parsing",
+        "gnu c compiler for arm", "documentation for the library", "font for the malayalam language"]
+GOOD = ["the cat sat on a mat", "a fast decoder", "python yaml parser package", "gnu c compiler for arm64",
+        "documentation of the library", "malayalam font"]
+BAD = ["dog", "slow", "ruby", "compiler", "data", "sans"]
+OFFLINE = ["rouge", "wer", "cer", "bleu", "chrf"]  # METEOR fetches WordNet: tests/score/test_meteor.py
+
+
+@pytest.mark.parametrize("name", OFFLINE)
+def test_statistics_rebuild_the_corpus_score_of_any_resample(name):
+    """A resample (with repeats) scored from summed segment statistics == the metric on that resample."""
+    segment_stats, corpus_score = _REDUCIBLE[name]
+    stats = segment_stats(REFS, GOOD)
+    for rows in ([0, 1, 2, 3, 4, 5], [2, 2, 5, 0, 0, 0], [4, 4, 4, 4, 4, 1]):
+        expected = compute([name], [REFS[i] for i in rows], [GOOD[i] for i in rows])
+        got = corpus_score(stats[rows].sum(0), len(rows))
+        assert got == pytest.approx(expected, abs=1e-9), (name, rows)
+
+
+def test_identical_systems_differ_by_nothing():
+    for result in paired_bootstrap(REFS, GOOD, list(GOOD), ["rouge", "bleu", "wer"], num_samples=200):
+        assert result.delta == 0 and result.ci_low == result.ci_high == 0 and result.p == 1.0
+
+
+def test_a_clearly_better_system_is_significant_in_both_directions():
+    better = paired_bootstrap(REFS * 5, GOOD * 5, BAD * 5, ["rouge", "wer"], num_samples=500)
+    by_key = {r.metric: r for r in better}
+    assert by_key["rouge1"].delta > 20 and by_key["rouge1"].ci_low > 0 and by_key["rouge1"].p < 0.01
+    assert by_key["wer"].delta < 0 and by_key["wer"].ci_high < 0 and by_key["wer"].p < 0.01  # lower is better
+    worse = {r.metric: r for r in paired_bootstrap(REFS * 5, BAD * 5, GOOD * 5, ["rouge"], num_samples=500)}
+    assert worse["rouge1"].delta == pytest.approx(-by_key["rouge1"].delta) and worse["rouge1"].p < 0.01
+
+
+def test_full_set_scores_are_the_metrics_scores_and_the_seed_fixes_the_interval():
+    first = paired_bootstrap(REFS, GOOD, BAD, ["rouge", "chrf"], num_samples=100, seed=3)
+    again = paired_bootstrap(REFS, GOOD, BAD, ["rouge", "chrf"], num_samples=100, seed=3)
+    assert first == again
+    scores_a, scores_b = compute(["rouge", "chrf"], REFS, GOOD), compute(["rouge", "chrf"], REFS, BAD)
+    for r in first:
+        assert r.a == pytest.approx(scores_a[r.metric]) and r.b == pytest.approx(scores_b[r.metric])
+        assert r.ci_low <= r.delta <= r.ci_high or np.isclose(r.delta, r.ci_high)
+    table = format_results(first, "E2E", "cascade")
+    assert table.startswith("| metric | E2E | cascade | E2E − cascade | 95% interval | p |") and "| rouge1 |" in table
+
+
+@pytest.mark.parametrize("hyps_b, names, samples, match", [
+    (BAD[:3], ["rouge"], 10, "6 references, 6 and 3 hypotheses"),
+    (BAD, ["ter"], 10, "no bootstrap statistics for metric 'ter'"),
+    (BAD, ["rouge"], 0, "--bootstrap-samples must be >= 1"),
+])
+def test_bad_requests_are_refused(hyps_b, names, samples, match):
+    with pytest.raises(LegokitError, match=match):
+        paired_bootstrap(REFS, GOOD, hyps_b, names, num_samples=samples)
+
+
+def test_cli_compare_with_kaldi_files(tmp_path, capsys):
+    ids = [f"utt{i}" for i in range(len(REFS))]
+    files = {}
+    for name, lines in (("ref", REFS), ("a", GOOD), ("b", BAD)):
+        order = ids if name == "ref" else ids[::-1]  # matched by id, not by line
+        text = {u: t for u, t in zip(ids, lines)}
+        files[name] = tmp_path / name
+        files[name].write_text("".join(f"{u} {text[u]}\n" for u in order))
+    out = tmp_path / "sig.json"
+    assert main(["score", "rouge", "--ref", str(files["ref"]), "--hyp", str(files["a"]), "--compare",
+                 str(files["b"]), "--kaldi", "--bootstrap-samples", "50", "--output", str(out), "--json"]) == 0
+    printed = capsys.readouterr().out
+    assert ": 6 segments, 50 paired resamples" in printed and "| rouge1 |" in printed
+    records = json.loads(printed.strip().splitlines()[-1])
+    assert records == json.loads(out.read_text())
+    assert [r["metric"] for r in records] == ["rouge1", "rouge2", "rougeL"]
+    assert records[0]["a"] == pytest.approx(compute(["rouge"], REFS, GOOD)["rouge1"])
