@@ -7,7 +7,8 @@
 #  5 finetune  per target: no transfer (scratch), phone IDs + mapping, features input
 #  6 asr       a CTC character ASR per target (espeak-ng voices) to score the synthesised speech
 #  7 synth     synthesise the target test sentences (Griffin-Lim), fbank, ASR decoding
-#  8 score     CER + DNSMOS per target and condition -> exp/*/RESULTS.md and exp/results_table.md
+#  8 score     CER + DNSMOS per target and condition -> exp/*/RESULTS.md and exp/results_table.md, with a
+#              paired bootstrap of each transfer condition's CER against no transfer
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 . ./path.sh
@@ -142,6 +143,20 @@ score() {
     done
     tts table --exp-dir "$expdir" --targets "${targets// /,}" --conditions "${conditions// /,}" \
         --source "$source_lang" --out "$expdir/results_table.md"
+    for tgt in $targets; do  # is a transfer condition's CER different from no transfer's? (paired bootstrap)
+        [[ " $conditions " == *" scratch "* ]] || break
+        for cond in $conditions; do
+            [ "$cond" != scratch ] || continue
+            {
+                echo
+                echo "### $tgt: CER of $cond (A) vs scratch (B), paired bootstrap over the test sentences"
+                echo
+                legokit score cer --ref "$expdir/tts_${tgt}_scratch/syn/text" --kaldi \
+                    --hyp "$expdir/tts_${tgt}_$cond/syn/hyp" --compare "$expdir/tts_${tgt}_scratch/syn/hyp" \
+                    --output "$expdir/tts_${tgt}_$cond/cer_vs_scratch.json"
+            } >>"$expdir/results_table.md"
+        done
+    done
     cat "$expdir/results_table.md"
 }
 
