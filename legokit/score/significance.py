@@ -141,8 +141,9 @@ def paired_bootstrap(refs: Sequence[str], hyps_a: Sequence[str], hyps_b: Sequenc
 
 def format_results(results: Sequence[PairedResult], name_a: str = "A", name_b: str = "B") -> str:
     """A markdown table: metric, A, B, A − B with its 95% bootstrap interval, p."""
-    lines = [f"| metric | {name_a} | {name_b} | {name_a} − {name_b} | 95% interval | p |", "|---|---:|---:|---:|---|---:|"]
+    lines = [f"| metric | {name_a} | {name_b} | {name_a} − {name_b} | 95% interval | p |",
+             "|---|---:|---:|---:|---|---:|"]
     for r in results:
-        lines.append(f"| {r.metric} | {r.a:.2f} | {r.b:.2f} | {r.delta:+.2f} | [{r.ci_low:+.2f}, {r.ci_high:+.2f}] "
-                     f"| {r.p:.3f} |")
+        interval = f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
+        lines.append(f"| {r.metric} | {r.a:.2f} | {r.b:.2f} | {r.delta:+.2f} | {interval} | {r.p:.3f} |")
     return "\n".join(lines) + "\n"
