@@ -98,8 +98,13 @@ def tokenize(text: str) -> list[str]:
 
 def meteor(refs: Sequence[str], hyps: Sequence[str], download_dir: str | Path | None = None) -> float:
     """Mean segment METEOR ×100 of ``hyps`` against one reference each (nltk, WordNet 3.0 synonyms)."""
+    return 100.0 * sum(meteor_segments(refs, hyps, download_dir)) / max(len(refs), 1)
+
+
+def meteor_segments(refs: Sequence[str], hyps: Sequence[str], download_dir: str | Path | None = None
+                    ) -> list[float]:
+    """Per segment METEOR (0-1), as :func:`meteor` averages them."""
     from nltk.translate.meteor_score import single_meteor_score
 
     wordnet = load_wordnet(wordnet_root(download_dir))
-    total = sum(single_meteor_score(tokenize(ref), tokenize(hyp), wordnet=wordnet) for ref, hyp in zip(refs, hyps))
-    return 100.0 * total / max(len(refs), 1)
+    return [single_meteor_score(tokenize(ref), tokenize(hyp), wordnet=wordnet) for ref, hyp in zip(refs, hyps)]

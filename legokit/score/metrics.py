@@ -46,14 +46,16 @@ def rouge(refs: Sequence[str], hyps: Sequence[str]) -> dict[str, float]:
 
     rouge-score's tokenizer lower-cases and keeps only [a-z0-9]: it suits English summaries only.
     """
+    per_segment = rouge_segments(refs, hyps)
+    return {key: 100.0 * sum(row[i] for row in per_segment) / max(len(refs), 1) for i, key in enumerate(ROUGE_TYPES)}
+
+
+def rouge_segments(refs: Sequence[str], hyps: Sequence[str]) -> list[list[float]]:
+    """Per segment [ROUGE-1, ROUGE-2, ROUGE-L] F-measures (0-1), as :func:`rouge` averages them."""
     from rouge_score import rouge_scorer  # imports nltk: seconds, so only when ROUGE is asked for
 
     scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
-    totals = dict.fromkeys(ROUGE_TYPES, 0.0)
-    for ref, hyp in zip(refs, hyps):
-        for key, score in scorer.score(ref, hyp).items():
-            totals[key] += score.fmeasure
-    return {key: 100.0 * total / max(len(refs), 1) for key, total in totals.items()}
+    return [[scores[key].fmeasure for key in ROUGE_TYPES] for scores in map(scorer.score, refs, hyps)]
 
 
 #: metric name -> function giving {json key: value}

@@ -11,6 +11,7 @@ chance give p ≈ 0.5; p < 0.05 is the usual threshold).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
@@ -18,7 +19,7 @@ import jiwer
 import numpy as np
 
 from legokit.errors import LegokitError
-from legokit.score.metrics import METRICS, ROUGE_TYPES
+from legokit.score.metrics import METRICS, ROUGE_TYPES, rouge_segments
 
 Stats = np.ndarray  # (N segments, K statistics)
 
@@ -41,19 +42,13 @@ class PairedResult:
 
 
 def _rouge_stats(refs: Sequence[str], hyps: Sequence[str]) -> Stats:
-    from rouge_score import rouge_scorer
-
-    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
-    return np.array([[scorer.score(r, h)[key].fmeasure for key in ROUGE_TYPES] for r, h in zip(refs, hyps)])
+    return np.array(rouge_segments(refs, hyps))
 
 
 def _meteor_stats(refs: Sequence[str], hyps: Sequence[str]) -> Stats:
-    from nltk.translate.meteor_score import single_meteor_score
+    from legokit.score.meteor import meteor_segments
 
-    from legokit.score.meteor import load_wordnet, tokenize, wordnet_root
-
-    wordnet = load_wordnet(wordnet_root())
-    return np.array([[single_meteor_score(tokenize(r), tokenize(h), wordnet=wordnet)] for r, h in zip(refs, hyps)])
+    return np.array(meteor_segments(refs, hyps))[:, None]
 
 
 def _edit_stats(process: Callable) -> Callable[[Sequence[str], Sequence[str]], Stats]:
@@ -73,18 +68,14 @@ def _sacrebleu_stats(make: Callable) -> Callable[[Sequence[str], Sequence[str]],
     return stats
 
 
-def _sacrebleu_score(make: Callable, key: str) -> Callable[[np.ndarray], dict[str, float]]:
-    def score(total: np.ndarray) -> dict[str, float]:
-        return {key: make()._compute_score_from_stats(total.tolist()).score}
-    return score
-
-
+@functools.cache
 def _bleu():
     from sacrebleu.metrics import BLEU
 
     return BLEU(tokenize="13a")
 
 
+@functools.cache
 def _chrf():
     from sacrebleu.metrics import CHRF
 
@@ -98,8 +89,8 @@ _REDUCIBLE: dict[str, tuple[Callable, Callable[[np.ndarray, int], dict[str, floa
     "meteor": (_meteor_stats, lambda t, n: {"meteor": 100.0 * t[0] / max(n, 1)}),
     "wer": (_edit_stats(jiwer.process_words), lambda t, n: {"wer": 100.0 * t[0] / max(t[1], 1)}),
     "cer": (_edit_stats(jiwer.process_characters), lambda t, n: {"cer": 100.0 * t[0] / max(t[1], 1)}),
-    "bleu": (_sacrebleu_stats(_bleu), lambda t, n: _sacrebleu_score(_bleu, "bleu")(t)),
-    "chrf": (_sacrebleu_stats(_chrf), lambda t, n: _sacrebleu_score(_chrf, "chrf")(t)),
+    "bleu": (_sacrebleu_stats(_bleu), lambda t, n: {"bleu": _bleu()._compute_score_from_stats(t.tolist()).score}),
+    "chrf": (_sacrebleu_stats(_chrf), lambda t, n: {"chrf": _chrf()._compute_score_from_stats(t.tolist()).score}),
 }
 assert set(_REDUCIBLE) == set(METRICS), "every metric needs its bootstrap statistics"
 

@@ -82,3 +82,13 @@ def test_cli_compare_with_kaldi_files(tmp_path, capsys):
     assert records == json.loads(out.read_text())
     assert [r["metric"] for r in records] == ["rouge1", "rouge2", "rougeL"]
     assert records[0]["a"] == pytest.approx(compute(["rouge"], REFS, GOOD)["rouge1"])
+
+
+def test_cli_compare_names_the_file_that_lacks_ids(tmp_path, capsys):
+    ref, a, b = tmp_path / "ref", tmp_path / "a", tmp_path / "b"
+    ref.write_text("u1 gnu c compiler\nu2 yaml parser\n")
+    a.write_text("u1 c compiler\nu2 parser\n")
+    b.write_text("u1 c compiler\n")  # u2 missing
+    assert main(["score", "rouge", "--ref", str(ref), "--hyp", str(a), "--compare", str(b), "--kaldi"]) == 2
+    err = capsys.readouterr().err
+    assert f"1 id(s) of {ref} missing from {b}: u2" in err
