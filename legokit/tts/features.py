@@ -35,8 +35,8 @@ NUM_FEATURES = 24
 INPUT_DIM = NUM_FEATURES + 1
 TIE = "\u0361"
 # espeak-ng symbols outside PanPhon's IPA -> IPA ('"' marks a centralised vowel, '^' a non-syllabic one:
-# espeak-ng ru writes `u"` and `ɪ^`)
-ESPEAK_TO_IPA = {"ᵻ": "ɨ", "ɚ": "ə˞", "ɝ": "ɜ˞", "g": "ɡ", '"': "\u0308", "^": "\u032f"}
+# espeak-ng ru writes `u"` and `ɪ^`; espeak-ng ur and uz leak their own phoneme names `r.` (ɽ, ڑ) and `tS` (tʃ))
+ESPEAK_TO_IPA = {"r.": "ɽ", "tS": "tʃ", "ᵻ": "ɨ", "ɚ": "ə˞", "ɝ": "ɜ˞", "g": "ɡ", '"': "\u0308", "^": "\u032f"}
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,13 +1,14 @@
 """PanPhon feature vectors: affricates, diacritics, diphthongs, espeak symbols, unknown symbols."""
 
 import logging
+import shutil
 
 import numpy as np
 import pytest
 
 from legokit.errors import LegokitError
 from legokit.tts.features import INPUT_DIM, NUM_FEATURES, feature_matrix, feature_names, phone_vector
-from legokit.tts.phones import WORD
+from legokit.tts.phones import WORD, phonemize
 
 pytest.importorskip("panphon")
 
@@ -38,6 +39,33 @@ def test_diphthong_is_the_mean_of_its_segments_and_is_logged(caplog):
 
 def test_espeak_symbol_rewritten():
     assert np.array_equal(phone_vector("ᵻ"), phone_vector("ɨ"))
+
+
+# a line per recipe language with its characteristic sounds (ur: ڑ, aspirates; uz: ch; ka: ejectives ...)
+LINES = {
+    "bg": "Щастливият джудист хвърля жълтата цветна топка в южния ъгъл на двора.",
+    "ka": "ჟღერადობა, ყვავილი, წყალი, ჭაჭა, ხელი, ძაღლი, ცხენი, ჩიტი, ქალაქი, ფეხი, ღვინო, შაქარი, ჯვარი, ჰაერი.",
+    "kk": "Қазақстанның әдемі өзендері мен ұлы таулары жүрегімде, шөп һәм іңір.",
+    "sw": "Ng'ombe wa shangazi anakula nyasi, dhahabu, ghali, thelathini, njia, mbwa, chakula na jibu zuri.",
+    "ur": "یہ گاڑی بڑی ہے۔ کھانا، بھائی، پھول، تھوڑا، ٹھیک، دھوپ، ڈھول، جھیل، چھت، گھر، ژالہ، غلط، قلم، خط، ظالم۔",
+    "uz": "Oʻzbekiston gʻalaba qishloq choʻl shahar yaxshi hayot.",
+    "ru": "Съешь же ещё этих мягких французских булок да выпей чаю.",
+    "fi": "Törkylempijävongahdus, äänekäs yö ja hyvä ystävä.",
+    "en": "The quick brown fox jumps over the lazy dog, thinking of measure and church.",
+}
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+@pytest.mark.parametrize("lang", sorted(LINES))
+def test_every_espeak_phone_of_the_recipe_languages_has_features(lang):
+    phones = phonemize([LINES[lang]], lang)[0]
+    matrix = feature_matrix(phones, lang)  # raises on any symbol PanPhon does not know
+    sounds = [i for i, phone in enumerate(phones) if phone != WORD]
+    assert matrix.shape == (len(phones), INPUT_DIM) and np.abs(matrix[sounds, :NUM_FEATURES]).sum(axis=1).min() > 0
+    if lang == "ur":  # espeak-ng's own name for the retroflex flap, rewritten to IPA ɽ
+        assert "r." in phones and np.array_equal(phone_vector("r."), phone_vector("ɽ"))
+    if lang == "uz":
+        assert "tS" in phones and np.array_equal(phone_vector("tS"), phone_vector("tʃ"))
 
 
 def test_unknown_symbol_error_names_phone_and_language(caplog):
