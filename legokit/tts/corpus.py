@@ -44,11 +44,19 @@ class CorpusConfig:
     min_words: int = 2  # sentence filter: at least this many words
     max_words: int = 20  # and at most this many
     packages: list[str] = field(default_factory=list)  # Debian packages with more catalogs, "{lang}" replaced
+    # Debian packages with more catalogs for one language only, e.g. {"sw": ["vlc-l10n", "minetest-data"]}:
+    # for languages with few messages on a base system (docs/tts.md shows how to find such packages)
+    lang_packages: dict[str, list[str]] = field(default_factory=dict)
     asr_voices: list[str] = field(default_factory=lambda: ["+m1", "+f2", "+m3", "+f4", "+m7"])  # appended to lang
     speed: int = 160  # espeak-ng words per minute of the TTS voice
     source_utts: int = 0  # festvox-ru training utterances (0: all 550 not in valid/test)
     text_files: list[str] = field(default_factory=list)  # more sentence files (one a line), "{lang}" replaced;
-    # e.g. "$TTS_CORPORA/{lang}/sentences.txt" (db.sh) for languages with few catalog messages (sw, ur)
+    # e.g. "$TTS_CORPORA/{lang}/sentences.txt" (db.sh) for a user's own text
+
+    def validate(self) -> None:
+        for lang, names in self.lang_packages.items():
+            if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+                raise LegokitError(f"lang_packages['{lang}'] must be a list of Debian package names, got {names!r}")
 
 
 def read_festvox(voice_dir: str | Path) -> dict[str, tuple[str, str]]:
@@ -111,11 +119,13 @@ def prepare_espeak_language(lang: str, out_dir: str | Path, cfg: CorpusConfig, d
                             nj: int = 2, text_only: bool = False) -> dict[str, int]:
     """Catalog sentences of `lang` spoken by espeak-ng: <out>/<lang>_tts and <out>/<lang>_asr
     (with `text_only`, only the sentences: enough for ASPF)."""
-    roots = [Path("/usr/share/locale")] + [fetch_deb(p.format(lang=lang), download_dir) for p in cfg.packages]
+    names = [p.format(lang=lang) for p in cfg.packages] + cfg.lang_packages.get(lang, [])
+    roots = [Path("/usr/share/locale")] + [fetch_deb(name, download_dir) for name in names]
     found = sentences(lang, roots, cfg)
     if len(found) < cfg.test_utts + cfg.valid_utts + 10:
-        raise LegokitError(f"only {len(found)} '{lang}' sentences in the gettext catalogs of {roots}; add Debian "
-                           "packages with more (e.g. packages: ['libreoffice-l10n-{lang}']) or lower test_utts")
+        raise LegokitError(f"only {len(found)} '{lang}' sentences in the gettext catalogs of /usr/share/locale and "
+                           f"the packages {names}; add Debian packages with more (lang_packages: {{{lang}: [...]}}, "
+                           "docs/tts.md shows how to find them), a sentence file (text_files) or lower test_utts")
     splits = _split(found, cfg)
     out = Path(out_dir)
     text_dir = out / f"{lang}_text"
