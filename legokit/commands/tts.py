@@ -81,6 +81,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--exp-dir", required=True, help="experiment dir whose RESULTS.md gets the scores")
     p.add_argument("--test-set", default="test", help="row name in RESULTS.md")
 
+    p = _parser(sub, "compare-mos", "paired bootstrap of per-utterance predicted MOS: is system A's MOS "
+                "different from system B's on the same test sentences?")
+    p.add_argument("--a", required=True, help="synthesis dir scored by `tts evaluate` (its dnsmos.tsv), or the file")
+    p.add_argument("--b", required=True, help="the system to compare with (same utterance ids)")
+    p.add_argument("--keys", default="ovrl_mos,sig_mos,bak_mos,p808_mos", help="comma-separated DNSMOS columns")
+    p.add_argument("--bootstrap-samples", type=int, default=1000, help="resamples of the test sentences")
+    p.add_argument("--seed", type=int, default=12345, help="seed of the resampling")
+    p.add_argument("--output", help="also write the results as JSON here")
+
     p = _parser(sub, "table", "markdown table of CER and predicted MOS per target and condition, with ASPF")
     p.add_argument("--exp-dir", required=True, help="the recipe's exp dir (tts_<target>_<condition>/, ref_<target>/)")
     p.add_argument("--targets", required=True, help="comma-separated target languages")
@@ -127,6 +136,20 @@ def _prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare_mos(args: argparse.Namespace) -> int:
+    from legokit.score.io import write_json
+    from legokit.score.significance import format_results
+    from legokit.tts.evaluate import compare_mos, read_mos
+
+    results = compare_mos(args.a, args.b, args.keys.split(","), args.bootstrap_samples, args.seed)
+    count = len(read_mos(args.a))
+    print(f"A = {args.a}, B = {args.b}: {count} utterances, {args.bootstrap_samples} paired resamples\n")
+    print(format_results(results), end="")
+    if args.output:
+        write_json([r.as_dict() for r in results], args.output)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     if args.action == "prepare":
         return _prepare(args)
@@ -162,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
         from legokit.tts.evaluate import evaluate_tts
 
         print(evaluate_tts(args.syn_dir, args.exp_dir, args.test_set, args.hyp))
+    elif args.action == "compare-mos":
+        return _compare_mos(args)
     else:
         from legokit.tts.evaluate import results_table
 

@@ -104,29 +104,54 @@ def paired_bootstrap(refs: Sequence[str], hyps_a: Sequence[str], hyps_b: Sequenc
     if not len(refs) == len(hyps_a) == len(hyps_b):
         raise LegokitError(f"paired bootstrap needs one hypothesis of each system per reference, got "
                            f"{len(refs)} references, {len(hyps_a)} and {len(hyps_b)} hypotheses")
-    if not refs:
-        raise LegokitError("paired bootstrap of an empty test set")
-    if num_samples < 1:
-        raise LegokitError(f"--bootstrap-samples must be >= 1, got {num_samples}")
-    n = len(refs)
-    draws = np.random.default_rng(seed).integers(0, n, size=(num_samples, n))
-    counts = np.stack([np.bincount(row, minlength=n) for row in draws]).astype(np.float64)  # (S, N)
     results = []
     for name in names:
         if name not in _REDUCIBLE:
             raise LegokitError(f"no bootstrap statistics for metric {name!r}; choose from {', '.join(_REDUCIBLE)}")
         segment_stats, corpus_score = _REDUCIBLE[name]
-        stats_a, stats_b = segment_stats(refs, hyps_a), segment_stats(refs, hyps_b)
-        full_a, full_b = corpus_score(stats_a.sum(0), n), corpus_score(stats_b.sum(0), n)
-        sampled_a = [corpus_score(total, n) for total in counts @ stats_a]
-        sampled_b = [corpus_score(total, n) for total in counts @ stats_b]
-        for key in full_a:
-            delta = full_a[key] - full_b[key]
-            deltas = np.array([sa[key] - sb[key] for sa, sb in zip(sampled_a, sampled_b)])
-            flipped = deltas <= 0 if delta > 0 else deltas >= 0 if delta < 0 else np.ones_like(deltas, dtype=bool)
-            low, high = np.percentile(deltas, [2.5, 97.5])
-            results.append(PairedResult(key, full_a[key], full_b[key], delta, float(low), float(high),
-                                        float(flipped.mean())))
+        results += bootstrap_statistics(segment_stats(refs, hyps_a), segment_stats(refs, hyps_b), corpus_score,
+                                        num_samples, seed)
+    return results
+
+
+def paired_bootstrap_means(scores_a: dict[str, Sequence[float]], scores_b: dict[str, Sequence[float]],
+                           num_samples: int = 1000, seed: int = 12345) -> list[PairedResult]:
+    """Paired bootstrap of per-segment scores whose corpus score is their mean (e.g. predicted MOS per
+    utterance): {key: N scores} of A and of B, segment i of A paired with segment i of B."""
+    if list(scores_a) != list(scores_b):
+        raise LegokitError(f"systems A and B have different score keys: {list(scores_a)} vs {list(scores_b)}")
+    keys = list(scores_a)
+    stats_a = np.array([scores_a[k] for k in keys], dtype=np.float64).T.reshape(-1, len(keys))
+    stats_b = np.array([scores_b[k] for k in keys], dtype=np.float64).T.reshape(-1, len(keys))
+    if stats_a.shape != stats_b.shape:
+        raise LegokitError(f"paired bootstrap needs one score of each system per segment, got "
+                           f"{len(stats_a)} and {len(stats_b)}")
+    return bootstrap_statistics(stats_a, stats_b, lambda t, n: {k: t[i] / max(n, 1) for i, k in enumerate(keys)},
+                                num_samples, seed)
+
+
+def bootstrap_statistics(stats_a: Stats, stats_b: Stats, corpus_score: Callable[[np.ndarray, int], dict[str, float]],
+                         num_samples: int = 1000, seed: int = 12345) -> list[PairedResult]:
+    """The bootstrap itself: per-segment statistics (N, K) of A and B, and the corpus scores {key: value} of
+    statistics summed over a sample of n segments. One result per key."""
+    n = len(stats_a)
+    if n == 0:
+        raise LegokitError("paired bootstrap of an empty test set")
+    if num_samples < 1:
+        raise LegokitError(f"--bootstrap-samples must be >= 1, got {num_samples}")
+    draws = np.random.default_rng(seed).integers(0, n, size=(num_samples, n))
+    counts = np.stack([np.bincount(row, minlength=n) for row in draws]).astype(np.float64)  # (S, N)
+    full_a, full_b = corpus_score(stats_a.sum(0), n), corpus_score(stats_b.sum(0), n)
+    sampled_a = [corpus_score(total, n) for total in counts @ stats_a]
+    sampled_b = [corpus_score(total, n) for total in counts @ stats_b]
+    results = []
+    for key in full_a:
+        delta = full_a[key] - full_b[key]
+        deltas = np.array([sa[key] - sb[key] for sa, sb in zip(sampled_a, sampled_b)])
+        flipped = deltas <= 0 if delta > 0 else deltas >= 0 if delta < 0 else np.ones_like(deltas, dtype=bool)
+        low, high = np.percentile(deltas, [2.5, 97.5])
+        results.append(PairedResult(key, float(full_a[key]), float(full_b[key]), float(delta), float(low),
+                                    float(high), float(flipped.mean())))
     return results
 
 

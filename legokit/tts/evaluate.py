@@ -15,29 +15,96 @@ from legokit.score.metrics import cer
 from legokit.score.results import load_record, update_results
 
 DNSMOS_RATE = 16000
+MOS_KEYS = ("ovrl_mos", "sig_mos", "bak_mos", "p808_mos")
+MOS_FILE = "dnsmos.tsv"  # per-utterance scores in a synthesis dir, for significance tests (compare_mos)
 
 
-def dnsmos(wav_paths: list[str]) -> dict[str, float]:
-    """Mean DNSMOS (ovrl_mos, sig_mos, bak_mos, p808_mos) over the files (resampled to 16 kHz)."""
+def dnsmos_per_utterance(wavs: dict[str, str]) -> dict[str, dict[str, float]]:
+    """{utt: DNSMOS scores (MOS_KEYS)} of {utt: wav path}, each file resampled to 16 kHz."""
     try:
         from speechmos import dnsmos as model
     except ImportError as err:
         raise LegokitError("predicted MOS needs the packages speechmos and onnxruntime: "
                            "pip install 'legokit[tts]' (or pip install speechmos onnxruntime)") from err
-    if not wav_paths:
+    if not wavs:
         raise LegokitError("no wav files to score")
-    keys = ("ovrl_mos", "sig_mos", "bak_mos", "p808_mos")
-    scores = [model.run(load_audio(p, DNSMOS_RATE), sr=DNSMOS_RATE) for p in wav_paths]
-    return {k: float(np.mean([s[k] for s in scores])) for k in keys}
+    out = {}
+    for utt, path in wavs.items():
+        scores = model.run(load_audio(path, DNSMOS_RATE), sr=DNSMOS_RATE)
+        out[utt] = {k: float(scores[k]) for k in MOS_KEYS}
+    return out
+
+
+def dnsmos(wav_paths: list[str]) -> dict[str, float]:
+    """Mean DNSMOS (ovrl_mos, sig_mos, bak_mos, p808_mos) over the files (resampled to 16 kHz)."""
+    per_utt = dnsmos_per_utterance({str(i): p for i, p in enumerate(wav_paths)})
+    return {k: float(np.mean([s[k] for s in per_utt.values()])) for k in MOS_KEYS}
+
+
+def write_mos(scores: dict[str, dict[str, float]], path: str | Path) -> None:
+    """Per-utterance scores as TSV: a header ``utt ovrl_mos sig_mos bak_mos p808_mos``, a row per utterance."""
+    rows = ["\t".join(("utt",) + MOS_KEYS)]
+    rows += ["\t".join([utt] + [f"{s[k]:.4f}" for k in MOS_KEYS]) for utt, s in scores.items()]
+    Path(path).write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+def read_mos(path: str | Path) -> dict[str, dict[str, float]]:
+    """The scores written by :func:`write_mos` (a synthesis dir is read as <dir>/dnsmos.tsv)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / MOS_FILE
+    if not path.is_file():
+        raise LegokitError(f"{path} not found: `legokit tts evaluate --syn-dir DIR` writes per-utterance DNSMOS "
+                           f"to DIR/{MOS_FILE}")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split("\t") if lines else []
+    if header[:1] != ["utt"] or len(header) < 2:
+        raise LegokitError(f"{path}:1: expected a header 'utt<TAB>ovrl_mos<TAB>...', got {lines[:1]}")
+    out = {}
+    for number, line in enumerate(lines[1:], 2):
+        cells = line.split("\t")
+        try:
+            out[cells[0]] = dict(zip(header[1:], map(float, cells[1:]), strict=True))
+        except ValueError:
+            raise LegokitError(f"{path}:{number}: expected an utterance id and {len(header) - 1} numbers, "
+                               f"got {line!r}") from None
+    return out
+
+
+def compare_mos(path_a: str | Path, path_b: str | Path, keys: list[str] | None = None, num_samples: int = 1000,
+                seed: int = 12345) -> list:
+    """Paired bootstrap of per-utterance predicted MOS, system A vs B on the same test sentences
+    (legokit.score.significance.paired_bootstrap_means). Returns PairedResults, one per key."""
+    from legokit.score.significance import paired_bootstrap_means
+
+    mos_a, mos_b = read_mos(path_a), read_mos(path_b)
+    for utt in mos_a:
+        if utt not in mos_b:
+            raise LegokitError(f"utterance '{utt}' of {path_a} has no score in {path_b}: compare syntheses of "
+                               "the same test sentences")
+    if len(mos_b) != len(mos_a):
+        extra = next(u for u in mos_b if u not in mos_a)
+        raise LegokitError(f"utterance '{extra}' of {path_b} has no score in {path_a}")
+    keys = keys or list(MOS_KEYS)
+    for key in keys:
+        if any(key not in s for s in (*mos_a.values(), *mos_b.values())):
+            raise LegokitError(f"no '{key}' column in {path_a} or {path_b}; columns: {', '.join(MOS_KEYS)}")
+    utts = sorted(mos_a)
+    return paired_bootstrap_means({k: [mos_a[u][k] for u in utts] for k in keys},
+                                  {k: [mos_b[u][k] for u in utts] for k in keys}, num_samples, seed)
 
 
 def evaluate_tts(syn_dir: str | Path, exp_dir: str | Path, test_set: str, hyp: str | Path | None = None
                  ) -> dict[str, float]:
-    """Score a synthesis dir (wav.scp, text): DNSMOS, and CER of ``hyp`` (ASR output, Kaldi format) if given."""
+    """Score a synthesis dir (wav.scp, text): DNSMOS (per utterance in <syn_dir>/dnsmos.tsv, the means in
+    RESULTS.md), and CER of ``hyp`` (ASR output, Kaldi format) if given."""
     syn_dir = Path(syn_dir)
     wavs = read_kaldi_map(syn_dir / "wav.scp")
-    scores = {"utterances": float(len(wavs))} | dnsmos(list(wavs.values()))
-    files = {"wav.scp": str(syn_dir / "wav.scp")}
+    per_utt = dnsmos_per_utterance(wavs)
+    write_mos(per_utt, syn_dir / MOS_FILE)
+    scores = {"utterances": float(len(wavs))} | {k: float(np.mean([s[k] for s in per_utt.values()]))
+                                                 for k in MOS_KEYS}
+    files = {"wav.scp": str(syn_dir / "wav.scp"), "dnsmos": str(syn_dir / MOS_FILE)}
     if hyp is not None:
         _, refs, hyps = read_pair(syn_dir / "text", hyp, kaldi=True)
         scores["cer"] = cer(refs, hyps)

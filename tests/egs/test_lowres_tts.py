@@ -35,6 +35,11 @@ def test_tiny_recipe_runs_every_stage(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = (recipe / "exp" / "results_table.md").read_text()
     assert table.splitlines()[2].startswith("| kk | ")
+    for cond in ("phonemap", "features"):  # each transfer condition vs no transfer: CER and predicted MOS
+        assert f"### kk: CER of {cond} (A) vs scratch (B)" in table
+        assert f"### kk: predicted MOS of {cond} (A) vs scratch (B)" in table
+        assert (recipe / "exp" / f"tts_kk_{cond}" / "mos_vs_scratch.json").is_file()
+    assert "| ovrl_mos |" in table and "| cer |" in table
     for cond in ("scratch", "phonemap", "features"):
         assert "kk_test" in (recipe / "exp" / f"tts_kk_{cond}" / "RESULTS.md").read_text()
     assert (recipe / "exp" / "phone_map_kk_ru.tsv").read_text().startswith("target\tsource\tdistance")

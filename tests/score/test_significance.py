@@ -8,7 +8,7 @@ import pytest
 from legokit.cli import main
 from legokit.errors import LegokitError
 from legokit.score.metrics import compute
-from legokit.score.significance import _REDUCIBLE, format_results, paired_bootstrap
+from legokit.score.significance import _REDUCIBLE, format_results, paired_bootstrap, paired_bootstrap_means
 
 REFS = ["the cat sat on the mat", "a fast gpu free decoder", "debian package for python yaml parsing",
         "gnu c compiler for arm", "documentation for the library", "font for the malayalam language"]
@@ -92,3 +92,23 @@ def test_cli_compare_names_the_file_that_lacks_ids(tmp_path, capsys):
     assert main(["score", "rouge", "--ref", str(ref), "--hyp", str(a), "--compare", str(b), "--kaldi"]) == 2
     err = capsys.readouterr().err
     assert f"1 id(s) of {ref} missing from {b}: u2" in err
+
+
+def test_means_bootstrap_of_per_segment_scores():
+    """Scores whose corpus value is a mean (predicted MOS per utterance): the full-set values are the means,
+    a shift of every segment by +0.5 is significant, a pairing with itself is not."""
+    rng = np.random.default_rng(0)
+    base = rng.normal(3.0, 0.4, 40)
+    a, b = {"mos": base + 0.5, "other": base}, {"mos": base, "other": base}
+    by_key = {r.metric: r for r in paired_bootstrap_means(a, b, num_samples=300)}
+    assert by_key["mos"].a == pytest.approx(base.mean() + 0.5) and by_key["mos"].b == pytest.approx(base.mean())
+    assert by_key["mos"].delta == pytest.approx(0.5) and by_key["mos"].p == 0.0
+    assert by_key["mos"].ci_low == pytest.approx(0.5) and by_key["mos"].ci_high == pytest.approx(0.5)
+    assert by_key["other"].delta == 0 and by_key["other"].p == 1.0
+    noisy = {r.metric: r for r in paired_bootstrap_means({"mos": base + rng.normal(0, 1, 40)}, {"mos": base},
+                                                         num_samples=300)}
+    assert 0.0 < noisy["mos"].p < 1.0 and noisy["mos"].ci_low < noisy["mos"].delta < noisy["mos"].ci_high
+    with pytest.raises(LegokitError, match="one score of each system per segment, got 40 and 39"):
+        paired_bootstrap_means({"mos": base}, {"mos": base[:39]})
+    with pytest.raises(LegokitError, match="different score keys"):
+        paired_bootstrap_means({"mos": base}, {"sig": base})

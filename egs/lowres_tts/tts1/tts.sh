@@ -154,6 +154,11 @@ score() {
                 legokit score cer --ref "$expdir/tts_${tgt}_scratch/syn/text" --kaldi \
                     --hyp "$expdir/tts_${tgt}_$cond/syn/hyp" --compare "$expdir/tts_${tgt}_scratch/syn/hyp" \
                     --output "$expdir/tts_${tgt}_$cond/cer_vs_scratch.json"
+                echo
+                echo "### $tgt: predicted MOS of $cond (A) vs scratch (B), paired bootstrap over the test sentences"
+                echo
+                tts compare-mos --a "$expdir/tts_${tgt}_$cond/syn" --b "$expdir/tts_${tgt}_scratch/syn" \
+                    --output "$expdir/tts_${tgt}_$cond/mos_vs_scratch.json"
             } >>"$expdir/results_table.md"
         done
     done
