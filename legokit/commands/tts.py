@@ -74,6 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--out-dir", required=True, help="writes wav/<utt>.wav and a Kaldi dir (wav.scp, text, utt2spk)")
     p.add_argument("--length-scale", type=float, default=1.0, help="multiply predicted durations (slower > 1)")
     p.add_argument("--max-utts", type=int, default=0, help="speak at most this many sentences (0: all)")
+    p.add_argument("--plots", type=int, default=0,
+                   help="also draw the first N utterances' mels with their predicted phone durations (plots/<utt>.png)")
 
     p = _parser(sub, "evaluate", "predicted MOS (DNSMOS) and ASR CER of synthesised speech into RESULTS.md")
     p.add_argument("--syn-dir", required=True, help="dir written by `legokit tts synthesize`")
@@ -180,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
         from legokit.tts.experiment import synthesize
 
         texts = dict(list(read_kaldi_map(args.text).items())[: args.max_utts or None])
-        synthesize(args.model, texts, args.out_dir, args.length_scale)
+        synthesize(args.model, texts, args.out_dir, args.length_scale, plots=args.plots)
     elif args.action == "evaluate":
         from legokit.tts.evaluate import evaluate_tts
 

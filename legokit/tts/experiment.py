@@ -155,8 +155,11 @@ def train_tts(config: str | None, overrides: list[str], out_dir: Path) -> TTSMod
 
 
 def synthesize(model_path: str | Path, texts: dict[str, str], out_dir: str | Path, length_scale: float = 1.0,
-               phon_cfg: PhonemizerConfig | None = None) -> list[Path]:
-    """Speak ``texts`` ({utt: text}) into ``out_dir/wav/<utt>.wav`` and a Kaldi dir (wav.scp, text, utt2spk)."""
+               phon_cfg: PhonemizerConfig | None = None, plots: int = 0) -> list[Path]:
+    """Speak ``texts`` ({utt: text}) into ``out_dir/wav/<utt>.wav`` and a Kaldi dir (wav.scp, text, utt2spk);
+    for the first `plots` utterances also ``out_dir/plots/<utt>.png`` (mel and predicted phone durations)."""
+    from legokit.tts.plot import plot_synthesis
+
     tts = load_tts_model(model_path)
     tts.model.eval()
     encode = tts.encoder(str(model_path), "warn", fallback=True)
@@ -164,12 +167,17 @@ def synthesize(model_path: str | Path, texts: dict[str, str], out_dir: str | Pat
     (out / "wav").mkdir(parents=True, exist_ok=True)
     ids = list(texts)
     wavs = []
-    for uid, phones in zip(ids, phonemize([texts[u] for u in ids], tts.lang, phon_cfg)):
+    for i, (uid, phones) in enumerate(zip(ids, phonemize([texts[u] for u in ids], tts.lang, phon_cfg))):
         inputs = encode(phones)[None]
-        mel, length = tts.model.infer(inputs, torch.tensor([inputs.size(1)]), length_scale)
-        wave = griffin_lim(mel[0, : int(length)].numpy(), tts.mel)
+        mel, length, durations = tts.model.infer(inputs, torch.tensor([inputs.size(1)]), length_scale,
+                                                 return_durations=True)
+        mel = mel[0, : int(length)].numpy()
+        wave = griffin_lim(mel, tts.mel)
         wavs.append((out / "wav" / f"{uid}.wav").resolve())
         sf.write(wavs[-1], np.clip(wave, -1, 1), tts.mel.sample_rate, subtype="PCM_16")
+        if i < plots:
+            plot_synthesis(mel, phones, durations[0].tolist(), out / "plots" / f"{uid}.png",
+                           f"{uid} ({tts.lang})", 1000 * tts.mel.hop_length / tts.mel.sample_rate)
     (out / "wav.scp").write_text("".join(f"{u} {w}\n" for u, w in zip(ids, wavs)), encoding="utf-8")
     (out / "text").write_text("".join(f"{u} {texts[u]}\n" for u in ids), encoding="utf-8")
     (out / "utt2spk").write_text("".join(f"{u} tts\n" for u in ids), encoding="utf-8")

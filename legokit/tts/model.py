@@ -129,10 +129,12 @@ class AcousticModel(nn.Module):
                 "phones": mask.sum().float()}
 
     @torch.no_grad()
-    def infer(self, inputs: torch.Tensor, lengths: torch.Tensor, length_scale: float = 1.0
-              ) -> tuple[torch.Tensor, torch.Tensor]:
-        """inputs (B, N[, 25]), lengths (B,) -> log mels (B, T, M) (denormalised), frame lengths (B,)."""
+    def infer(self, inputs: torch.Tensor, lengths: torch.Tensor, length_scale: float = 1.0,
+              return_durations: bool = False) -> tuple[torch.Tensor, ...]:
+        """inputs (B, N[, 25]), lengths (B,) -> log mels (B, T, M) (denormalised), frame lengths (B,)
+        [, predicted frames per input token (B, N), 0 at padding, with `return_durations`]."""
         h, mask = self.encode(inputs, lengths)
         durations = torch.round(torch.exp(self.duration(h, mask)) * length_scale).long().clamp_min(1) * mask
         mel, mel_mask = self.decode(h, durations)
-        return mel * self.mel_std + self.mel_mean, mel_mask.sum(1)
+        out = (mel * self.mel_std + self.mel_mean, mel_mask.sum(1))
+        return (*out, durations) if return_durations else out

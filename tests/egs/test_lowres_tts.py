@@ -39,6 +39,7 @@ def test_tiny_recipe_runs_every_stage(tmp_path):
         assert f"### kk: CER of {cond} (A) vs scratch (B)" in table
         assert f"### kk: predicted MOS of {cond} (A) vs scratch (B)" in table
         assert (recipe / "exp" / f"tts_kk_{cond}" / "mos_vs_scratch.json").is_file()
+        assert list((recipe / "exp" / f"tts_kk_{cond}" / "syn" / "plots").glob("*.png"))
     assert "| ovrl_mos |" in table and "| cer |" in table
     for cond in ("scratch", "phonemap", "features"):
         assert "kk_test" in (recipe / "exp" / f"tts_kk_{cond}" / "RESULTS.md").read_text()

@@ -54,10 +54,12 @@ def test_train_transfer_and_synthesize(dump_dir, tmp_path):
     tuned = tmp_path / "tuned"
     train_tts(None, [f"data.train={dump_dir}", f"init={feats / 'model.pt'}", "train.max_epochs=2", *TINY], tuned)
     assert load_tts_model(tuned / "model.pt").model.cfg.input == "features"
-    wavs = synthesize(scratch / "model.pt", {"a": "Сізде жаңа пошта бар."}, tmp_path / "syn")
+    wavs = synthesize(scratch / "model.pt", {"a": "Сізде жаңа пошта бар.", "b": "Мен кітап оқимын."},
+                      tmp_path / "syn", plots=1)
     audio, rate = sf.read(wavs[0])
     assert rate == 16000 and 0.2 < len(audio) / rate < 10 and 0 < abs(audio).max() <= 1
     assert (tmp_path / "syn" / "wav.scp").read_text().startswith("a ")
+    assert sorted(p.name for p in (tmp_path / "syn" / "plots").iterdir()) == ["a.png"]  # the first one only
 
 
 def test_phone_map_transfer_rewrites_into_the_source_inventory(dump_dir, tmp_path):

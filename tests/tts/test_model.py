@@ -39,6 +39,9 @@ def test_overfits_a_tiny_batch(kind):
     model.eval()
     mel, lengths = model.infer(b["inputs"], b["input_lengths"])
     assert mel.shape[0] == 2 and mel.shape[2] == 8 and (lengths >= b["input_lengths"]).all()
+    _, same_lengths, durations = model.infer(b["inputs"], b["input_lengths"], return_durations=True)
+    assert torch.equal(durations.sum(1), same_lengths) and torch.equal(same_lengths, lengths)
+    assert ((durations > 0) == (torch.arange(durations.size(1)) < b["input_lengths"][:, None])).all()
 
 
 def test_gradient_reaches_the_input_layer_and_not_the_encoder_through_durations():

@@ -126,7 +126,7 @@ synth() {
         asr_decode "$tgt" "$expdir/ref_$tgt"
         for cond in $conditions; do
             tts synthesize --model "$expdir/tts_${tgt}_$cond/model.pt" --text "data/${tgt}_tts/test/text" \
-                --out-dir "$expdir/tts_${tgt}_$cond/syn"
+                --out-dir "$expdir/tts_${tgt}_$cond/syn" --plots 3  # syn/plots/: mel + predicted phone durations
             asr_decode "$tgt" "$expdir/tts_${tgt}_$cond/syn"
         done
     done
