@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default="espeak", choices=["espeak", "epitran"], help="grapheme-to-phone tool")
     p.add_argument("--max-utts", type=int, default=0, help="use at most this many utterances (0: all)")
     p.add_argument("--nj", type=int, default=2, help="parallel espeak-ng processes")
+    p.add_argument("--trim-db", type=float, default=0.0,
+                   help="cut leading/trailing silence quieter than this many dB below the loudest frame (0: keep; "
+                        "40 is usual): otherwise the first and last phones learn to be silence")
 
     p = _parser(sub, "rank-sources", "rank source languages for a target by ASPF of phone frequencies")
     p.add_argument("--target", required=True, help="target language")
@@ -160,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
         from legokit.tts.phones import PhonemizerConfig
 
         stats = dump_tts(args.data_dir, args.out_dir, args.lang, phon_cfg=PhonemizerConfig(args.backend, nj=args.nj),
-                         max_utts=args.max_utts)
+                         max_utts=args.max_utts, trim_db=args.trim_db)
         log.info("%s: %s", args.out_dir, stats)
     elif args.action == "rank-sources":
         return _rank(args)

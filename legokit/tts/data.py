@@ -19,7 +19,7 @@ from torch.nn.utils.rnn import pad_sequence
 from legokit.data.audio import load_audio
 from legokit.data.datadir import read_speech_dir
 from legokit.errors import LegokitError
-from legokit.tts.audio import MelConfig, log_mel
+from legokit.tts.audio import MelConfig, log_mel, trim_silence
 from legokit.tts.features import feature_matrix
 from legokit.tts.mapping import map_phones
 from legokit.tts.phones import WORD, PhonemizerConfig, phone_counts, phonemize, write_counts
@@ -30,17 +30,25 @@ PAD = "<pad>"
 
 
 def dump_tts(data_dir: str | Path, out_dir: str | Path, lang: str, mel_cfg: MelConfig | None = None,
-             phon_cfg: PhonemizerConfig | None = None, max_utts: int = 0) -> dict:
-    """Phonemise the transcripts and compute log mels of a Kaldi dir; return {"utterances", "hours"}."""
+             phon_cfg: PhonemizerConfig | None = None, max_utts: int = 0, trim_db: float = 0.0) -> dict:
+    """Phonemise the transcripts and compute log mels of a Kaldi dir; return {"utterances", "hours"}.
+
+    `trim_db` > 0 first cuts leading and trailing silence quieter than that many dB below the utterance's
+    loudest frame (audio.trim_silence): without it, the alignment gives the first and last phones that silence
+    and the model learns to speak them as silence."""
     mel_cfg = mel_cfg or MelConfig()
     utts = read_speech_dir(data_dir)[:max_utts or None]
     phones = phonemize([u.text for u in utts], lang, phon_cfg)
-    mels = [torch.from_numpy(log_mel(load_audio(u.path, mel_cfg.sample_rate, u.start, u.end), mel_cfg)).half()
-            for u in utts]
+    mels = []
+    for u in utts:
+        wave = load_audio(u.path, mel_cfg.sample_rate, u.start, u.end)
+        if trim_db > 0:
+            wave = trim_silence(wave, trim_db, margin=mel_cfg.sample_rate // 20)
+        mels.append(torch.from_numpy(log_mel(wave, mel_cfg)).half())
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.save({"ids": [u.utt_id for u in utts], "phones": phones, "mels": mels, "lang": lang,
-                "mel": asdict(mel_cfg)}, out / "dump.pt")
+                "mel": asdict(mel_cfg), "trim_db": trim_db}, out / "dump.pt")
     (out / "phones.txt").write_text("".join(f"{u.utt_id} {' '.join(p)}\n" for u, p in zip(utts, phones)),
                                     encoding="utf-8")
     write_counts(phone_counts(phones), out / "phone_counts.tsv")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from legokit.tts.audio import MelConfig, griffin_lim, hz_to_mel, log_mel, mel_filters, mel_to_hz
+from legokit.tts.audio import MelConfig, griffin_lim, hz_to_mel, log_mel, mel_filters, mel_to_hz, trim_silence
 
 librosa = pytest.importorskip("librosa")
 
@@ -42,3 +42,16 @@ def test_griffin_lim_resynthesis_keeps_the_spectrum():
     again = log_mel(out, cfg)
     loud = mel > mel.max() - 4  # the bins that carry the tones
     assert np.abs(again[loud] - (mel[loud] + np.log(0.9 / np.abs(wave).max()))).mean() < 0.5
+
+
+@pytest.mark.slow  # librosa's first-call JIT
+def test_trim_silence_cuts_the_ends_like_librosa_and_keeps_a_margin():
+    rng = np.random.default_rng(0)
+    quiet = lambda n: (1e-4 * rng.standard_normal(n)).astype(np.float32)  # noqa: E731  (-70 dB)
+    wave = np.concatenate([quiet(8000), tone(1.0), quiet(6400)])  # 0.5 s, 1 s of tones, 0.4 s
+    trimmed = trim_silence(wave, 40, margin=800)
+    assert abs(len(trimmed) - (16000 + 2 * 800)) <= 2 * 512  # the tones and 50 ms each side, ± a frame
+    _, (start, end) = librosa.effects.trim(wave, top_db=40, frame_length=512, hop_length=128)
+    assert abs(len(trimmed) - 1600 - (end - start)) <= 512
+    assert np.array_equal(trim_silence(np.zeros(4000, np.float32), 40), np.zeros(4000, np.float32))
+    assert len(trim_silence(tone(1.0), 40)) == 16000  # nothing to cut

@@ -42,6 +42,17 @@ def test_dump_contents(dump_dir):
         sum(p != WORD for u in dump["phones"] for p in u)
 
 
+def test_dump_trims_the_silence_around_espeak_speech(dump_dir, kk_dir, tmp_path):
+    from legokit.tts.data import dump_tts
+
+    dump_tts(kk_dir, tmp_path, "kk", trim_db=40)
+    full, trimmed = load_dump(dump_dir), load_dump(tmp_path)
+    assert full["trim_db"] == 0 and trimmed["trim_db"] == 40
+    cut = [a.shape[0] - b.shape[0] for a, b in zip(full["mels"], trimmed["mels"])]
+    assert all(c >= 5 for c in cut), cut  # espeak-ng ends each sentence with ~0.27 s of silence (17 frames)
+    assert trimmed["phones"] == full["phones"]
+
+
 @pytest.mark.slow
 def test_train_transfer_and_synthesize(dump_dir, tmp_path):
     scratch = tmp_path / "scratch"

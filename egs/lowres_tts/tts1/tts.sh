@@ -28,6 +28,7 @@ pretrain_config=conf/tts_short.yaml  # source acoustic model
 finetune_config=conf/finetune_short.yaml  # target fine-tuning / scratch training
 asr_config=conf/asr_short.yaml      # the scoring ASR model
 distance=weighted                   # phone-mapping distance: weighted (PanPhon weights) or hamming
+trim_db=0                           # stage 2: cut leading/trailing silence this many dB below the peak (0: keep; 40 usual)
 help_message="Usage: $0 [options]
 Low-resource TTS transfer recipe: stages 1 data, 2 dump, 3 aspf, 4 pretrain, 5 finetune, 6 asr, 7 synth, 8 score."
 
@@ -57,7 +58,8 @@ dump_all() {
     local lang split
     for lang in $(speech_langs); do
         for split in train valid; do
-            tts dump --data-dir "data/${lang}_tts/$split" --lang "$lang" --out-dir "dump/$lang/$split" --nj "$nj"
+            tts dump --data-dir "data/${lang}_tts/$split" --lang "$lang" --out-dir "dump/$lang/$split" --nj "$nj" \
+                --trim-db "$trim_db"
         done
     done
 }
@@ -167,7 +169,7 @@ score() {
 
 # --env names the options a stage's function reads: changing one (e.g. --targets) re-runs that stage and the later ones
 run_stage 1 data --config "$corpus_config" --env source_lang --env targets --env rank_sources -- prepare_data
-run_stage 2 dump --env source_lang --env targets -- dump_all
+run_stage 2 dump --env source_lang --env targets --env trim_db -- dump_all
 run_stage 3 aspf --env source_lang --env targets --env rank_sources --env distance -- aspf_and_maps
 run_stage 4 pretrain --config "$pretrain_config" --env source_lang -- pretrain
 run_stage 5 finetune --config "$finetune_config" --env source_lang --env targets --env conditions -- finetune
