@@ -35,10 +35,14 @@ def dnsmos_per_utterance(wavs: dict[str, str]) -> dict[str, dict[str, float]]:
     return out
 
 
+def mean_mos(per_utt: dict[str, dict[str, float]]) -> dict[str, float]:
+    """{key: mean over the utterances} of per-utterance DNSMOS scores."""
+    return {k: float(np.mean([s[k] for s in per_utt.values()])) for k in MOS_KEYS}
+
+
 def dnsmos(wav_paths: list[str]) -> dict[str, float]:
     """Mean DNSMOS (ovrl_mos, sig_mos, bak_mos, p808_mos) over the files (resampled to 16 kHz)."""
-    per_utt = dnsmos_per_utterance({str(i): p for i, p in enumerate(wav_paths)})
-    return {k: float(np.mean([s[k] for s in per_utt.values()])) for k in MOS_KEYS}
+    return mean_mos(dnsmos_per_utterance({str(i): p for i, p in enumerate(wav_paths)}))
 
 
 def write_mos(scores: dict[str, dict[str, float]], path: str | Path) -> None:
@@ -88,7 +92,8 @@ def compare_mos(path_a: str | Path, path_b: str | Path, keys: list[str] | None =
     keys = keys or list(MOS_KEYS)
     for key in keys:
         if any(key not in s for s in (*mos_a.values(), *mos_b.values())):
-            raise LegokitError(f"no '{key}' column in {path_a} or {path_b}; columns: {', '.join(MOS_KEYS)}")
+            raise LegokitError(f"no '{key}' column in {path_a} or {path_b}; columns: "
+                               f"{', '.join(next(iter(mos_a.values()), {}))}")
     utts = sorted(mos_a)
     return paired_bootstrap_means({k: [mos_a[u][k] for u in utts] for k in keys},
                                   {k: [mos_b[u][k] for u in utts] for k in keys}, num_samples, seed)
@@ -102,8 +107,7 @@ def evaluate_tts(syn_dir: str | Path, exp_dir: str | Path, test_set: str, hyp: s
     wavs = read_kaldi_map(syn_dir / "wav.scp")
     per_utt = dnsmos_per_utterance(wavs)
     write_mos(per_utt, syn_dir / MOS_FILE)
-    scores = {"utterances": float(len(wavs))} | {k: float(np.mean([s[k] for s in per_utt.values()]))
-                                                 for k in MOS_KEYS}
+    scores = {"utterances": float(len(wavs))} | mean_mos(per_utt)
     files = {"wav.scp": str(syn_dir / "wav.scp"), "dnsmos": str(syn_dir / MOS_FILE)}
     if hyp is not None:
         _, refs, hyps = read_pair(syn_dir / "text", hyp, kaldi=True)

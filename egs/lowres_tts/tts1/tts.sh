@@ -6,9 +6,9 @@
 #  4 pretrain  source acoustic models: phone-embedding input and PanPhon-features input
 #  5 finetune  per target: no transfer (scratch), phone IDs + mapping, features input
 #  6 asr       a CTC character ASR per target (espeak-ng voices) to score the synthesised speech
-#  7 synth     synthesise the target test sentences (Griffin-Lim), fbank, ASR decoding
+#  7 synth     synthesise the target test sentences (Griffin-Lim; 3 mel/duration plots each), fbank, ASR decoding
 #  8 score     CER + DNSMOS per target and condition -> exp/*/RESULTS.md and exp/results_table.md, with a
-#              paired bootstrap of each transfer condition's CER against no transfer
+#              paired bootstrap of each transfer condition's CER and predicted MOS against no transfer
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 . ./path.sh
