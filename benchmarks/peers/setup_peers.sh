@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the peer toolkits (fairseq-fixed, ESPnet) in their own throw-away virtualenvs under
 # benchmarks/venvs/. Idempotent: a venv that finished installing carries a .ready marker and is skipped.
-# Peers are never legokit dependencies. Recipes and caveats: /work/shared/PEERS.md.
+# Peers are never legokit dependencies. Recipes and caveats: docs/peers.md.
 # Usage: benchmarks/peers/setup_peers.sh [fairseq] [espnet]   (default: both)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"

@@ -12,5 +12,5 @@ WMT16=${WMT16:-downloads/wmt16}
 HOW2=${HOW2:-downloads/how2}
 # Low-resource TTS: CSS10/Common Voice style corpora per language (see egs/*/tts1/README.md)
 TTS_CORPORA=${TTS_CORPORA:-downloads/tts}
-# Debian-package data that can be had offline (see docs/recipes.md and /work/shared/DATA.md)
+# Debian-package data that can be had offline (see docs/data_sources.md)
 DEBIAN_DATA=${DEBIAN_DATA:-downloads/debian}

@@ -1,4 +1,4 @@
-"""Data for the low-resource TTS recipe that can be had offline (see /work/shared/DATA.md):
+"""Data for the low-resource TTS recipe that can be had offline (see docs/data_sources.md and docs/tts.md):
 
 * festvox-ru (Debian, BSD-like): a real recording of one male Russian speaker, 620 utterances, 1.66 h;
 * any other language: sentences from the gettext catalogs (``<lang>/LC_MESSAGES/*.mo``) of this machine

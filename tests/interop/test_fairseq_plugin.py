@@ -1,6 +1,6 @@
 """The fairseq --user-dir plugin: `fairseq-train --criterion anti_focal` runs and its loss goes down.
 
-Needs the fairseq venv (benchmarks/venvs/fairseq, see /work/shared/PEERS.md); skipped without it."""
+Needs the fairseq venv (benchmarks/venvs/fairseq, see docs/peers.md); skipped without it."""
 
 import re
 import subprocess
