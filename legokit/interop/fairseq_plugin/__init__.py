@@ -4,7 +4,8 @@
         legokit.interop.__file__))')/fairseq_plugin --criterion anti_focal --af-gamma 1 --af-alpha 0.5 ...
 
 fairseq imports this directory as the top-level module ``fairseq_plugin``; it needs ``legokit`` importable
-(``pip install legokit[fairseq]``, or legokit's source checkout, which is put on the path if needed).
+(``pip install -e <legokit checkout>`` in the fairseq venv, or the source checkout, which is put on the path if
+needed; fairseq itself lives in a venv of its own: docs/peers.md).
 """
 
 import sys
