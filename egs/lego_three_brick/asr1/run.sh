@@ -9,8 +9,6 @@
 #   ./run.sh --nproc 8                                   everything (db.sh: WMT16, EUROPARL_ST)
 #   ./run.sh --de_en_exp ../../lego_reuse_paper/lego1/exp/de_en_lego \
 #            --en_tokenizer ../../lego_reuse_paper/lego1/data/tokenizers/en.model   reuse a trained De-En model
-# Stage 8 (brick 2) and stage 11 (fine-tuning a three-brick model) need `legokit train` features that are
-# not there yet; see README.md.
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 . ./path.sh
