@@ -33,7 +33,7 @@ from legokit import __version__
 from legokit.config import from_dict, to_dict
 from legokit.data.tokenizer import Tokenizer
 from legokit.errors import LegokitError
-from legokit.fileio import write_atomic
+from legokit.fileio import load_plain, write_atomic
 from legokit.lego.decoders import DecoderBrick, DecoderBrickConfig
 from legokit.lego.encoders import EncoderBrick, EncoderBrickConfig
 from legokit.lego.interface import InterfaceVocab
@@ -148,15 +148,7 @@ def save_model(bricks: list[Brick], path: str | Path) -> None:
 
 
 def _torch_load(path: Path) -> Any:
-    if not path.is_file():
-        raise LegokitError(f"{path}: no such brick/model file")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated zip, pickle with code, not a torch file ...
-        first_line = (str(err).splitlines() or [""])[0][:200]
-        raise LegokitError(f"{path}: not a readable legokit brick/model file ({type(err).__name__}: "
-                           f"{first_line}); re-create it with `legokit train` or "
-                           "`legokit compose`") from None
+    return load_plain(path, "legokit brick/model file", "re-create it with `legokit train` or `legokit compose`")
 
 
 def _build_module(manifest: dict[str, Any], origin: str) -> EncoderBrick | DecoderBrick:

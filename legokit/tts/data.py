@@ -19,6 +19,7 @@ from torch.nn.utils.rnn import pad_sequence
 from legokit.data.audio import load_audio
 from legokit.data.datadir import read_speech_dir
 from legokit.errors import LegokitError
+from legokit.fileio import load_plain
 from legokit.tts.audio import MelConfig, log_mel, trim_silence
 from legokit.tts.features import feature_matrix
 from legokit.tts.mapping import map_phones
@@ -61,7 +62,8 @@ def load_dump(path: str | Path) -> dict:
     file = Path(path) / "dump.pt"
     if not file.is_file():
         raise LegokitError(f"{file} not found: run `legokit tts dump --data-dir ... --out-dir {path}` first")
-    return torch.load(file, weights_only=False)
+    return load_plain(file, "TTS dump", f"re-create it with `legokit tts dump --out-dir {path}`",
+                      keys=("ids", "phones", "mels", "lang", "mel"))
 
 
 def build_inventory(phone_lists: Sequence[Sequence[str]]) -> list[str]:

@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader
 from legokit.config import dump_yaml, from_dict, load_config, to_dict
 from legokit.data.batching import BucketBatchSampler
 from legokit.errors import LegokitError
+from legokit.fileio import load_plain
 from legokit.train.checkpoint import average_checkpoints, select_checkpoints
 from legokit.train.config import OptimConfig, TrainConfig
 from legokit.train.trainer import fit
@@ -100,11 +101,14 @@ class TTSModel:
 
 def load_tts_model(path: str | Path) -> TTSModel:
     """Read a model.pt written by :func:`train_tts`."""
-    if not Path(path).is_file():
-        raise LegokitError(f"{path}: TTS model not found; train one with `legokit tts train`")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = load_plain(path, "TTS model", "give a model.pt written by `legokit tts train`",
+                      keys=("config", "state_dict", "inventory", "phone_map", "lang", "mel"))
     model = AcousticModel(from_dict(AcousticConfig, ckpt["config"], str(path)))
-    model.load_state_dict(ckpt["state_dict"])
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except (RuntimeError, TypeError, AttributeError) as err:
+        raise LegokitError(f"{path}: TTS model weights do not fit its config "
+                           f"({(str(err).splitlines() or [''])[0][:200]})") from None
     return TTSModel(model, ckpt["inventory"], ckpt["phone_map"], ckpt["lang"], MelConfig(**ckpt["mel"]))
 
 
