@@ -4,6 +4,7 @@ The shell side (egs/TEMPLATE/utils/stage.sh) stays thin; everything that decides
 lives here so it is tested in Python. Subcommands (all paths relative to the recipe directory)::
 
   python -m legokit.recipe check  MARKER [--log L] [--file F]... [--var K=V]... [--function F=BODY]... -- CMD
+  python -m legokit.recipe fresh  MARKER [--dir DIR]... [--force] [same options] -- CMD...
   python -m legokit.recipe done   MARKER --start EPOCH [same options] -- CMD...
   python -m legokit.recipe lock   DIR --pid PID [--fd FD] [--what TEXT]
   python -m legokit.recipe unlock DIR --pid PID
@@ -11,18 +12,17 @@ lives here so it is tested in Python. Subcommands (all paths relative to the rec
 
 ``check`` exits 0 when the stage is done with the same options (skip it), NEEDS_RUN (10) with the
 reason on stdout when it must run, 2 on a user error (anything else is a crash, not "run it").
-A marker ``stageN.<name>.done`` is JSON (see :func:`write_marker`).
+A marker ``stageN.<name>.done`` is JSON (see :func:`write_marker`). ``fresh`` moves a stage's output
+dirs aside (never deletes them) when it must start afresh (see :func:`start_afresh`). The fingerprint
+leaves out what never changes a result: NEUTRAL_OPTIONS, NEUTRAL_FLAGS, NEUTRAL_VARIABLES and LAUNCHERS.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
-import errno
-import fcntl
 import hashlib
 import json
-import os
 import re
 import socket
 import subprocess
@@ -33,15 +33,32 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from legokit import lock
 from legokit.errors import LegokitError
 from legokit.fileio import write_atomic
 
 #: arguments with these suffixes that name an existing file are hashed into the fingerprint
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 MARKER_RE = re.compile(r"^stage(\d+)\.(.+)\.done$")
-PIDFILE_NAME = ".lock.pid"
 #: exit status of ``check`` for "the stage must run" (distinct from Python's own 1 on a crash)
 NEEDS_RUN = 10
+
+# What never changes a stage's result, so never its fingerprint (docs/recipes.md, "What never counts"):
+# process and thread counts, multi-node launch settings, progress and logging. `_` and `-` are the same.
+#: command-line options (with their value) left out of the fingerprint
+NEUTRAL_OPTIONS = frozenset({"--nj", "--nproc", "--nproc-per-node", "--ngpu", "--nnodes", "--node-rank",
+                             "--rdzv-endpoint", "--rdzv-backend", "--rdzv-id", "--master-addr", "--master-port",
+                             "--log-level"})
+#: command-line flags (no value) left out of the fingerprint
+NEUTRAL_FLAGS = frozenset({"--standalone"})
+#: ``run_stage --env`` variables left out of the fingerprint
+NEUTRAL_VARIABLES = frozenset({"nj", "nproc", "ngpu", "nnodes", "node_rank", "rdzv_endpoint", "log_level",
+                               "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                               "LEGOKIT_NO_TQDM", "LEGOKIT_PROGRESS_INTERVAL"})
+#: process launchers: `torchrun [OPTS] -m legokit.cli train ...` counts as `legokit train ...`
+LAUNCHERS = (("torchrun",), ("-m", "torch.distributed.run"), ("-m", "torch.distributed.launch"))
+#: launcher options without a value (all others take one)
+LAUNCHER_FLAGS = frozenset({"--standalone", "--no-python", "--run-path", "-m", "--module"})
 
 
 @dataclass(frozen=True)
@@ -56,9 +73,54 @@ class StageOptions:
     #: shell functions used by the command, name -> sha256 of their body (`declare -f`)
     functions: dict[str, str] = field(default_factory=dict)
 
+    def counted(self) -> StageOptions:
+        """These options without the launcher and what never counts (``NEUTRAL_*``): what the fingerprint sees."""
+        variables = {k: v for k, v in self.variables.items() if k not in NEUTRAL_VARIABLES}
+        return StageOptions(counted_command(self.command), self.files, variables, self.functions)
+
     def fingerprint(self) -> str:
-        """sha256 over the canonical JSON of all fields."""
-        return _sha256(json.dumps(asdict(self), sort_keys=True))
+        """sha256 over the canonical JSON of the counted options."""
+        return _sha256(json.dumps(asdict(self.counted()), sort_keys=True))
+
+
+def _option_key(token: str) -> str:
+    return token.split("=", 1)[0].replace("_", "-") if token.startswith("--") else token
+
+
+def _unwrap_launcher(command: list[str]) -> list[str]:
+    """The program a launcher (torchrun, ``python -m torch.distributed.run``) starts, as a plain command."""
+    head = (Path(command[0]).name,) if command else ()
+    if head == LAUNCHERS[0]:
+        rest = command[1:]
+    elif tuple(command[1:3]) in LAUNCHERS and Path(command[0]).name.startswith("python"):
+        rest = command[3:]
+    else:
+        return command
+    module, i = False, 0
+    while i < len(rest) and rest[i].startswith("-"):
+        key = _option_key(rest[i])
+        module = module or key in ("-m", "--module")
+        i += 1 if key in LAUNCHER_FLAGS or "=" in rest[i] else 2
+    return ["python", "-m", *rest[i:]] if module else rest[i:]
+
+
+def counted_command(command: Sequence[str]) -> list[str]:
+    """``command`` as the fingerprint sees it: a launcher replaced by what it starts, ``python -m legokit.cli``
+    spelled ``legokit``, and the options of NEUTRAL_OPTIONS / NEUTRAL_FLAGS dropped."""
+    command = _unwrap_launcher(list(command))
+    if len(command) >= 3 and Path(command[0]).name.startswith("python") and command[1:3] == ["-m", "legokit.cli"]:
+        command = ["legokit", *command[3:]]
+    counted, i = [], 0
+    while i < len(command):
+        key = _option_key(command[i])
+        if key in NEUTRAL_FLAGS:
+            i += 1
+        elif key in NEUTRAL_OPTIONS:
+            i += 1 if "=" in command[i] else 2
+        else:
+            counted.append(command[i])
+            i += 1
+    return counted
 
 
 def _sha256(text: str | bytes) -> str:
@@ -191,12 +253,15 @@ def _command_changes(old: list[str], new: list[str]) -> list[str]:
     return changes
 
 
-def describe_changes(old: dict, new: StageOptions) -> str:
-    """One line saying which options differ between a marker's recorded options and ``new``."""
-    changes = _command_changes(old.get("command", []), new.command)
-    changes += _dict_changes("config", old.get("files", {}), new.files, show_values=False)
-    changes += _dict_changes("variable", old.get("variables", {}), new.variables, show_values=True)
-    changes += _dict_changes("function", old.get("functions", {}), new.functions, show_values=False)
+def describe_changes(recorded: dict, new: StageOptions) -> str:
+    """One line saying which counted options differ between a marker's recorded options and ``new``."""
+    old = StageOptions(list(recorded.get("command", [])), dict(recorded.get("files", {})),
+                       dict(recorded.get("variables", {})), dict(recorded.get("functions", {}))).counted()
+    new = new.counted()
+    changes = _command_changes(old.command, new.command)
+    changes += _dict_changes("config", old.files, new.files, show_values=False)
+    changes += _dict_changes("variable", old.variables, new.variables, show_values=True)
+    changes += _dict_changes("function", old.functions, new.functions, show_values=False)
     return "; ".join(changes) or "options changed"
 
 
@@ -215,6 +280,38 @@ def check_stage(marker: Path, options: StageOptions, log: Path | None = None) ->
     if rerun:
         return "earlier stages re-ran since: " + ", ".join(n.removesuffix(".done") for n in rerun)
     return None
+
+
+def move_aside(path: Path) -> Path:
+    """Rename ``path`` to the first free ``path.1``, ``path.2``, ...; returns the new name."""
+    n = 1
+    while (target := path.with_name(f"{path.name}.{n}")).exists() or target.is_symlink():
+        n += 1
+    path.rename(target)
+    return target
+
+
+def start_afresh(marker: Path, options: StageOptions, outputs: Sequence[Path], force: bool = False) -> str | None:
+    """Before a stage with output dirs ``outputs`` (``run_stage --fresh``) runs: keep them when the stage's
+    last attempt had the same fingerprint and upstream runs (it was interrupted or failed: it resumes),
+    else move each aside to ``DIR.N`` (never delete). Records this attempt; returns what was moved, or None."""
+    attempt = marker.with_name(marker.name.removesuffix(".done") + ".attempt")
+    current = {"fingerprint": options.fingerprint(), "upstream": upstream_runs(marker)}
+    if force:
+        reason = "forced (force=true)"
+    elif attempt.exists():  # unreadable (an older legokit's) counts as different
+        reason = None if read_marker(attempt) == current else "options or inputs changed since its last attempt"
+    else:
+        reason = "options or inputs changed since its last run" if marker.exists() else None
+    moved = []
+    for path in outputs if reason else ():
+        if path.is_dir():
+            with lock.lock_dir(path, what="python -m legokit.recipe fresh (moving it aside)"):
+                moved.append(f"{path} to {move_aside(path)}")
+        elif path.exists() or path.is_symlink():
+            moved.append(f"{path} to {move_aside(path)}")
+    write_atomic(json.dumps(current, sort_keys=True) + "\n", attempt)
+    return f"{reason}: starting afresh; moved {', '.join(moved)}" if moved else None
 
 
 def git_hash(directory: Path = Path(".")) -> str | None:
@@ -246,127 +343,6 @@ def write_marker(marker: Path, options: StageOptions, start: float) -> dict:
     }
     write_atomic(json.dumps(data, indent=2, sort_keys=True) + "\n", marker)
     return data
-
-
-# ----------------------------------------------------------------------------------------------- locks
-
-def _process_start(pid: int) -> str | None:
-    """Start time of ``pid`` in clock ticks since boot (field 22 of /proc/PID/stat), None if unknown."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def _lock_record(pid: int, what: str) -> dict:
-    try:
-        pgid = os.getpgid(pid)
-    except OSError:
-        pgid = None
-    return {"pid": pid, "pgid": pgid, "host": socket.gethostname(), "start": _process_start(pid),
-            "what": what, "since": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
-
-
-def _holder_text(record: dict | None, lock_path: Path) -> str:
-    if not record:
-        return f"another run holds {lock_path}"
-    return (f"pid {record.get('pid')} on {record.get('host')} holds {lock_path} since {record.get('since')}"
-            f" ({record.get('what') or 'unknown command'})")
-
-
-def _read_record(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _is_alive(record: dict) -> bool:
-    """Whether the process in a pid-file record still runs (records from other hosts count as alive)."""
-    if record.get("host") != socket.gethostname():
-        return True
-    pid = int(record.get("pid", 0))
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    start = _process_start(pid)
-    return record.get("start") is None or start is None or start == record["start"]
-
-
-def _busy_error(directory: Path, record: dict | None, lock_path: Path) -> LegokitError:
-    """The refusal: who holds the lock and how to stop it (the whole process group, stages included)."""
-    if record and not _is_alive(record):
-        todo = (f"that run has exited but processes it started still hold the lock; "
-                f"list them with `fuser -v {lock_path}`")
-    elif record and record.get("pgid"):
-        todo = f"wait for it to finish, or stop the run and its stages with `kill -- -{record['pgid']}`"
-    else:
-        todo = "wait for it to finish"
-    return LegokitError(f"recipe directory {directory} is in use: {_holder_text(record, lock_path)}; {todo}")
-
-
-def lock_with_flock(directory: Path, fd: int, pid: int, what: str) -> None:
-    """flock(2) the open file ``fd`` (``<dir>/.lock``, opened read-write by the shell, which keeps it).
-
-    The lock belongs to the shell's open file, which the stage commands inherit: it lasts until the run
-    and every process it started have exited, however they exit.
-    """
-    lock_path = directory / ".lock"
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise _busy_error(directory, _read_record(lock_path), lock_path) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, (json.dumps(_lock_record(pid, what)) + "\n").encode(), 0)
-
-
-def lock_with_pidfile(directory: Path, pid: int, what: str) -> None:
-    """Create ``<dir>/.lock.pid`` with O_EXCL; a file left by a dead process is taken over."""
-    path = directory / PIDFILE_NAME
-    for _ in range(3):
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            record = _read_record(path)
-            if record is not None and _is_alive(record):
-                raise _busy_error(directory, record, path) from None
-            print(f"legokit.recipe: removing stale lock {path} ({_holder_text(record, path)}, not running)",
-                  file=sys.stderr)
-            path.unlink(missing_ok=True)
-            continue
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(_lock_record(pid, what)) + "\n")
-        return
-    raise LegokitError(f"could not create the lock file {path}; another run keeps recreating it")
-
-
-def acquire_lock(directory: Path, pid: int, fd: int | None = None, what: str = "") -> str:
-    """Lock ``directory`` for the run of process ``pid``; returns the method used: "flock" or "pidfile".
-
-    flock is used when the shell passes the fd of ``<dir>/.lock`` and the file system supports it
-    (``LEGOKIT_LOCK=pidfile`` forces the pid file, e.g. for NFS without lock support).
-    """
-    if fd is not None and os.environ.get("LEGOKIT_LOCK", "flock") != "pidfile":
-        try:
-            lock_with_flock(directory, fd, pid, what)
-            return "flock"
-        except OSError as err:
-            if err.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
-                raise
-    lock_with_pidfile(directory, pid, what)
-    return "pidfile"
-
-
-def release_lock(directory: Path, pid: int) -> None:
-    """Remove the pid-file lock if ``pid`` holds it (flock locks go away with the shell's file)."""
-    path = directory / PIDFILE_NAME
-    record = _read_record(path)
-    if record is not None and record.get("pid") == pid and record.get("host") == socket.gethostname():
-        path.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------------------------- status
@@ -409,6 +385,11 @@ def build_parser() -> argparse.ArgumentParser:
                                          "it must run")
     _add_fingerprint_args(check)
     check.add_argument("--log", type=Path, help="the stage's log, to tell an interrupted stage apart")
+    fresh = sub.add_parser("fresh", help="before a stage runs: move its output dirs aside (DIR.N) unless its last "
+                                         "attempt had the same options; print what was moved")
+    _add_fingerprint_args(fresh)
+    fresh.add_argument("--dir", action="append", type=Path, default=[], help="output dir of the stage")
+    fresh.add_argument("--force", action="store_true", help="start afresh whatever the last attempt was")
     done = sub.add_parser("done", help="write the done-marker of a stage that succeeded; print its duration")
     _add_fingerprint_args(done)
     done.add_argument("--start", type=float, required=True, help="epoch seconds when the stage started")
@@ -430,10 +411,13 @@ def main(argv: list[str] | None = None) -> int:
     split = argv.index("--") if "--" in argv else len(argv)
     args, command = build_parser().parse_args(argv[:split]), argv[split + 1:]
     try:
-        if args.action in ("check", "done"):
+        if args.action in ("check", "fresh", "done"):
             if not command:
                 raise LegokitError(f"no command for {args.marker}: end the options with `-- CMD ARGS...`")
             options = stage_options(command, args.file, args.var, args.function)
+            if args.action == "fresh":
+                print(start_afresh(args.marker, options, args.dir, args.force) or "", end="")
+                return 0
             if args.action == "done":
                 print(f"{write_marker(args.marker, options, args.start)['duration_s']:.1f}")
                 return 0
@@ -441,9 +425,9 @@ def main(argv: list[str] | None = None) -> int:
             print(reason or "up to date")
             return 0 if reason is None else NEEDS_RUN
         if args.action == "lock":
-            print(acquire_lock(args.directory, args.pid, args.fd, args.what))
+            print(lock.acquire(args.directory, args.pid, args.fd, args.what, kind="recipe directory"))
         elif args.action == "unlock":
-            release_lock(args.directory, args.pid)
+            lock.release(args.directory, args.pid)
         else:
             print("\n".join(status_lines(args.expdir)) or f"no done-markers under {args.expdir}/.done")
         return 0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from legokit import recipe
+from legokit import lock, recipe
 from legokit.errors import LegokitError
 
 
@@ -168,52 +168,52 @@ def test_flock_refuses_second_holder_and_names_pid():
     dead = subprocess.Popen(["true"])
     dead.wait()
     try:
-        assert recipe.acquire_lock(Path("."), pid=dead.pid, fd=first, what="./run.sh") == "flock"
+        assert lock.acquire(Path("."), pid=dead.pid, fd=first, what="./run.sh") == "flock"
         with pytest.raises(LegokitError, match=rf"in use: pid {dead.pid} .*\./run\.sh.*fuser -v \.lock`"):
-            recipe.acquire_lock(Path("."), pid=99, fd=second)  # the holder exited: a child holds it
+            lock.acquire(Path("."), pid=99, fd=second)  # the holder exited: a child holds it
         me = os.getpid()
-        assert recipe.acquire_lock(Path("."), pid=me, fd=first) == "flock"  # flock again: same file, fine
+        assert lock.acquire(Path("."), pid=me, fd=first) == "flock"  # flock again: same file, fine
         with pytest.raises(LegokitError, match=f"in use: pid {me} .*kill -- -{os.getpgid(me)}"):
-            recipe.acquire_lock(Path("."), pid=99, fd=second)
+            lock.acquire(Path("."), pid=99, fd=second)
     finally:
         os.close(first)
-    assert recipe.acquire_lock(Path("."), pid=99, fd=second) == "flock"  # freed when the holder closed
+    assert lock.acquire(Path("."), pid=99, fd=second) == "flock"  # freed when the holder closed
     os.close(second)
 
 
 def test_pidfile_lock_refuses_live_holder_and_takes_over_stale(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("LEGOKIT_LOCK", "pidfile")
     me = os.getpid()
-    assert recipe.acquire_lock(Path("."), pid=me, fd=None) == "pidfile"
+    assert lock.acquire(Path("."), pid=me, fd=None) == "pidfile"
     with pytest.raises(LegokitError, match=f"in use: pid {me}"):
-        recipe.acquire_lock(Path("."), pid=me + 1)
-    recipe.release_lock(Path("."), pid=me + 1)  # not the holder: nothing happens
-    assert Path(recipe.PIDFILE_NAME).exists()
-    recipe.release_lock(Path("."), pid=me)
-    assert not Path(recipe.PIDFILE_NAME).exists()
+        lock.acquire(Path("."), pid=me + 1, fd=None)
+    lock.release(Path("."), pid=me + 1)  # not the holder: nothing happens
+    assert Path(lock.PIDFILE_NAME).exists()
+    lock.release(Path("."), pid=me)
+    assert not Path(lock.PIDFILE_NAME).exists()
 
     dead = subprocess.Popen(["true"])
     dead.wait()
-    assert recipe.acquire_lock(Path("."), pid=dead.pid) == "pidfile"
-    assert recipe.acquire_lock(Path("."), pid=me) == "pidfile"  # the dead holder's lock is stale
-    assert json.loads(Path(recipe.PIDFILE_NAME).read_text())["pid"] == me
+    assert lock.acquire(Path("."), pid=dead.pid, fd=None) == "pidfile"
+    assert lock.acquire(Path("."), pid=me, fd=None) == "pidfile"  # the dead holder's lock is stale
+    assert json.loads(Path(lock.PIDFILE_NAME).read_text())["pid"] == me
 
 
 def test_pidfile_with_reused_pid_is_stale():
     """A live pid whose start time differs from the recorded one is another process: the lock is stale."""
-    record = recipe._lock_record(os.getpid(), "x")
-    assert recipe._is_alive(record)
-    assert not recipe._is_alive({**record, "start": "1"})
+    record = lock._lock_record(os.getpid(), "x")
+    assert lock._is_alive(record)
+    assert not lock._is_alive({**record, "start": "1"})
 
 
 def test_falls_back_to_pidfile_where_flock_is_unsupported(monkeypatch: pytest.MonkeyPatch):
     def no_flock(fd: int, op: int) -> None:
         raise OSError(errno.ENOLCK, "No locks available")
 
-    monkeypatch.setattr(recipe.fcntl, "flock", no_flock)
+    monkeypatch.setattr(lock.fcntl, "flock", no_flock)
     fd = os.open(".lock", os.O_RDWR | os.O_CREAT)
     try:
-        assert recipe.acquire_lock(Path("."), pid=os.getpid(), fd=fd) == "pidfile"
+        assert lock.acquire(Path("."), pid=os.getpid(), fd=fd) == "pidfile"
     finally:
         os.close(fd)
-    assert json.loads(Path(recipe.PIDFILE_NAME).read_text())["pid"] == os.getpid()
+    assert json.loads(Path(lock.PIDFILE_NAME).read_text())["pid"] == os.getpid()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from legokit.lock import lock_dir
 from legokit.prepare.espeak import EspeakConfig, make_espeak_speech
 from legokit.prepare.mt import DEFAULT_SIZES, PAIRS, SOURCES, MTPrepConfig, prepare_debian_mt
 from legokit.prepare.summ import SumPrepConfig, prepare_debian_sum
@@ -69,6 +70,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with lock_dir(args.out):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.dataset == "debian-mt":
         cfg = MTPrepConfig(pair=args.pair, valid_size=args.valid_size, test_size=args.test_size,
                            heldout_fraction=args.heldout_fraction, max_pairs=args.max_pairs,

@@ -21,9 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from legokit.config import dump_yaml, load_config
     from legokit.experiment import ExperimentConfig, train
+    from legokit.lock import lock_dir_rank0
 
     if args.print_config:
         print(dump_yaml(load_config(ExperimentConfig, args.config, args.overrides)), end="")
         return 0
-    train(args.config, args.overrides, args.out_dir)
+    with lock_dir_rank0(args.out_dir):
+        train(args.config, args.overrides, args.out_dir)
     return 0

@@ -349,13 +349,16 @@ run_stage 1 train --fresh out --env lr --env fail -- train
 """
 
 
-def test_fresh_dir_is_kept_to_resume_but_cleared_when_options_change(tmp_path: Path):
+def test_fresh_dir_is_kept_to_resume_but_moved_aside_when_options_change(tmp_path: Path):
     root = _recipe(tmp_path / "r", FRESH)
     assert _run(root, "--lr", "1").returncode == 0
-    assert _run(root, "--lr", "2").returncode == 0  # options changed: the old run's output is removed
+    out = _run(root, "--lr", "2")  # options changed: the old run's output is moved aside, not deleted
+    assert out.returncode == 0 and "starting afresh; moved out to out.1" in out.stderr
     assert (root / "out" / "history").read_text() == "lr 2\n"
+    assert (root / "out.1" / "history").read_text() == "lr 1\n"
     assert _run(root, "--lr", "3", "--fail", "true").returncode != 0  # an attempt that dies ...
     assert _run(root, "--lr", "3", "--fail", "true").returncode != 0  # ... is retried with its output kept
     assert (root / "out" / "history").read_text() == "lr 3\nlr 3\n"
     assert _run(root, "--lr", "4").returncode == 0  # a different attempt after a failure starts afresh
     assert (root / "out" / "history").read_text() == "lr 4\n"
+    assert [(root / f"out.{n}" / "history").read_text() for n in (1, 2, 3)] == ["lr 1\n", "lr 2\n", "lr 3\nlr 3\n"]

@@ -77,7 +77,7 @@ run_stage() {
     if declare -F "$1" >/dev/null; then fp+=(--function "$1=$(declare -f "$1")"); fi
 
     local exp=${expdir:-exp} _recipe_stage_label="stage $n"
-    local marker="$exp/.done/stage$n.$name.done" logfile="$exp/logs/stage$n.$name.log" reason rc=0
+    local marker="$exp/.done/stage$n.$name.done" logfile="$exp/logs/stage$n.$name.log" reason rc=0 k reason_fresh
     reason=$(_recipe_py check "$marker" --log "$logfile" "${fp[@]}" -- "$@") || rc=$?
     if [ "$rc" -eq 0 ] && [ "${force:-false}" != true ]; then
         _recipe_log_at 1 "stage $n ($name): done before with the same options, skipping ($marker)"
@@ -87,20 +87,15 @@ run_stage() {
     [ "$rc" -eq 0 ] && reason="forced (force=true)"
 
     # --fresh DIR: the stage's output dir (e.g. an experiment dir with checkpoints). An interrupted
-    # attempt with the same options resumes in it; a re-run with other options (or forced) starts afresh.
-    local attempt="$exp/.done/stage$n.$name.attempt" signature earlier k
-    earlier=$(for k in "$exp"/.done/stage*.done; do
-        [[ -f $k && ${k##*/stage} =~ ^([0-9]+)\. ]] && ((BASH_REMATCH[1] < n)) && cat "$k"; done; true)
-    signature=$( { printf '%s\n' "${fp[@]}" "$@" "$earlier"
-                   for k in "${fp[@]}"; do if [ -f "$k" ]; then cat "$k"; fi; done; } | cksum)
-    if [ ${#fresh[@]} -gt 0 ] && { [ "${force:-false}" = true ] ||
-            { [ -f "$attempt" ] && [ "$(cat "$attempt")" != "$signature" ]; } ||
-            { [ ! -f "$attempt" ] && [ -f "$marker" ]; }; }; then
-        _recipe_log_at 1 "stage $n ($name): options or inputs changed since its last run: starting afresh (removing ${fresh[*]})"
-        rm -rf "${fresh[@]}"
+    # attempt with the same fingerprint resumes in it; a re-run with other options, inputs or earlier
+    # stages (or forced) starts afresh: DIR is moved aside to DIR.1 (DIR.2, ...), never deleted.
+    if [ ${#fresh[@]} -gt 0 ]; then
+        local -a fresh_args=()
+        for k in "${fresh[@]}"; do fresh_args+=(--dir "$k"); done
+        [ "${force:-false}" = true ] && fresh_args+=(--force)
+        reason_fresh=$(_recipe_py fresh "$marker" "${fresh_args[@]}" "${fp[@]}" -- "$@") || exit $?
+        [ -z "$reason_fresh" ] || _recipe_log_at 1 "stage $n ($name): $reason_fresh"
     fi
-    mkdir -p "$exp/.done"
-    echo "$signature" >"$attempt"
 
     local start errexit=0 status
     _recipe_log_at 1 "stage $n: $name ($reason); log: $logfile"
