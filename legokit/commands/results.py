@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     if args.scores:
         scores, files = read_scores_json(args.scores), {"scores": args.scores}
     elif args.ref and args.hyp:
-        scores = score_files(args.ref, args.hyp, parse_metrics(args.metrics), kaldi=args.kaldi)
+        scores = score_files(args.ref, args.hyp, parse_metrics(args.metrics), kaldi=args.kaldi,
+                             count_missing=True)
         files = {"ref": args.ref, "hyp": args.hyp}
     else:
         raise LegokitError("give --scores FILE.json, or both --ref and --hyp to score")

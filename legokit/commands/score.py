@@ -53,9 +53,9 @@ def selected_metrics(args: argparse.Namespace) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     if args.compare:
         return run_compare(args)
-    scores = score_files(args.ref, args.hyp, selected_metrics(args), kaldi=args.kaldi)
+    scores = score_files(args.ref, args.hyp, selected_metrics(args), kaldi=args.kaldi, count_missing=True)
     for key, value in scores.items():
-        print(f"{key}\t{value:.2f}")
+        print(f"{key}\t{value}" if key == "missing" else f"{key}\t{value:.2f}")
     if args.output:
         write_json(scores, args.output)
     if args.json:

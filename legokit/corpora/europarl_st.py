@@ -39,6 +39,7 @@ import soundfile as sf
 from legokit.corpora.download import Resource, download, extract
 from legokit.data.datadir import validate_speech_dir
 from legokit.errors import LegokitError
+from legokit.fileio import read_text_lines
 from legokit.prepare.text import write_text
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def find_root(root: str | Path) -> Path:
 def _lines(path: Path) -> list[str]:
     if not path.is_file():
         raise LegokitError(f"{path}: file not found; the Europarl-ST release is incomplete")
-    return path.read_text(encoding="utf-8").splitlines()
+    return read_text_lines(path)
 
 
 def read_split(split_dir: Path, lang: str) -> list[Segment]:

@@ -25,6 +25,7 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from itertools import zip_longest
 from pathlib import Path
 
 from sacrebleu.dataset import DATASETS
@@ -32,6 +33,7 @@ from sacrebleu.dataset import DATASETS
 from legokit.corpora.download import Resource, download, extract, md5sum
 from legokit.data.datadir import validate_text_dir
 from legokit.errors import LegokitError
+from legokit.fileio import iter_text_lines
 from legokit.prepare.text import write_text
 
 log = logging.getLogger(__name__)
@@ -92,12 +94,8 @@ def read_sgm(path: Path) -> list[str]:
     """Segments of a WMT fake-SGML file, in order, cleaned as sacrebleu does."""
     if not path.is_file():
         raise LegokitError(f"{path}: WMT test file not found; re-run the download stage or check WMT16 in db.sh")
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("<seg "):
-                out.append(re.sub(r"\s+", " ", _SEG.sub(r"\1", line).strip()))
-    return out
+    return [re.sub(r"\s+", " ", _SEG.sub(r"\1", line).strip())
+            for line in iter_text_lines(path) if line.startswith("<seg ")]
 
 
 def _find(root: Path, name: str) -> Path:
@@ -110,15 +108,12 @@ def _find(root: Path, name: str) -> Path:
 
 def read_parallel(src_path: Path, en_path: Path) -> Iterator[tuple[str, str]]:
     """(source, English) line pairs of two aligned plain-text files; unequal lengths are an error."""
-    with open(src_path, encoding="utf-8", errors="replace") as fs, \
-            open(en_path, encoding="utf-8", errors="replace") as fe:
-        n = 0
-        for src, en in zip(fs, fe, strict=False):
-            n += 1
-            yield src.strip(), en.strip()
-        if fs.readline() or fe.readline():
+    pairs = zip_longest(iter_text_lines(src_path, errors="replace"), iter_text_lines(en_path, errors="replace"))
+    for n, (src, en) in enumerate(pairs):
+        if src is None or en is None:
             raise LegokitError(f"{src_path} and {en_path} have different numbers of lines (differ after line "
                                f"{n}); the download is corrupt: delete and re-extract it")
+        yield src.strip(), en.strip()
 
 
 @dataclass

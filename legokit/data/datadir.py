@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from legokit.errors import LegokitError
+from legokit.fileio import split_lines
 
 
 @dataclass(frozen=True)
@@ -46,14 +47,15 @@ class TextExample:
 
 
 def _lines(path: Path) -> list[tuple[int, str]]:
-    """(1-based line number, line) of a UTF-8 file; errors name the file."""
+    """(1-based line number, line) of a UTF-8 file split at line ends only (:func:`split_lines`: a leading
+    byte order mark is dropped); errors name the file."""
     if not path.is_file():
         raise LegokitError(f"{path}: file not found (a Kaldi data dir needs it; see docs/data.md)")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")  # not read_text: it would end lines at a stray \r
     except UnicodeDecodeError as err:
         raise LegokitError(f"{path}: not valid UTF-8 ({err.reason} at byte {err.start})") from err
-    return list(enumerate(text.splitlines(), start=1))
+    return list(enumerate(split_lines(text), start=1))
 
 
 def read_kaldi_map(path: str | Path, allow_empty_value: bool = False) -> dict[str, str]:

@@ -29,7 +29,7 @@ from legokit.data.audio import load_audio
 from legokit.data.datadir import Utterance, read_speech_dir
 from legokit.data.features import CMVNStats, FbankConfig, compute_fbank
 from legokit.errors import LegokitError
-from legokit.fileio import write_atomic
+from legokit.fileio import split_lines, write_atomic
 from legokit.progress import progress_bar
 
 FEATS_SCP, CMVN_FILE, META_FILE = "feats.scp", "cmvn.json", "fbank.json"
@@ -108,7 +108,7 @@ class FeatureReader:
             raise LegokitError(f"{meta_path}: corrupt feature dump metadata ({type(err).__name__}: {err}); "
                                "re-run `legokit features`") from None
         try:
-            lines = self.scp.read_text(encoding="utf-8").splitlines()
+            lines = split_lines(self.scp.read_bytes().decode("utf-8"))
         except UnicodeDecodeError as err:
             raise LegokitError(f"{self.scp}: not a UTF-8 text file ({err.reason} at byte {err.start}); re-run "
                                "`legokit features`") from None

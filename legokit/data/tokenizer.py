@@ -12,6 +12,7 @@ from pathlib import Path
 import sentencepiece as spm
 
 from legokit.errors import LegokitError
+from legokit.fileio import iter_text_lines
 
 BLANK, UNK, BOS, EOS = "<blank>", "<unk>", "<s>", "</s>"
 MODEL_TYPES = ("unigram", "bpe", "char", "word")
@@ -22,8 +23,8 @@ def _strip_kaldi_ids(paths: list[str], out_dir: str) -> list[str]:
     stripped = []
     for i, path in enumerate(paths):
         out = Path(out_dir) / f"{i}.txt"
-        with open(path, encoding="utf-8") as src, open(out, "w", encoding="utf-8") as dst:
-            for line in src:
+        with open(out, "w", encoding="utf-8") as dst:
+            for line in iter_text_lines(path):
                 parts = line.strip().split(maxsplit=1)
                 if len(parts) == 2:
                     dst.write(parts[1] + "\n")

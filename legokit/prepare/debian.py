@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from legokit.errors import LegokitError
+from legokit.fileio import split_lines
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ def read_index(path: Path) -> str:
         return lzma.decompress(path.read_bytes()).decode("utf-8")
     if path.suffix == ".lz4":
         return _run([APT_HELPER, "cat-file", str(path)], f"decompressing {path}")
-    return path.read_text(encoding="utf-8")
+    return path.read_bytes().decode("utf-8")
 
 
 def index_files(lists_dir: Path, kind: str) -> list[Path]:
@@ -121,7 +122,7 @@ def parse_deb822(text: str) -> Iterator[dict[str, str]]:
     """Paragraphs of a Debian control-style file; continuation lines keep their leading space and newline."""
     fields: dict[str, str] = {}
     key = ""
-    for line in text.splitlines():
+    for line in split_lines(text):
         if not line.strip():
             if fields:
                 yield fields

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from legokit.errors import LegokitError
+from legokit.fileio import iter_text_lines
 from legokit.prepare.debian import parse_deb822, split_description
 
 _MO_MAGIC = 0x950412DE
@@ -65,17 +66,16 @@ def ding_pairs(path: Path) -> Iterator[tuple[str, str]]:
     the first is taken; grammar/usage notes ({m}, [Br.], <...>, /ABBR/) are removed. Most entries are
     words and phrases — the strict filter keeps the example sentences.
     """
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("#") or " :: " not in line:
-                continue
-            de, _, en = line.rstrip("\n").partition(" :: ")
-            de_parts, en_parts = de.split(" | "), en.split(" | ")
-            if len(de_parts) != len(en_parts):
-                continue
-            for d, e in zip(de_parts, en_parts):
-                yield (_ALTERNATIVES.split(_DING_NOTE.sub("", d))[0].strip(),
-                       _ALTERNATIVES.split(_DING_NOTE.sub("", e))[0].strip())
+    for line in iter_text_lines(path):
+        if line.startswith("#") or " :: " not in line:
+            continue
+        de, _, en = line.partition(" :: ")
+        de_parts, en_parts = de.split(" | "), en.split(" | ")
+        if len(de_parts) != len(en_parts):
+            continue
+        for d, e in zip(de_parts, en_parts):
+            yield (_ALTERNATIVES.split(_DING_NOTE.sub("", d))[0].strip(),
+                   _ALTERNATIVES.split(_DING_NOTE.sub("", e))[0].strip())
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÄÖÜĂÂÎȘȚ])")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from legokit.errors import LegokitError
+from legokit.fileio import iter_text_lines
 
 
 @dataclass(frozen=True)
@@ -110,10 +111,9 @@ def write_text(path: Path, lines: dict[str, str]) -> None:
 def read_text(path: Path) -> dict[str, str]:
     """Read a Kaldi text file into {id: text}; a malformed line raises naming the file and line."""
     out: dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            key, _, text = line.rstrip("\n").partition(" ")
-            if not key:
-                raise LegokitError(f"{path}:{n}: expected '<id> <text>', got an empty id")
-            out[key] = text
+    for n, line in enumerate(iter_text_lines(path), 1):
+        key, _, text = line.partition(" ")
+        if not key:
+            raise LegokitError(f"{path}:{n}: expected '<id> <text>', got an empty id")
+        out[key] = text
     return out

@@ -35,7 +35,7 @@ _TOKEN = re.compile(r"\w+|[^\w\s]")
 def lexnames_from_manpage(manpage: Path) -> str:
     """The ``lexnames`` file (``NN<TAB>name<TAB>category`` per line) from the lexnames(5WN) manual page."""
     rows = []
-    for line in gzip.open(manpage, "rt", encoding="utf-8", errors="replace"):
+    for line in gzip.open(manpage, "rt", encoding="utf-8", errors="replace", newline="\n"):
         fields = line.split("\t")
         if len(fields) >= 2 and re.fullmatch(r"\d\d", fields[0]):
             name = fields[1].strip()

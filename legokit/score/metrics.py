@@ -96,8 +96,13 @@ def compute(names: Sequence[str], refs: Sequence[str], hyps: Sequence[str]) -> d
     return scores
 
 
-def score_files(ref: str | Path, hyp: str | Path, names: Sequence[str], kaldi: bool = False
-                ) -> dict[str, float]:
-    """Read a reference and a hypothesis file (see :func:`read_pair`) and compute the metrics."""
-    _, refs, hyps = read_pair(ref, hyp, kaldi=kaldi)
-    return compute(names, refs, hyps)
+def score_files(ref: str | Path, hyp: str | Path, names: Sequence[str], kaldi: bool = False,
+                count_missing: bool = False) -> dict[str, float]:
+    """Read a reference and a hypothesis file (see :func:`read_pair`) and compute the metrics.
+
+    With ``count_missing`` (and ``kaldi``), reference ids without a hypothesis are scored as empty
+    hypotheses instead of refused, and their number is added as ``"missing"`` when there are any."""
+    missing: list[str] | None = [] if count_missing else None
+    _, refs, hyps = read_pair(ref, hyp, kaldi=kaldi, missing=missing)
+    scores = compute(names, refs, hyps)
+    return {**scores, "missing": len(missing)} if missing else scores

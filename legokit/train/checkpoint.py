@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from legokit.errors import LegokitError
-from legokit.fileio import write_atomic
+from legokit.fileio import iter_text_lines, write_atomic
 
 MAGIC = b"legokit-checkpoint 1\n"
 _DIGEST_LEN = 64
@@ -137,16 +137,15 @@ def read_valid_history(metrics_jsonl: Path, metric: str) -> dict[int, float]:
     history: dict[int, float] = {}
     if not metrics_jsonl.is_file():
         return history
-    with metrics_jsonl.open() as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise LegokitError(f"{metrics_jsonl}:{lineno}: not a JSON line ({err})") from None
-            if record.get("event") == "valid" and metric in record:
-                history[int(record["step"])] = float(record[metric])
+    for lineno, line in enumerate(iter_text_lines(metrics_jsonl), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise LegokitError(f"{metrics_jsonl}:{lineno}: not a JSON line ({err})") from None
+        if record.get("event") == "valid" and metric in record:
+            history[int(record["step"])] = float(record[metric])
     return history
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from tqdm import tqdm
 
 from legokit.errors import LegokitError
+from legokit.fileio import read_text_lines
 
 logger = logging.getLogger("legokit.train")
 
@@ -74,7 +75,7 @@ class MetricsWriter:
 def _read_curves(metrics_jsonl: Path) -> dict[str, dict[str, dict[int, float]]]:
     """stat -> event -> step -> value (later records of a step win, as after a resume)."""
     curves: dict[str, dict[str, dict[int, float]]] = {}
-    for lineno, line in enumerate(metrics_jsonl.read_text().splitlines(), 1):
+    for lineno, line in enumerate(read_text_lines(metrics_jsonl), 1):
         if not line.strip():
             continue
         try:

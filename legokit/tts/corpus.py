@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from legokit.errors import LegokitError
+from legokit.fileio import read_text_lines
 from legokit.prepare.debian import fetch_deb
 from legokit.prepare.espeak import EspeakConfig, make_espeak_speech
 from legokit.prepare.sources import mo_pairs
@@ -66,7 +67,7 @@ def read_festvox(voice_dir: str | Path) -> dict[str, tuple[str, str]]:
     if not prompts.is_file():
         raise LegokitError(f"{prompts} not found: is {voice_dir} a festvox voice (etc/, wav/)?")
     out = {}
-    for number, line in enumerate(prompts.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(read_text_lines(prompts), 1):
         match = _FESTVOX_LINE.match(line)
         if match is None:
             raise LegokitError(f"{prompts}:{number}: expected '( utt \"text\" )', got {line!r}")
@@ -82,7 +83,7 @@ def sentences(lang: str, roots: list[Path], cfg: CorpusConfig) -> list[str]:
     # English: the msgids of another language's catalogs
     pairs = ((en, "") for _, en in mo_pairs(roots, "de")) if lang.startswith("en") else mo_pairs(roots, lang)
     extra = [Path(f.format(lang=lang)) for f in cfg.text_files]
-    lines = (line for f in extra if f.is_file() for line in f.read_text(encoding="utf-8").splitlines())
+    lines = (line for f in extra if f.is_file() for line in read_text_lines(f))
     for text, english in itertools.chain(pairs, ((line, "") for line in lines)):
         text = " ".join(text.split())
         if text != english and cfg.min_words <= len(text.split()) <= cfg.max_words and not _MARKUP.search(text):

@@ -10,6 +10,7 @@ import numpy as np
 from legokit.data.audio import load_audio
 from legokit.data.datadir import read_kaldi_map
 from legokit.errors import LegokitError
+from legokit.fileio import read_text_lines
 from legokit.score.io import read_pair
 from legokit.score.metrics import cer
 from legokit.score.results import load_record, update_results
@@ -60,7 +61,7 @@ def read_mos(path: str | Path) -> dict[str, dict[str, float]]:
     if not path.is_file():
         raise LegokitError(f"{path} not found: `legokit tts evaluate --syn-dir DIR` writes per-utterance DNSMOS "
                            f"to DIR/{MOS_FILE}")
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_text_lines(path)
     header = lines[0].split("\t") if lines else []
     if header[:1] != ["utt"] or len(header) < 2:
         raise LegokitError(f"{path}:1: expected a header 'utt<TAB>ovrl_mos<TAB>...', got {lines[:1]}")
@@ -136,7 +137,7 @@ def results_table(exp_root: str | Path, targets: list[str], conditions: list[str
                       f"{scores['ovrl_mos']:.2f}" if "ovrl_mos" in scores else "–"]
         aspf_file = root / f"aspf_{tgt}.tsv"
         ranking = ", ".join(f"{lang} {float(score):.3f}" for lang, score in
-                            (line.split("\t") for line in aspf_file.read_text().splitlines())) \
+                            (line.split("\t") for line in read_text_lines(aspf_file))) \
             if aspf_file.is_file() else "–"
         lines.append(f"| {tgt} | " + " | ".join(cells) + f" | {ranking} |")
     return "\n".join(lines) + "\n"

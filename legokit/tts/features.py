@@ -55,7 +55,7 @@ def feature_names() -> list[str]:
 def feature_weights() -> np.ndarray:
     """PanPhon's per-feature weights (feature_weights.csv, matched by name), (24,); the tone features
     missing from that file get the smallest weight, 0.125."""
-    with files("panphon").joinpath("data/feature_weights.csv").open() as f:
+    with files("panphon").joinpath("data/feature_weights.csv").open(newline="") as f:  # as csv wants
         row = next(csv.DictReader(f))
     return np.array([float(row.get(name, 0.125)) for name in feature_names()])
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from legokit.errors import LegokitError
+from legokit.fileio import read_text_lines
 from legokit.tts.features import feature_weights, phone_vector
 
 DISTANCES = ("hamming", "weighted")
@@ -72,7 +73,7 @@ def write_mapping(rows: Sequence[MappedPhone], path: str | Path) -> None:
 def read_mapping(path: str | Path) -> dict[str, str]:
     """target -> source phone from a file written by :func:`write_mapping`."""
     mapping = {}
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines()[1:], 2):
+    for number, line in enumerate(read_text_lines(path)[1:], 2):
         parts = line.split("\t")
         if len(parts) != 3:
             raise LegokitError(f"{path}:{number}: expected 'target<TAB>source<TAB>distance', got {line!r}")

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from legokit.errors import LegokitError
+from legokit.fileio import read_text_lines
 from legokit.prepare.debian import require_tool
 from legokit.prepare.espeak import ESPEAK_HINT
 
@@ -131,7 +132,7 @@ def write_counts(counts: Counter, path: str | Path) -> None:
 def read_counts(path: str | Path) -> Counter:
     """Read a file written by :func:`write_counts`."""
     counts: Counter = Counter()
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(read_text_lines(path), 1):
         parts = line.split("\t")
         if len(parts) != 2 or not parts[1].isdigit():
             raise LegokitError(f"{path}:{number}: expected 'phone<TAB>count', got {line!r}")
