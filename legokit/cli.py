@@ -13,9 +13,13 @@ parser is built, so a command's heavy imports do not slow down the others.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
+import os
+import signal
 import sys
+import threading
 
 from legokit import __version__
 from legokit.errors import LegokitError
@@ -38,6 +42,10 @@ COMMANDS: dict[str, str] = {
     "validate": "legokit.commands.validate",
     "tts": "legokit.commands.tts",
 }
+
+#: errors of the file system and its limits, not of legokit: reported as one line, exit 1
+FILE_SYSTEM_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EISDIR,
+                      errno.ENOTDIR, errno.ENOENT, errno.EEXIST, errno.ENAMETOOLONG, errno.ELOOP, errno.EMFILE}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,11 +80,27 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%Y-%m-%d %H:%M:%S")
     logging.getLogger("absl").setLevel(max(logging.WARNING, logging.getLogger().level))  # rouge-score's chatter
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # `ulimit -f`: a write fails with EFBIG, cleanup runs
     try:
-        return int(args._run(args) or 0)
+        status = int(args._run(args) or 0)
+        sys.stdout.flush()  # a closed pipe (`| head -1`) shows here, not at interpreter exit
+        return status
     except LegokitError as err:
         print(f"legokit {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"legokit {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader of stdout went away: stop quietly, as coreutils do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except OSError as err:
+        if err.errno not in FILE_SYSTEM_ERRNOS:
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"legokit {args.command}: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

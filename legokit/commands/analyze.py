@@ -43,9 +43,11 @@ def _labels(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from legokit.fileio import check_outputs
     from legokit.score import longtail
     from legokit.score.io import read_kaldi, read_lines, read_pair, write_json
 
+    check_outputs([args.train_ref, args.ref, *args.hyp], [args.json, args.png])
     buckets = longtail.parse_buckets(args.buckets)
     tokenize = longtail.make_tokenizer(args.tokenize)
     train = list(read_kaldi(args.train_ref).values()) if args.kaldi else read_lines(args.train_ref)

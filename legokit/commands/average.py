@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from legokit.errors import LegokitError
+from legokit.fileio import check_outputs
 from legokit.train.checkpoint import average_checkpoints, save_checkpoint, select_checkpoints
 
 HELP = "average the N best (by a validation statistic) or the last N checkpoints of an experiment"
@@ -32,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     if args.num < 1:
         raise LegokitError(f"--num must be >= 1; got {args.num}")
     paths = select_checkpoints(args.exp_dir, args.num, None if args.last else args.metric, args.mode)
+    check_outputs([args.exp_dir / "checkpoints", args.exp_dir / "metrics.jsonl"], [args.output])
     if len(paths) < args.num:
         logger.warning("only %d checkpoint(s) available; averaging those", len(paths))
     save_checkpoint({"model": average_checkpoints(paths), "averaged": [p.name for p in paths],

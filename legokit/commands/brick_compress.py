@@ -64,9 +64,11 @@ def run_compress(args: argparse.Namespace) -> int:
 
     from legokit.decode.beam_search import BeamSearchConfig
     from legokit.decode.runner import DecodeConfig
+    from legokit.fileio import check_outputs
     from legokit.lego.bricks import load_brick, load_bricks, save_brick
     from legokit.lego.compress import CompressConfig, compress_brick, evaluate_chain
 
+    check_outputs([args.input, args.upstream, args.downstream], [args.output])
     cfg = CompressConfig(method=args.method, sparsity=args.sparsity, prune_scope=args.prune_scope,
                          qat_steps=args.qat_steps, qat_lr=args.qat_lr, seed=args.seed)
     brick = load_brick(args.input)

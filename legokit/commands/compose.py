@@ -22,8 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from legokit.errors import LegokitError
+    from legokit.fileio import check_outputs
     from legokit.lego.bricks import compose, load_bricks, save_model
 
+    check_outputs(args.bricks, [args.output])
     bricks = [b for path in args.bricks for b in load_bricks(path)]
     rate = {"auto": "auto", "keep": None}.get(args.length_rate, args.length_rate)
     if rate not in ("auto", None):

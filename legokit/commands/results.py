@@ -13,8 +13,16 @@ from __future__ import annotations
 import argparse
 
 from legokit.errors import LegokitError
+from legokit.fileio import check_outputs
 from legokit.score.metrics import METRICS, parse_metrics, score_files
-from legokit.score.results import comparison_rows, markdown_table, read_scores_json, update_results
+from legokit.score.results import (
+    MARKDOWN_NAME,
+    RECORD_NAME,
+    comparison_rows,
+    markdown_table,
+    read_scores_json,
+    update_results,
+)
 
 HELP = "record scores in an experiment's RESULTS.md (environment, git hash, config) or compare experiments"
 
@@ -44,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
         raise LegokitError("give --exp-dir and --test-set (or --compare EXP_DIR ...)")
     if args.scores and (args.ref or args.hyp):
         raise LegokitError("give either --scores or --ref/--hyp, not both")
+    check_outputs([args.scores, args.ref, args.hyp, args.config],
+                  [f"{args.exp_dir}/{RECORD_NAME}", f"{args.exp_dir}/{MARKDOWN_NAME}"])
     if args.scores:
         scores, files = read_scores_json(args.scores), {"scores": args.scores}
     elif args.ref and args.hyp:

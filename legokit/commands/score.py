@@ -13,6 +13,7 @@ import argparse
 import json
 
 from legokit.errors import LegokitError
+from legokit.fileio import check_outputs
 from legokit.score.io import read_pair, write_json
 from legokit.score.metrics import DEFAULT_METRICS, METRICS, parse_metrics, score_files
 from legokit.score.significance import format_results, paired_bootstrap
@@ -51,6 +52,7 @@ def selected_metrics(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_outputs([args.ref, args.hyp, args.compare], [args.output])
     if args.compare:
         return run_compare(args)
     scores = score_files(args.ref, args.hyp, selected_metrics(args), kaldi=args.kaldi, count_missing=True)

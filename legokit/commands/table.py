@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from legokit.fileio import check_outputs, write_atomic
+
+    check_outputs([args.exp_dir, args.longtail], [args.out])
     if args.kind == "reuse":
         from legokit.score.reuse_table import render_reuse_table
 
@@ -30,6 +33,6 @@ def run(args: argparse.Namespace) -> int:
         text = render_loss_table(args.exp_dir, args.losses.split(","), [int(s) for s in args.seeds.split(",")],
                                  args.longtail or args.exp_dir / "longtail.json")
     if args.out:
-        args.out.write_text(text, encoding="utf-8")
+        write_atomic(text, args.out)
     print(text)
     return 0

@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from legokit.data.tokenizer import MODEL_TYPES, Tokenizer, train_tokenizer
+from legokit.fileio import check_outputs
 
 HELP = "train sentencepiece tokenizers (<blank>=0, <unk>=1, <s>=2, </s>=3)"
 
@@ -30,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_outputs(args.input, [f"{args.model_prefix}.model", f"{args.model_prefix}.vocab"])
     path = train_tokenizer(args.input, args.model_prefix, args.vocab_size, model_type=args.model_type,
                            character_coverage=args.character_coverage,
                            user_defined_symbols=args.user_defined_symbols, kaldi_text=args.kaldi_text,

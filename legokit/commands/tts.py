@@ -116,6 +116,7 @@ def _language_counts(args: argparse.Namespace, lang: str) -> Counter:
 
 
 def _rank(args: argparse.Namespace) -> int:
+    from legokit.fileio import write_atomic
     from legokit.tts.aspf import rank_sources
 
     target = _language_counts(args, args.target)
@@ -123,7 +124,7 @@ def _rank(args: argparse.Namespace) -> int:
     lines = [f"{lang}\t{score:.4f}" for lang, score in ranking]
     print(f"# ASPF to {args.target}\n" + "\n".join(lines))
     if args.out:
-        Path(args.out).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        write_atomic("".join(line + "\n" for line in lines), args.out)
     return 0
 
 
@@ -155,7 +156,31 @@ def _compare_mos(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse, before anything is written, an output of the action that would overwrite one of its inputs."""
+    from legokit.fileio import check_outputs
+
+    def under(out_dir: str, *names: str) -> list[str]:
+        return [f"{out_dir}/{name}" for name in names]
+
+    if args.action == "rank-sources":
+        pattern = args.text or args.counts
+        check_outputs([pattern.replace("{lang}", lang) for lang in [args.target, *args.sources.split(",")]],
+                      [args.out])
+    elif args.action == "map-phones":
+        check_outputs([args.target, args.source], [args.out])
+    elif args.action == "compare-mos":
+        check_outputs([args.a, args.b], [args.output])
+    elif args.action == "table":
+        check_outputs([args.exp_dir], [args.out])
+    elif args.action == "synthesize":
+        check_outputs([args.model, args.text], under(args.out_dir, "wav.scp", "text", "utt2spk", "spk2utt"))
+    elif args.action == "dump":
+        check_outputs([args.data_dir], under(args.out_dir, "dump.pt", "phones.txt", "phone_counts.tsv"))
+
+
 def run(args: argparse.Namespace) -> int:
+    _check_outputs(args)
     if args.action == "prepare":
         return _prepare(args)
     if args.action == "dump":
@@ -193,10 +218,11 @@ def run(args: argparse.Namespace) -> int:
     elif args.action == "compare-mos":
         return _compare_mos(args)
     else:
+        from legokit.fileio import write_atomic
         from legokit.tts.evaluate import results_table
 
-        Path(args.out).write_text(results_table(args.exp_dir, args.targets.split(","), args.conditions.split(","),
-                                                args.source), encoding="utf-8")
+        write_atomic(results_table(args.exp_dir, args.targets.split(","), args.conditions.split(","), args.source),
+                     args.out)
     return 0
 
 

@@ -19,6 +19,7 @@ from legokit.data.datadir import read_kaldi_map
 from legokit.data.featdump import FeatureReader
 from legokit.decode.beam_search import BeamSearchConfig
 from legokit.errors import LegokitError
+from legokit.fileio import atomic_output, check_outputs
 from legokit.lego.bricks import Brick, compose, load_bricks
 from legokit.lego.model import LegoModel
 from legokit.progress import progress_bar
@@ -45,6 +46,18 @@ class DecodeConfig:
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise LegokitError(f"DecodeConfig.dtype must be one of {', '.join(DTYPES)}; got {self.dtype!r}")
+
+
+def check_device(device: str) -> None:
+    """Refuse, in one line, a torch device that is malformed or not on this machine."""
+    try:
+        kind = torch.device(device)
+    except RuntimeError:
+        raise LegokitError(f"--device {device!r}: not a torch device (expected e.g. cpu, cuda:0, mps)") from None
+    count = {"cpu": 1, "cuda": torch.cuda.device_count(), "mps": int(torch.backends.mps.is_available())}
+    if count.get(kind.type, 0) <= (kind.index or 0):
+        available = ["cpu"] + [f"cuda:{i}" for i in range(count["cuda"])] + ["mps"] * count["mps"]
+        raise LegokitError(f"--device {device}: no such device on this machine (available: {', '.join(available)})")
 
 
 def load_model(path: str | Path, device: str = "cpu") -> tuple[LegoModel, list[Brick]]:
@@ -93,7 +106,12 @@ def _dataset(bricks: list[Brick], data_dir: Path, feats: Path | None, src_lang: 
 
 def decode_dir(model_path: Path, data_dir: Path, out: Path, cfg: DecodeConfig, feats: Path | None = None,
                src_lang: str = "de", device: str = "cpu") -> dict[str, float]:
-    """Decode every input of ``data_dir`` into ``out`` (``<id> <text>`` lines, input order)."""
+    """Decode every input of ``data_dir`` into ``out`` (``<id> <text>`` lines, input order).
+
+    ``out`` may not be any file of ``data_dir``, the feature dump or the model (refused before anything is
+    touched); it is written atomically at the end, and a failed run leaves no hypothesis file at all."""
+    check_outputs([model_path, data_dir, feats, feats and Path(feats).parent], [out])
+    check_device(device)
     out.unlink(missing_ok=True)  # a failed run must not leave an older run's hypotheses behind
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
@@ -116,10 +134,8 @@ def decode_dir(model_path: Path, data_dir: Path, out: Path, cfg: DecodeConfig, f
             hyps[utt] = tokenizer.decode(tokens)
             n_tokens += len(tokens)
     elapsed = time.perf_counter() - start
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("".join(f"{utt} {hyps[utt]}\n" for utt in items.ids), encoding="utf-8")
-    tmp.replace(out)
+    with atomic_output(out) as tmp:
+        tmp.write_text("".join(f"{utt} {hyps[utt]}\n" for utt in items.ids), encoding="utf-8")
     stats = {"utterances": len(items), "seconds": elapsed, "utterances_per_s": len(items) / max(elapsed, 1e-9),
              "ms_per_token": 1000 * elapsed / max(n_tokens, 1)}
     log.info("decoded %d utterances in %.1f s (%.1f utt/s, %.2f ms per output token) -> %s", len(items), elapsed,

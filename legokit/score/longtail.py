@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from legokit.errors import LegokitError
+from legokit.fileio import atomic_output
 
 DEFAULT_BUCKETS = "1,2,3,4,5-9,10-99,100-999,1000+"
 Tokenizer = Callable[[str], list[str]]
@@ -193,5 +194,5 @@ def plot(result: dict, png: str | Path) -> None:
     _grouped_bars(ax_f, result["buckets"], {label: [s["fmeasure"] for s in stats]
                                             for label, stats in systems.items()}, "token F-measure")
     _grouped_bars(ax_share, result["buckets"], shares, "% of tokens")
-    Path(png).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=100)
+    with atomic_output(png) as tmp:
+        fig.savefig(tmp, dpi=100, format=Path(png).suffix.lstrip(".") or "png")

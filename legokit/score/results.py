@@ -20,6 +20,7 @@ from pathlib import Path
 
 import legokit
 from legokit.errors import LegokitError
+from legokit.fileio import write_atomic
 
 RECORD_NAME = "results.json"
 MARKDOWN_NAME = "RESULTS.md"
@@ -92,9 +93,9 @@ def update_results(exp_dir: str | Path, test_set: str, scores: Mapping[str, floa
     record.update(environment=environment(), git=git_hash(), date=_now())
     record["sets"][test_set] = {"scores": dict(scores), "files": dict(files or {}), "date": record["date"],
                                 "git": record["git"]}
-    (exp_dir / RECORD_NAME).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    write_atomic(json.dumps(record, indent=1) + "\n", exp_dir / RECORD_NAME)
     markdown = exp_dir / MARKDOWN_NAME
-    markdown.write_text(render_results(record, title=exp_dir.name), encoding="utf-8")
+    write_atomic(render_results(record, title=exp_dir.name), markdown)
     return markdown
 
 
