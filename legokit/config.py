@@ -7,12 +7,19 @@ Every configurable part of legokit defines its own ``@dataclass`` (``EncoderConf
 
 An unknown key is an error naming the key, where it came from (file or command line) and the closest
 valid key; a value of the wrong type is an error naming the key and the expected type.
+
+Numbers are checked where they enter, for every dataclass alike: a NaN or infinite value is refused for any
+key; a field declared with :func:`ranged` (``dropout: float = ranged(0.1, "[0, 1)")``) must lie in its
+interval; a config's ``validate()`` checks what involves several fields and raises :class:`InvalidValue`
+naming its own field. Every such error names the dotted key (``model.encoder.dropout``) and the source.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -23,6 +30,46 @@ import yaml
 from legokit.errors import LegokitError
 
 T = TypeVar("T")
+_INTERVAL = re.compile(r"^([\[(])\s*(\S+?)\s*,\s*(\S+?)\s*([\])])$")
+
+
+class InvalidValue(LegokitError):
+    """A config value outside what its field allows; :func:`from_dict` adds the source and the dotted key."""
+
+    def __init__(self, key: str, expected: str, value: Any) -> None:
+        super().__init__(f"key '{key}' must be {expected}, got {value!r}")
+        self.key, self.expected, self.value = key, expected, value
+
+
+@dataclasses.dataclass(frozen=True)
+class Interval:
+    """A range written as in mathematics: "[0, 1)", "(0, inf)", "[1, inf)"."""
+
+    text: str
+
+    def __post_init__(self) -> None:
+        if not _INTERVAL.match(self.text):
+            raise ValueError(f"not an interval: {self.text!r}")
+
+    def __contains__(self, value: float) -> bool:
+        opening, low, high, closing = _INTERVAL.match(self.text).groups()
+        low_ok = value >= float(low) if opening == "[" else value > float(low)
+        high_ok = value <= float(high) if closing == "]" else value < float(high)
+        return low_ok and high_ok
+
+
+def ranged(default: Any, interval: str) -> Any:
+    """A dataclass field whose value (each item of a list; None passes) must lie in ``interval``."""
+    return dataclasses.field(default=default, metadata={"range": Interval(interval)})
+
+
+def check_ranges(cfg: Any) -> None:
+    """Raise InvalidValue for the first field of dataclass ``cfg`` outside its :func:`ranged` interval."""
+    for field in dataclasses.fields(cfg):
+        interval, value = field.metadata.get("range"), getattr(cfg, field.name)
+        for item in value if isinstance(value, list) else [value]:
+            if interval is not None and item is not None and item not in interval:
+                raise InvalidValue(field.name, f"in {interval.text}", value)
 
 
 def _closest(key: str, valid: list[str], prefix: str = "") -> str:
@@ -39,6 +86,8 @@ def _type_name(tp: Any) -> str:
 def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
     """Check/convert ``value`` to type ``tp`` (dataclass, Optional, list, Literal, scalars)."""
     origin = typing.get_origin(tp)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise LegokitError(f"{source}: key '{key}' must be a finite number, got {value!r}")
     if dataclasses.is_dataclass(tp):
         if value is None:
             return tp()
@@ -77,9 +126,11 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
         return float(value)
     if tp is float and isinstance(value, str):  # YAML 1.1 reads "1e-3" (no dot) as a string
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
-            pass
+            number = None
+        if number is not None:
+            return _convert(number, tp, key, source)
     if tp is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     if tp in (int, str, bool) and isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
@@ -90,19 +141,24 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
 def from_dict(cls: type[T], data: dict[str, Any], source: str = "<dict>", prefix: str = "") -> T:
     """Build dataclass ``cls`` from a nested dict; unknown keys are errors naming the closest valid key."""
     hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     kwargs = {}
-    for key, value in data.items():
-        if key not in names:
-            raise LegokitError(f"{source}: unknown config key '{prefix}{key}'" + _closest(key, names, prefix))
-        kwargs[key] = _convert(value, hints[key], f"{prefix}{key}", source)
     try:
-        obj = cls(**kwargs)
-    except TypeError as err:  # a required field is missing
-        raise LegokitError(f"{source}: {err}") from None
-    validate = getattr(obj, "validate", None)
-    if callable(validate):
-        validate()
+        for key, value in data.items():
+            if key not in fields:
+                names = list(fields)
+                raise LegokitError(f"{source}: unknown config key '{prefix}{key}'" + _closest(key, names, prefix))
+            kwargs[key] = _convert(value, hints[key], f"{prefix}{key}", source)
+        try:
+            obj = cls(**kwargs)
+        except TypeError as err:  # a required field is missing
+            raise LegokitError(f"{source}: {err}") from None
+        check_ranges(obj)
+        validate = getattr(obj, "validate", None)
+        if callable(validate):
+            validate()
+    except InvalidValue as err:
+        raise LegokitError(f"{source}: key '{prefix}{err.key}' must be {err.expected}, got {err.value!r}") from None
     return obj
 
 

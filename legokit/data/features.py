@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from legokit.config import InvalidValue, check_ranges, ranged
 from legokit.errors import LegokitError
 
 INT16_SCALE = 32768.0
@@ -33,13 +34,19 @@ _LOG_FLOOR = float(np.finfo(np.float32).eps)
 class FbankConfig:
     """Log-mel filterbank options (Kaldi names and defaults, except dither=0 for reproducibility)."""
 
-    num_mel_bins: int = 80  # number of triangular mel filters = feature dimension
-    frame_length_ms: float = 25.0  # analysis window length
-    frame_shift_ms: float = 10.0  # hop between frames
-    dither: float = 0.0  # Gaussian dither added to int16-scaled samples (0 = deterministic)
-    sample_rate: int = 16000  # expected waveform sample rate in Hz
-    low_freq: float = 20.0  # lowest mel filter edge in Hz
-    high_freq: float = 0.0  # highest edge in Hz; <= 0 means Nyquist + high_freq (Kaldi convention)
+    num_mel_bins: int = ranged(80, "[1, inf)")  # number of triangular mel filters = feature dimension
+    frame_length_ms: float = ranged(25.0, "(0, inf)")  # analysis window length
+    frame_shift_ms: float = ranged(10.0, "(0, inf)")  # hop between frames
+    dither: float = ranged(0.0, "[0, inf)")  # Gaussian dither added to int16-scaled samples (0 = deterministic)
+    sample_rate: int = ranged(16000, "[1, inf)")  # expected waveform sample rate in Hz
+    low_freq: float = ranged(20.0, "[0, inf)")  # lowest mel filter edge in Hz
+    high_freq: float = ranged(0.0, "(-inf, inf)")  # highest edge in Hz; <= 0: Nyquist + high_freq (Kaldi)
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
+        if self.hop_length < 1 or self.win_length < self.hop_length:
+            raise InvalidValue("frame_shift_ms", f"at least one sample ({1000 / self.sample_rate:g} ms) and at "
+                               f"most frame_length_ms ({self.frame_length_ms:g})", self.frame_shift_ms)
 
     @property
     def win_length(self) -> int:

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from legokit.config import ranged
 from legokit.lego.encoders import LengthStats, padding_mask
 from legokit.lego.ingestors import IngestorConfig, build_ingestor
+from legokit.nn.config import check_heads
 from legokit.nn.positional import SinusoidalPositionalEncoding
 from legokit.nn.transformer import TransformerDecoder
 
@@ -23,12 +25,17 @@ class DecoderBrickConfig:
     """A decoder brick: how it ingests its input and the autoregressive decoder's sizes."""
 
     ingestor: IngestorConfig = field(default_factory=IngestorConfig)
-    dim: int = 256
-    num_layers: int = 3
-    num_heads: int = 4
-    ffn_dim: int = 1024
-    dropout: float = 0.1
+    dim: int = ranged(256, "[1, inf)")
+    num_layers: int = ranged(3, "[1, inf)")
+    num_heads: int = ranged(4, "[1, inf)")
+    ffn_dim: int = ranged(1024, "[1, inf)")
+    dropout: float = ranged(0.1, "[0, 1)")
     tie_embeddings: bool = True  # output projection shares the target embedding
+
+    def validate(self) -> None:
+        """The decoder's and its ingestor's heads divide the decoder dimension."""
+        check_heads(self.dim, self.num_heads)
+        check_heads(self.dim, self.ingestor.num_heads, "ingestor.num_heads")
 
 
 @dataclass

@@ -19,10 +19,11 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from legokit.config import ranged
 from legokit.lego.ingestors import IngestorConfig, build_ingestor
 from legokit.lego.interface import CTCHead
 from legokit.lego.length_controller import OutputLengthController
-from legokit.nn.config import EncoderConfig, build_encoder
+from legokit.nn.config import EncoderConfig, build_encoder, check_heads
 from legokit.nn.positional import SinusoidalPositionalEncoding
 from legokit.nn.subsampling import Conv2dSubsampling
 
@@ -37,10 +38,15 @@ class EncoderBrickConfig:
     subsampling: int = 4             # speech: conv subsampling factor (4, 6 or 8)
     subsampling_channels: int | None = None  # speech: conv channels (None: the model dim, as ESPnet)
     ingestor: IngestorConfig = field(default_factory=IngestorConfig)  # interface: how to read P
-    length_rate: float | None = None  # OLC rate r (K = floor(r*T)); None = no OLC (K = T)
+    length_rate: float | None = ranged(None, "(0, inf)")  # OLC rate r (K = floor(r*T)); None = no OLC (K = T)
     olc_layers: int = 2              # OLC non-causal decoder-style layers
     olc_queries: Literal["copy", "position"] = "copy"  # OLC queries: + input state floor(k/r), or positions only
     ctc_head: bool = True            # emit an interface (False: hidden states only, non-modular baseline)
+
+    def validate(self) -> None:
+        """An interface-reading encoder's ingestor heads divide the encoder dimension."""
+        if self.input == "interface":
+            check_heads(self.encoder.dim, self.ingestor.num_heads, "ingestor.num_heads")
 
 
 @dataclass

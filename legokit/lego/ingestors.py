@@ -20,6 +20,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from legokit.config import ranged
 from legokit.nn.positional import SinusoidalPositionalEncoding
 from legokit.nn.transformer import TransformerEncoder
 
@@ -30,9 +31,9 @@ class IngestorConfig:
 
     kind: Literal["wemb", "beamconv", "states"] = "wemb"  # states = hidden states (baseline, not modular)
     num_layers: int = 2        # Transformer encoder layers after the embedding
-    num_heads: int = 4
-    ffn_dim: int = 1024
-    dropout: float = 0.1
+    num_heads: int = ranged(4, "[1, inf)")  # must divide the dimension of the brick that holds the ingestor
+    ffn_dim: int = ranged(1024, "[1, inf)")
+    dropout: float = ranged(0.1, "[0, 1)")
     receptive_field: int = 1   # WEmb: Conv1d kernel over neighbouring positions (1 = none)
     k: int = 4                 # BeamConv: top-k tokens per position
     kernel_size: int = 3       # BeamConv: Conv1d kernel over positions

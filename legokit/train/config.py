@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from legokit.errors import LegokitError
+from legokit.config import InvalidValue
 
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULERS = ("noam", "inverse_sqrt", "constant", "warmup_cosine")
@@ -16,17 +16,16 @@ DEVICES = ("auto", "cpu", "cuda")
 METRIC_MODES = ("min", "max")
 
 
-def _check_choice(owner: str, key: str, value: str, choices: tuple[str, ...]) -> None:
+def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise LegokitError(f"{owner}.{key} must be one of {', '.join(choices)}; got {value!r}")
+        raise InvalidValue(key, f"one of {', '.join(choices)}", value)
 
 
-def _check_positive(owner: str, key: str, value: float | None, allow_zero: bool = False) -> None:
+def _check_positive(key: str, value: float | None, allow_zero: bool = False) -> None:
     if value is None:
         return
     if value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise LegokitError(f"{owner}.{key} must be {bound}; got {value!r}")
+        raise InvalidValue(key, ">= 0" if allow_zero else "> 0", value)
 
 
 @dataclass
@@ -68,15 +67,15 @@ class OptimConfig:
     """Number of batches whose gradients are summed into one update."""
 
     def __post_init__(self) -> None:
-        _check_choice("OptimConfig", "optimizer", self.optimizer, OPTIMIZERS)
-        _check_choice("OptimConfig", "scheduler", self.scheduler, SCHEDULERS)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("scheduler", self.scheduler, SCHEDULERS)
         if len(self.betas) != 2:
-            raise LegokitError(f"OptimConfig.betas must hold two numbers; got {self.betas!r}")
+            raise InvalidValue("betas", "two numbers", self.betas)
         for key in ("lr", "eps", "model_dim", "accum_grad"):
-            _check_positive("OptimConfig", key, getattr(self, key))
+            _check_positive(key, getattr(self, key))
         for key in ("weight_decay", "warmup_steps", "min_lr", "clip_grad_norm"):
-            _check_positive("OptimConfig", key, getattr(self, key), allow_zero=True)
-        _check_positive("OptimConfig", "total_steps", self.total_steps)
+            _check_positive(key, getattr(self, key), allow_zero=True)
+        _check_positive("total_steps", self.total_steps)
 
 
 @dataclass
@@ -104,7 +103,11 @@ class TrainConfig:
     patience: int | None = None
     """Stop when best_metric has not improved for this many epochs (optional)."""
     seed: int = 1
-    """Seed of python, numpy and torch random generators (rank r of a DDP run uses seed + r)."""
+    """Seed of everything random: weights (seeded before the model is built), data order and augmentation
+    (generators derived from seed and epoch), dropout (a stream derived from seed and rank)."""
+    deterministic: bool = False
+    """torch.use_deterministic_algorithms(True), cudnn.benchmark off, CUBLAS_WORKSPACE_CONFIG=:4096:8 on CUDA:
+    bit-identical runs on GPU too, slower; an op without a deterministic kernel then raises."""
     amp: str = "none"
     """Mixed precision: "none", "bf16" (autocast; CPU and CUDA) or "fp16" (autocast + GradScaler; CUDA)."""
     device: str = "auto"
@@ -117,11 +120,11 @@ class TrainConfig:
     """Passed to DistributedDataParallel; set when some parameters get no gradient in a step."""
 
     def __post_init__(self) -> None:
-        _check_choice("TrainConfig", "amp", self.amp, AMP_MODES)
-        _check_choice("TrainConfig", "device", self.device, DEVICES)
-        _check_choice("TrainConfig", "best_mode", self.best_mode, METRIC_MODES)
+        _check_choice("amp", self.amp, AMP_MODES)
+        _check_choice("device", self.device, DEVICES)
+        _check_choice("best_mode", self.best_mode, METRIC_MODES)
         for key in ("max_epochs", "log_interval", "max_bad_steps", "max_steps", "valid_interval",
                     "save_interval_steps", "patience", "num_threads"):
-            _check_positive("TrainConfig", key, getattr(self, key))
+            _check_positive(key, getattr(self, key))
         for key in ("keep_last_checkpoints", "keep_best"):
-            _check_positive("TrainConfig", key, getattr(self, key), allow_zero=True)
+            _check_positive(key, getattr(self, key), allow_zero=True)

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from legokit.config import ranged
 from legokit.errors import LegokitError
+from legokit.nn.config import check_heads
 from legokit.nn.dropout import Dropout
 from legokit.nn.positional import SinusoidalPositionalEncoding
 from legokit.nn.transformer import TransformerEncoder
@@ -36,15 +38,18 @@ class AcousticConfig:
 
     input: str = "phones"  # "phones" (embedding over the inventory) or "features" (linear over PanPhon vectors)
     num_phones: int = 0  # inventory size incl. padding and '|' (set from the data for input "phones")
-    dim: int = 192  # model dimension D
-    encoder_layers: int = 4  # Transformer layers over phones
-    decoder_layers: int = 4  # Transformer layers over frames
-    num_heads: int = 2  # attention heads
-    ffn_dim: int = 768  # feed-forward hidden size
-    dropout: float = 0.1  # dropout in the Transformer layers
-    duration_channels: int = 256  # hidden channels of the duration predictor's two convolutions
-    num_mels: int = 80  # mel bins predicted
-    duration_weight: float = 1.0  # weight of the duration loss
+    dim: int = ranged(192, "[1, inf)")  # model dimension D
+    encoder_layers: int = ranged(4, "[1, inf)")  # Transformer layers over phones
+    decoder_layers: int = ranged(4, "[1, inf)")  # Transformer layers over frames
+    num_heads: int = ranged(2, "[1, inf)")  # attention heads (must divide dim)
+    ffn_dim: int = ranged(768, "[1, inf)")  # feed-forward hidden size
+    dropout: float = ranged(0.1, "[0, 1)")  # dropout in the Transformer layers
+    duration_channels: int = ranged(256, "[1, inf)")  # hidden channels of the duration predictor's two convolutions
+    num_mels: int = ranged(80, "[1, inf)")  # mel bins predicted
+    duration_weight: float = ranged(1.0, "[0, inf)")  # weight of the duration loss
+
+    def validate(self) -> None:
+        check_heads(self.dim, self.num_heads)
 
 
 class DurationPredictor(nn.Module):
