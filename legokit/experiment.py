@@ -22,7 +22,7 @@ from typing import Literal
 import torch
 from torch.utils.data import DataLoader
 
-from legokit.config import dump_yaml, load_config, to_dict
+from legokit.config import dump_yaml, load_config, ranged, to_dict
 from legokit.data.batching import BucketBatchSampler, SpeechCollator, collate_text
 from legokit.data.datasets import SpeechDataset, TextPairDataset
 from legokit.data.features import CMVNStats
@@ -68,11 +68,11 @@ class DataConfig:
     tgt_lang: str = "en"                  # mt: target language suffix
     src_tokenizer: str = ""               # mt: sentencepiece model of the source
     tgt_tokenizer: str = ""               # sentencepiece model of the target = the interface vocabulary
-    max_tokens: int = 4000                # batch budget: padded tokens (mt) or frames (asr)
-    max_batch_size: int | None = None     # at most this many samples per batch
-    max_length: int | None = None         # drop longer samples (tokens or frames)
+    max_tokens: int = ranged(4000, "[1, inf)")  # batch budget: padded tokens (mt) or frames (asr)
+    max_batch_size: int | None = ranged(None, "[1, inf)")  # at most this many samples per batch
+    max_length: int | None = ranged(None, "[1, inf)")  # drop longer samples (tokens or frames)
     specaug: SpecAugConfig | None = None  # asr: SpecAugment in training (null = off)
-    num_workers: int = 0                  # DataLoader worker processes
+    num_workers: int = ranged(0, "[0, inf)")  # DataLoader worker processes
 
 
 @dataclass
@@ -101,7 +101,7 @@ class ExperimentConfig:
     loss: ChainLossConfig = field(default_factory=ChainLossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    average_best: int = 5             # average this many best checkpoints for the exported model
+    average_best: int = ranged(5, "[1, inf)")  # average this many best checkpoints for the exported model
 
 
 # --- data -------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from legokit.config import ranged
 from legokit.data.batching import BucketBatchSampler, SpeechCollator, collate_text
 from legokit.data.datadir import read_kaldi_map
 from legokit.data.featdump import FeatureReader
@@ -35,9 +36,9 @@ class DecodeConfig:
     """Options of `legokit decode` (YAML: conf/decode.yaml)."""
 
     beam: BeamSearchConfig = field(default_factory=BeamSearchConfig)
-    max_tokens: int = 8000          # batch budget: padded source tokens or frames
-    max_batch_size: int | None = 128  # at most this many utterances per batch
-    num_threads: int | None = None  # torch.set_num_threads (default: torch's choice)
+    max_tokens: int = ranged(8000, "[1, inf)")  # batch budget: padded source tokens or frames
+    max_batch_size: int | None = ranged(128, "[1, inf)")  # at most this many utterances per batch
+    num_threads: int | None = ranged(None, "[1, inf)")  # torch.set_num_threads (default: torch's choice)
     dtype: str = "float32"
     """Weights and activations while decoding: "float32", "bfloat16" (fast on CPUs with AMX/AVX512-BF16 and
     on recent GPUs; fairseq-generate --bf16) or "float16" (GPU). Beam scores accumulate in float32 whatever

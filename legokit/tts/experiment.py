@@ -27,7 +27,7 @@ import soundfile as sf
 import torch
 from torch.utils.data import DataLoader
 
-from legokit.config import dump_yaml, from_dict, load_config, to_dict
+from legokit.config import dump_yaml, from_dict, load_config, ranged, to_dict
 from legokit.data.batching import BucketBatchSampler
 from legokit.errors import LegokitError
 from legokit.fileio import load_plain
@@ -57,8 +57,8 @@ class TTSDataConfig:
 
     train: str = "dump/train"  # training dump dir
     valid: str = ""  # validation dump dir ("" = no validation)
-    max_frames: int = 6000  # batch budget in padded mel frames
-    max_batch_size: int | None = None  # at most this many utterances per batch
+    max_frames: int = ranged(6000, "[1, inf)")  # batch budget in padded mel frames
+    max_batch_size: int | None = ranged(None, "[1, inf)")  # at most this many utterances per batch
     on_unknown: str = "error"  # phones PanPhon does not know: "error" or "warn" (features input)
 
 
@@ -73,7 +73,7 @@ class TTSConfig:
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-3, warmup_steps=200,
                                                                    clip_grad_norm=5.0))
     train: TrainConfig = field(default_factory=lambda: TrainConfig(max_epochs=20, log_interval=20))
-    average_best: int = 3  # average this many best checkpoints (by validation loss) into model.pt
+    average_best: int = ranged(3, "[1, inf)")  # average this many best checkpoints (by validation loss) into model.pt
 
 
 @dataclass
