@@ -140,7 +140,8 @@ def test_config_file_is_overridden_by_command_line(opts: Path):
 def test_unknown_option_lists_valid_ones(opts: Path):
     out = _run(opts, "--lrr", "1", script="opts.sh")
     assert out.returncode == 1 and out.stdout == ""
-    assert "opts.sh: unknown option '--lrr'. Valid options: --lr --train_config --use_gpu" in out.stderr
+    assert ("opts.sh: unknown option '--lrr' (did you mean --lr?). Valid options: --lr --train_config --use_gpu"
+            in out.stderr)
     assert _run(opts, "--path", "x", script="opts.sh").returncode == 1  # environment variables are not options
 
 

@@ -87,7 +87,7 @@ run_stage 3 tokenizer --env train_set --env vocab --env bpe_type --env tokenizer
 DATA_STAGES_ID=$(cat "$expdir"/.done/stage[1-9].*.done 2>/dev/null | cksum | cut -d' ' -f1)
 export DATA_STAGES_ID
 expdir=$exp
-run_stage 4 train --env DATA_STAGES_ID --fresh "$exp/checkpoints" -- "${train_cmd[@]}" --config "$train_config" --out-dir "$exp" \
+run_stage 4 train --env DATA_STAGES_ID --fresh "$exp" -- "${train_cmd[@]}" --config "$train_config" --out-dir "$exp" \
     data.task=asr data.train_dir="data/$train_set" data.valid_dir="data/$valid_set" \
     data.train_feats="dump/$train_set/feats.scp" data.valid_feats="dump/$valid_set/feats.scp" \
     data.tgt_tokenizer="$spm" $train_args

@@ -37,7 +37,7 @@ print("wrote", out / "text")' "$lang"
 
 run_stage 2 vocabulary -- make_vocab
 
-run_stage 3 train --env OMP_NUM_THREADS -- python3 -c '
+run_stage 3 train --fresh "$expdir/$tag" -- python3 -c '
 import json, pathlib, sys, yaml
 config, lr, out = yaml.safe_load(open(sys.argv[1])), float(sys.argv[2]), pathlib.Path(sys.argv[3])
 out.mkdir(parents=True, exist_ok=True)

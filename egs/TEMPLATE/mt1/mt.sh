@@ -85,7 +85,7 @@ run_stage 2 tokenizers --env train_set --env src_lang --env tgt_lang --env src_v
 DATA_STAGES_ID=$(cat "$expdir"/.done/stage[1-9].*.done 2>/dev/null | cksum | cut -d' ' -f1)
 export DATA_STAGES_ID
 expdir=$exp
-run_stage 3 train --env DATA_STAGES_ID --fresh "$exp/checkpoints" -- "${train_cmd[@]}" --config "$train_config" --out-dir "$exp" \
+run_stage 3 train --env DATA_STAGES_ID --fresh "$exp" -- "${train_cmd[@]}" --config "$train_config" --out-dir "$exp" \
     data.task=mt data.src_lang="$src_lang" data.tgt_lang="$tgt_lang" data.train_dir="data/$train_set" \
     data.valid_dir="data/$valid_set" data.src_tokenizer="$src_spm" data.tgt_tokenizer="$tgt_spm" $train_args
 run_stage 4 decode --env DATA_STAGES_ID --env test_sets --env src_lang --config "$decode_config" -- decode_all

@@ -159,10 +159,10 @@ run_stage 1 data -- local/data.sh $data_args
 run_stage 2 features --env train_set --env valid_set --env test_sets --env asr_train_set -- features
 run_stage 3 tokenizer --env train_set --env vocab --env bpe_type --env transcript --env asr_train_set -- tokenizer
 # shellcheck disable=SC2046,SC2086  # word splitting of speech_args and train_args is intended
-run_stage 4 asr_pretrain --config "$conf/asr.yaml" -- "${train_cmd[@]}" --config "$conf/asr.yaml" \
+run_stage 4 asr_pretrain --config "$conf/asr.yaml" --fresh "$asr_exp" -- "${train_cmd[@]}" --config "$conf/asr.yaml" \
     --out-dir "$asr_exp" $(speech_args "$asr_train_set" "$asr_valid_set") data.target_file="$transcript" $train_args
 # shellcheck disable=SC2046,SC2086
-run_stage 5 sum_finetune --config "$conf/sum.yaml" -- "${train_cmd[@]}" --config "$conf/sum.yaml" \
+run_stage 5 sum_finetune --config "$conf/sum.yaml" --fresh "$sum_exp" -- "${train_cmd[@]}" --config "$conf/sum.yaml" \
     --out-dir "$sum_exp" $(speech_args "$train_set" "$valid_set") \
     model.init_encoder="$asr_exp/bricks/encoder.brick" model.init_encoder_skip_ctc=true \
     model.init_decoder="$asr_exp/bricks/decoder.brick" $train_args

@@ -7,10 +7,12 @@
 #   . utils/parse_options.sh
 #
 # --foo_bar x, --foo-bar x and --foo_bar=x set foo_bar=x. A variable whose default is true/false only
-# accepts true/false. --config FILE sources FILE first (command-line options win over it). --help
-# prints $help_message and every option with its current value. An unknown option is an error that
-# lists the valid ones. Parsing stops at the first non-option argument or at `--`; the remaining
-# arguments are left in "$@".
+# accepts true/false; stage, stop_stage, nj, nproc, ngpu, nnodes and node_rank only accept integers >= 0;
+# any other variable whose default is an integer only accepts a number (checked after --config files
+# too: "--stage: expected an integer, got 'abc'"). --config FILE sources FILE first (command-line
+# options win over it). --help prints $help_message and every option with its current value. An
+# unknown option is an error that names the nearest valid one and lists them all. Parsing stops at the
+# first non-option argument or at `--`; the remaining arguments are left in "$@".
 
 _po_options() {
     # Valid options: lowercase, non-exported shell variables (environment variables are not options).
@@ -36,6 +38,19 @@ _po_help() {
             "$( ((line > 0)) && sed -n "${line}s/^[^#]*#[[:space:]]*//p" "$0")"
     done
 }
+
+_po_nearest() {
+    # The valid option closest to $1 (python3's difflib), or nothing.
+    python3 -c 'import difflib, sys; print(*difflib.get_close_matches(sys.argv[1], sys.argv[2:], 1, 0.6))' \
+        "$1" $(_po_options) 2>/dev/null || true
+}
+
+# Options that must be integers; other options with an integer default must stay numbers.
+_po_integers=" stage stop_stage nj nproc ngpu nnodes node_rank "
+_po_numbers=()
+for _po_name in $(_po_options); do
+    if [[ $_po_integers != *" $_po_name "* && ${!_po_name} =~ ^-?[0-9]+$ ]]; then _po_numbers+=("$_po_name"); fi
+done
 
 # --config files first, left to right, so options given on the command line override them.
 _po_args=("$@")
@@ -75,7 +90,9 @@ while [ $# -gt 0 ]; do
             fi
             _po_name=${_po_name//-/_}
             if ! _po_options | grep -qx -- "$_po_name"; then
-                _po_die "unknown option '$1'. Valid options: $(_po_options | sed 's/^/--/' | tr '\n' ' ')(see --help)"
+                _po_value=$(_po_nearest "$_po_name")
+                _po_die "unknown option '$1'${_po_value:+ (did you mean --$_po_value?)}." \
+                    "Valid options: $(_po_options | sed 's/^/--/' | tr '\n' ' ')(see --help)"
             fi
             if [[ ${!_po_name} == true || ${!_po_name} == false ]] && [[ $_po_value != true && $_po_value != false ]]; then
                 _po_die "option --$_po_name expects true or false, got '$_po_value'"
@@ -88,6 +105,15 @@ while [ $# -gt 0 ]; do
             ;;
     esac
 done
-unset _po_args _po_i _po_file _po_name _po_value _po_shift
-unset -f _po_options _po_die _po_help
+for _po_name in $(_po_options); do
+    if [[ $_po_integers == *" $_po_name "* ]] && ! [[ ${!_po_name} =~ ^[0-9]+$ ]]; then
+        _po_die "--$_po_name: expected an integer, got '${!_po_name}'"
+    fi
+done
+for _po_name in "${_po_numbers[@]}"; do
+    [[ ${!_po_name} =~ ^-?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?$ ]] ||
+        _po_die "--$_po_name: expected a number, got '${!_po_name}'"
+done
+unset _po_args _po_i _po_file _po_name _po_value _po_shift _po_integers _po_numbers
+unset -f _po_options _po_die _po_help _po_nearest
 true
