@@ -48,6 +48,7 @@ from legokit.lego.model import ChainLossConfig, LegoModel
 from legokit.train.checkpoint import average_checkpoints, select_checkpoints
 from legokit.train.config import OptimConfig, TrainConfig
 from legokit.train.distributed import distributed_info
+from legokit.train.seeding import generator, seed_everything
 from legokit.train.trainer import fit
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,8 @@ def load_data(cfg: DataConfig) -> ExperimentData:
 
 
 def make_loader(dataset, cfg: DataConfig, train: bool, seed: int, epoch: int = 0) -> DataLoader:
-    """A DataLoader over length-bucketed batches; deterministic given (seed, epoch); this rank's share."""
+    """A DataLoader over length-bucketed batches; deterministic given (seed, epoch): order, SpecAugment and
+    worker seeds use generators derived from them, never the global ones; this rank's share."""
     rank, world = distributed_info()
     sampler = BucketBatchSampler(dataset.lengths, cfg.max_tokens, cfg.max_batch_size, shuffle=train,
                                  seed=seed, rank=rank, world_size=world, max_length=cfg.max_length)
@@ -149,8 +151,9 @@ def make_loader(dataset, cfg: DataConfig, train: bool, seed: int, epoch: int = 0
     if cfg.task == "mt":
         collate = collate_text
     else:
-        collate = SpeechCollator(SpecAugment(cfg.specaug) if train and cfg.specaug is not None else None)
-    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.num_workers)
+        collate = SpeechCollator(SpecAugment(cfg.specaug) if train and cfg.specaug is not None else None, seed, epoch)
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.num_workers,
+                      generator=generator(seed, epoch))
 
 
 # --- model ------------------------------------------------------------------------------------------
@@ -335,6 +338,7 @@ def train(config: str | None, overrides: list[str], out_dir: Path) -> LegoModel:
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_resumable(out_dir, dump_yaml(cfg))
     (out_dir / "config.yaml").write_text(dump_yaml(cfg))
+    seed_everything(cfg.train.seed)  # before anything random: the same weights on every run and every rank
     data = load_data(cfg.data)
     model = build_model(cfg, data)
     n_params = sum(p.numel() for p in model.parameters())

@@ -4,6 +4,7 @@ producing legokit's batch dicts (see docs/data.md)."""
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -12,6 +13,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 from legokit.data.specaug import SpecAugment
 from legokit.errors import LegokitError
+from legokit.train.seeding import generator
 
 log = logging.getLogger(__name__)
 
@@ -102,16 +104,18 @@ def _pad(seqs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
 
 class SpeechCollator:
     """Samples {"id", "speech": (T, F), "target": (U,)} -> the speech batch dict; applies SpecAugment
-    (give it only for training)."""
+    (give it only for training). SpecAugment draws from a generator seeded by (seed, epoch, the batch's
+    ids): the same batch is augmented the same way whatever the DataLoader workers, resume or model init."""
 
-    def __init__(self, specaug: SpecAugment | None = None) -> None:
-        self.specaug = specaug
+    def __init__(self, specaug: SpecAugment | None = None, seed: int = 0, epoch: int = 0) -> None:
+        self.specaug, self.seed, self.epoch = specaug, seed, epoch
 
     def __call__(self, samples: list[dict]) -> dict:
         speech, speech_lengths = _pad([s["speech"] for s in samples])
         target, target_lengths = _pad([s["target"] for s in samples])
         if self.specaug is not None:
-            speech = self.specaug.train()(speech, speech_lengths)
+            ids = zlib.crc32("\n".join(s["id"] for s in samples).encode())
+            speech = self.specaug.train()(speech, speech_lengths, generator(self.seed, self.epoch, ids))
         return {"ids": [s["id"] for s in samples], "speech": speech, "speech_lengths": speech_lengths,
                 "target": target, "target_lengths": target_lengths}
 

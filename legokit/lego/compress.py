@@ -52,6 +52,7 @@ from legokit.experiment import DataConfig, make_loader
 from legokit.lego.bricks import Brick, brick_payload, compose, load_weights, save_model
 from legokit.lego.model import ChainLossConfig, LegoModel
 from legokit.score import metrics
+from legokit.train.seeding import seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -398,7 +399,7 @@ def _run_qat(brick: Brick, cfg: CompressConfig, upstream: list[Brick], data: Cha
         raise LegokitError("--method int8-qat needs fine-tuning data: give --qat-data (a data dir)")
     if brick.kind == "decoder" and not upstream:
         raise LegokitError(f"{brick.path} is a decoder: QAT needs the encoder brick that feeds it (--upstream)")
-    torch.manual_seed(cfg.seed)
+    seed_everything(cfg.seed)
     # frozen copies: freezing the caller's upstream bricks would leave them without gradients (and in eval mode)
     chain = [*(Brick(copy.deepcopy(b.module), b.manifest, b.tokenizers, b.path) for b in upstream), brick]
     loss = ChainLossConfig(ctc_weight=0.0 if brick.kind == "decoder" else 1.0)  # the brick's own interface loss

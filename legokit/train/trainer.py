@@ -16,7 +16,6 @@ import contextlib
 import itertools
 import logging
 import math
-import random
 import signal
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -24,7 +23,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
@@ -48,6 +46,7 @@ from legokit.train.distributed import (
 )
 from legokit.train.monitor import MetricsWriter, attach_log_file, detach_handlers, plot_curves, progress
 from legokit.train.optim import build_optimizer, build_scheduler
+from legokit.train.seeding import derive_seed, deterministic_algorithms, seed_everything
 
 logger = logging.getLogger("legokit.train")
 
@@ -99,12 +98,6 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
 def move_to_device(batch: Batch, device: torch.device) -> Batch:
     """Tensors of the batch on `device`; other values (ids, ...) unchanged."""
     return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
@@ -143,7 +136,8 @@ class Trainer:
         self._owns_group = init_distributed(self.device)
         self.rank, self.world_size = distributed_info()
         self.is_main = self.rank == 0
-        seed_everything(train_cfg.seed + self.rank)
+        # the stream of dropout masks, per rank, independent of how many numbers model init consumed
+        seed_everything(derive_seed(train_cfg.seed, self.rank))
         self.model = model.to(self.device)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = build_optimizer(self.params, optim_cfg)
@@ -179,7 +173,8 @@ class Trainer:
                 self._resume()
             logger.info("training on %s, %d process(es), %d trainable parameters, from step %d",
                         self.device, self.world_size, sum(p.numel() for p in self.params), self.state.step)
-            reason = self._loop(train_batches, valid_batches)
+            with deterministic_algorithms(self.cfg.deterministic, self.device):
+                reason = self._loop(train_batches, valid_batches)
             logger.info("stopped (%s) at epoch %d step %d; best %s=%s at step %s", reason, self.state.epoch,
                         self.state.step, self.cfg.best_metric, self.state.best, self.state.best_step)
             if self.writer is not None:
@@ -476,7 +471,7 @@ class Trainer:
         else:
             logger.warning("%s was written by %d process(es), this run has %d: random generators reseeded",
                            path, len(ckpt["rng"]), self.world_size)
-            seed_everything(self.cfg.seed + self.rank + self.state.step)
+            seed_everything(derive_seed(self.cfg.seed, self.rank, self.state.step))
         logger.info("resumed from %s: epoch %d (%d batches done), step %d", path, self.state.epoch,
                     self.state.epoch_batches, self.state.step)
 

@@ -33,6 +33,7 @@ from legokit.errors import LegokitError
 from legokit.fileio import load_plain
 from legokit.train.checkpoint import average_checkpoints, select_checkpoints
 from legokit.train.config import OptimConfig, TrainConfig
+from legokit.train.seeding import generator, seed_everything
 from legokit.train.trainer import fit
 from legokit.tts.audio import MelConfig, griffin_lim
 from legokit.tts.data import (
@@ -132,7 +133,7 @@ def _initial_model(cfg: TTSConfig, dump: dict) -> TTSModel:
 def _loader(dataset: TTSDataset, cfg: TTSDataConfig, train: bool, seed: int, epoch: int = 0) -> DataLoader:
     sampler = BucketBatchSampler(dataset.lengths, cfg.max_frames, cfg.max_batch_size, shuffle=train, seed=seed)
     sampler.set_epoch(epoch)
-    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_tts)
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_tts, generator=generator(seed, epoch))
 
 
 def train_tts(config: str | None, overrides: list[str], out_dir: Path) -> TTSModel:
@@ -140,6 +141,7 @@ def train_tts(config: str | None, overrides: list[str], out_dir: Path) -> TTSMod
     cfg = load_config(TTSConfig, config, overrides)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.yaml").write_text(dump_yaml(cfg))
+    seed_everything(cfg.train.seed)  # before the model's weights are drawn
     dump = load_dump(cfg.data.train)
     tts = _initial_model(cfg, dump)
     train_set = TTSDataset(dump, tts.encoder(cfg.data.train, cfg.data.on_unknown))
