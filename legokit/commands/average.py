@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from legokit.errors import LegokitError
+from legokit.commands._types import positive_int
 from legokit.fileio import check_outputs
 from legokit.train.checkpoint import average_checkpoints, save_checkpoint, select_checkpoints
 
@@ -18,7 +18,7 @@ logger = logging.getLogger("legokit.average")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exp-dir", type=Path, required=True,
                         help="training directory holding checkpoints/ckpt-<step>.pt and metrics.jsonl")
-    parser.add_argument("--num", type=int, default=5, help="number of checkpoints to average")
+    parser.add_argument("--num", type=positive_int, default=5, help="number of checkpoints to average")
     parser.add_argument("--metric", default="loss",
                         help="validation statistic in metrics.jsonl that ranks the checkpoints")
     parser.add_argument("--mode", choices=["min", "max"], default="min",
@@ -30,8 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.num < 1:
-        raise LegokitError(f"--num must be >= 1; got {args.num}")
     paths = select_checkpoints(args.exp_dir, args.num, None if args.last else args.metric, args.mode)
     check_outputs([args.exp_dir / "checkpoints", args.exp_dir / "metrics.jsonl"], [args.output])
     if len(paths) < args.num:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from legokit.commands._types import fraction, nonnegative_int, positive_float, positive_int
 from legokit.lego.compress import METHODS, PRUNE_SCOPES
 
 HELP = "compress a brick: int8 dynamic quantisation, int8 quantisation-aware fine-tuning, or pruning"
@@ -28,7 +29,7 @@ def add_compress_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     p.add_argument("--method", choices=METHODS, default="int8-dynamic",
                    help="int8-dynamic: post-training dynamic int8 Linear layers; int8-qat: fine-tune with "
                         "simulated int8 against the brick's interface loss, then int8; prune: L1 magnitude pruning")
-    p.add_argument("--sparsity", type=float, default=0.5, help="prune: fraction of Linear weights set to zero")
+    p.add_argument("--sparsity", type=fraction, default=0.5, help="prune: fraction of Linear weights set to zero")
     p.add_argument("--prune-scope", choices=PRUNE_SCOPES, default="global",
                    help="prune: one magnitude threshold over all layers (global) or the sparsity in each layer")
     p.add_argument("--upstream", type=Path,
@@ -38,16 +39,16 @@ def add_compress_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
                    help="decoder brick after this encoder, to evaluate the whole chain (kept fp32)")
     p.add_argument("--qat-data", type=Path, help="int8-qat: training data dir (MT text.<lang> files, or speech)")
     p.add_argument("--qat-feats", type=Path, help="int8-qat, speech: feats.scp of the --qat-data feature dump")
-    p.add_argument("--qat-steps", type=int, default=200, help="int8-qat: fine-tuning updates")
-    p.add_argument("--qat-lr", type=float, default=1e-4, help="int8-qat: Adam learning rate")
+    p.add_argument("--qat-steps", type=positive_int, default=200, help="int8-qat: fine-tuning updates")
+    p.add_argument("--qat-lr", type=positive_float, default=1e-4, help="int8-qat: Adam learning rate")
     p.add_argument("--eval-data", type=Path,
                    help="data dir to decode before and after compression (BLEU for text, WER for speech)")
     p.add_argument("--eval-feats", type=Path, help="speech: feats.scp of the --eval-data feature dump")
     p.add_argument("--src-lang", default="de", help="MT: source side text.<src-lang>")
     p.add_argument("--tgt-lang", default="en", help="MT: target side text.<tgt-lang> (QAT targets, references)")
-    p.add_argument("--max-tokens", type=int, default=2000, help="QAT batch budget (padded tokens or frames)")
-    p.add_argument("--beam-size", type=int, default=5, help="evaluation: beam size")
-    p.add_argument("--seed", type=int, default=0, help="int8-qat: data order and dropout")
+    p.add_argument("--max-tokens", type=positive_int, default=2000, help="QAT batch budget (padded tokens or frames)")
+    p.add_argument("--beam-size", type=positive_int, default=5, help="evaluation: beam size")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="int8-qat: data order and dropout")
     return p
 
 

@@ -6,6 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from legokit.commands._types import positive_float
+
 HELP = "compose bricks (encoders..., [decoder]) into a model; refuses mismatched interfaces"
 log = logging.getLogger(__name__)
 
@@ -15,25 +17,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="brick files in chain order: encoder brick(s) then an optional decoder brick "
                              "(a model.pt contributes all of its bricks)")
     parser.add_argument("-o", "--output", required=True, type=Path, help="composed model file to write")
-    parser.add_argument("--length-rate", default="auto",
+    parser.add_argument("--length-rate", default="auto", type=_length_rate,
                         help="length rate r of the last encoder's output length controller: 'auto' (match "
-                             "the interface lengths the decoder saw in training), 'keep', or a number")
+                             "the interface lengths the decoder saw in training), 'keep', or a number > 0")
+
+
+def _length_rate(text: str) -> str | float | None:
+    """'auto', 'keep' (None) or a finite rate > 0."""
+    if text in ("auto", "keep"):
+        return {"auto": "auto", "keep": None}[text]
+    try:
+        return positive_float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected 'auto', 'keep' or a number > 0, got {text!r}") from None
 
 
 def run(args: argparse.Namespace) -> int:
-    from legokit.errors import LegokitError
     from legokit.fileio import check_outputs
     from legokit.lego.bricks import compose, load_bricks, save_model
 
     check_outputs(args.bricks, [args.output])
     bricks = [b for path in args.bricks for b in load_bricks(path)]
-    rate = {"auto": "auto", "keep": None}.get(args.length_rate, args.length_rate)
-    if rate not in ("auto", None):
-        try:
-            rate = float(rate)
-        except ValueError:
-            raise LegokitError(f"--length-rate must be 'auto', 'keep' or a number, got {args.length_rate!r}") from None
-    compose(bricks, length_rate=rate)
+    compose(bricks, length_rate=args.length_rate)
     save_model(bricks, args.output)
     chain = " -> ".join(f"{b.kind}({b.path})" for b in bricks)
     print(f"composed {chain} -> {args.output}")

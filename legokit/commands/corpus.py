@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from legokit.commands._types import nonnegative_int, positive_float, positive_int
+
 HELP = "download and prepare the real corpora: Europarl-ST (ASR), WMT16 (De-En, Ro-En), How2 (summarisation)"
 NAMES = ("europarl-st", "wmt16", "how2")
 
@@ -33,11 +35,12 @@ def _corpus_args(p: argparse.ArgumentParser, prepare: bool) -> None:
                    help="europarl-st: target-language dirs whose segments to pool (default: all present)")
     p.add_argument("--audio-dir", default="downloads/europarl-st-flac",
                    help="europarl-st: where m4a recordings converted to flac (ffmpeg) are written")
-    p.add_argument("--nj", type=int, default=1, help="europarl-st: parallel ffmpeg conversions")
-    p.add_argument("--max-words", type=int, default=250, help="wmt16: drop training pairs with a longer side")
-    p.add_argument("--max-ratio", type=float, default=1.5, help="wmt16: drop pairs with a larger word ratio")
+    p.add_argument("--nj", type=positive_int, default=1, help="europarl-st: parallel ffmpeg conversions")
+    p.add_argument("--max-words", type=positive_int, default=250, help="wmt16: drop training pairs with a longer side")
+    p.add_argument("--max-ratio", type=positive_float, default=1.5, help="wmt16: drop pairs with a larger word ratio")
     p.add_argument("--dump-dir", default="dump", help="how2: feature dumps <dump-dir>/{train,valid,test}")
-    p.add_argument("--max-frames", type=int, default=0, help="how2: keep the first N frames per video (0: all)")
+    p.add_argument("--max-frames", type=nonnegative_int, default=0,
+                   help="how2: keep the first N frames per video (0: all)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from legokit.commands._types import nonnegative_float, positive_float, positive_int
 from legokit.data.featdump import CMVN_FILE, FEATS_SCP, META_FILE, dump_features
 from legokit.data.features import FbankConfig
 from legokit.fileio import check_outputs
@@ -16,15 +17,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = FbankConfig()
     parser.add_argument("--data-dir", required=True, help="speech data dir to read")
     parser.add_argument("--out-dir", required=True, help="output dir (shards, feats.scp, cmvn.json)")
-    parser.add_argument("--nj", type=int, default=1, help="number of parallel processes")
-    parser.add_argument("--shard-size", type=int, default=1000, help="utterances per shard file")
-    parser.add_argument("--num-mel-bins", type=int, default=defaults.num_mel_bins, help="feature dimension")
-    parser.add_argument("--sample-rate", type=int, default=defaults.sample_rate,
+    parser.add_argument("--nj", type=positive_int, default=1, help="number of parallel processes")
+    parser.add_argument("--shard-size", type=positive_int, default=1000, help="utterances per shard file")
+    parser.add_argument("--num-mel-bins", type=positive_int, default=defaults.num_mel_bins, help="feature dimension")
+    parser.add_argument("--sample-rate", type=positive_int, default=defaults.sample_rate,
                         help="audio is resampled to this rate (Hz) first")
-    parser.add_argument("--frame-length-ms", type=float, default=defaults.frame_length_ms,
+    parser.add_argument("--frame-length-ms", type=positive_float, default=defaults.frame_length_ms,
                         help="window length")
-    parser.add_argument("--frame-shift-ms", type=float, default=defaults.frame_shift_ms, help="frame hop")
-    parser.add_argument("--dither", type=float, default=defaults.dither, help="dither (0 = deterministic)")
+    parser.add_argument("--frame-shift-ms", type=positive_float, default=defaults.frame_shift_ms, help="frame hop")
+    parser.add_argument("--dither", type=nonnegative_float, default=defaults.dither, help="dither (0 = deterministic)")
 
 
 def run(args: argparse.Namespace) -> int:

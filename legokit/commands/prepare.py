@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from legokit.commands._types import fraction, nonnegative_int, positive_int
 from legokit.lock import lock_dir
 from legokit.prepare.espeak import EspeakConfig, make_espeak_speech
 from legokit.prepare.mt import DEFAULT_SIZES, PAIRS, SOURCES, MTPrepConfig, prepare_debian_mt
@@ -28,12 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="De-En or Ro-En parallel text from Ding, DDTP and gettext catalogs")
     _common(mt)
     mt.add_argument("--pair", choices=PAIRS, default="de-en", help="language pair (English is the target)")
-    mt.add_argument("--valid-size", type=int, default=0,
+    mt.add_argument("--valid-size", type=nonnegative_int, default=0,
                     help=f"sentences in valid (0: pair default, valid/test {DEFAULT_SIZES})")
-    mt.add_argument("--test-size", type=int, default=0, help="sentences in test (0: pair default)")
-    mt.add_argument("--heldout-fraction", type=float, default=0.1,
+    mt.add_argument("--test-size", type=nonnegative_int, default=0, help="sentences in test (0: pair default)")
+    mt.add_argument("--heldout-fraction", type=fraction, default=0.1,
                     help="English hash region reserved for valid/test; keep it equal across pairs")
-    mt.add_argument("--max-pairs", type=int, default=0, help="cap on pairs, chosen by hash (0: all)")
+    mt.add_argument("--max-pairs", type=nonnegative_int, default=0, help="cap on pairs, chosen by hash (0: all)")
     mt.add_argument("--sources", nargs="+", default=[s.tag for s in SOURCES],
                     choices=[s.tag for s in SOURCES], help="sources to use, in de-duplication priority")
 
@@ -45,14 +46,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sp.add_argument("--voices", nargs="+", default=d.voices, help="espeak-ng voices for train and valid")
     sp.add_argument("--test-voices", nargs="+", default=d.test_voices,
                     help="espeak-ng voices for test (must differ from --voices)")
-    sp.add_argument("--speeds", nargs="+", type=int, default=d.speeds, help="speaking rates (-s, words/min)")
-    sp.add_argument("--pitches", nargs="+", type=int, default=d.pitches, help="pitches (-p, 0-99)")
-    sp.add_argument("--sample-rate", type=int, default=d.sample_rate, help="output sample rate in Hz")
+    sp.add_argument("--speeds", nargs="+", type=positive_int, default=d.speeds, help="speaking rates (-s, words/min)")
+    sp.add_argument("--pitches", nargs="+", type=nonnegative_int, default=d.pitches, help="pitches (-p, 0-99)")
+    sp.add_argument("--sample-rate", type=positive_int, default=d.sample_rate, help="output sample rate in Hz")
     sp.add_argument("--speak", default=d.speak, help="spoken side: reads text.<speak> (e.g. en, doc)")
     sp.add_argument("--target", default=d.target, help="side written to `text`: text.<target> (e.g. en, sum)")
-    sp.add_argument("--max-utts", type=int, default=0, help="utterances per split, chosen by hash (0: all)")
+    sp.add_argument("--max-utts", type=nonnegative_int, default=0, help="utterances per split, chosen by hash (0: all)")
     sp.add_argument("--splits", nargs="+", default=d.splits, help="splits to speak")
-    sp.add_argument("--nj", type=int, default=1, help="parallel espeak-ng processes")
+    sp.add_argument("--nj", type=positive_int, default=1, help="parallel espeak-ng processes")
 
     sm = sub.add_parser("debian-sum", formatter_class=fmt,
                         help="summarisation set: package long descriptions -> synopses")
@@ -60,12 +61,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     s = SumPrepConfig()
     sm.add_argument("--lists-dir", default=None,
                     help="apt lists dir holding Translation-en files (default: a private apt-get update)")
-    sm.add_argument("--min-words", type=int, default=s.min_words, help="minimum document length in words")
-    sm.add_argument("--max-words", type=int, default=s.max_words, help="maximum document length (0: none)")
-    sm.add_argument("--max-docs", type=int, default=s.max_docs, help="cap on documents, by hash (0: all)")
-    sm.add_argument("--valid-size", type=int, default=s.valid_size, help="documents in valid")
-    sm.add_argument("--test-size", type=int, default=s.test_size, help="documents in test")
-    sm.add_argument("--heldout-fraction", type=float, default=s.heldout_fraction,
+    sm.add_argument("--min-words", type=nonnegative_int, default=s.min_words, help="minimum document length in words")
+    sm.add_argument("--max-words", type=nonnegative_int, default=s.max_words, help="maximum document length (0: none)")
+    sm.add_argument("--max-docs", type=nonnegative_int, default=s.max_docs, help="cap on documents, by hash (0: all)")
+    sm.add_argument("--valid-size", type=nonnegative_int, default=s.valid_size, help="documents in valid")
+    sm.add_argument("--test-size", type=nonnegative_int, default=s.test_size, help="documents in test")
+    sm.add_argument("--heldout-fraction", type=fraction, default=s.heldout_fraction,
                     help="document hash region reserved for valid/test")
 
 

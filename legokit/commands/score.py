@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from legokit.commands._types import nonnegative_int, positive_int
 from legokit.errors import LegokitError
 from legokit.fileio import check_outputs
 from legokit.score.io import read_pair, write_json
@@ -37,9 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compare", metavar="HYP_B", default=None,
                         help="a second system's hypotheses: paired bootstrap resampling (Koehn, 2004) of --hyp "
                              "against them, printing both scores, the difference with its 95%% interval and p")
-    parser.add_argument("--bootstrap-samples", type=int, default=1000,
+    parser.add_argument("--bootstrap-samples", type=positive_int, default=1000,
                         help="resamples of the test set for --compare (default 1000)")
-    parser.add_argument("--seed", type=int, default=12345, help="random seed of the resampling (default 12345)")
+    parser.add_argument("--seed", type=nonnegative_int, default=12345,
+                        help="random seed of the resampling (default 12345)")
 
 
 def selected_metrics(args: argparse.Namespace) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from legokit.commands._types import fraction, nonnegative_int, positive_int
 from legokit.data.tokenizer import MODEL_TYPES, Tokenizer, train_tokenizer
 from legokit.fileio import check_outputs
 
@@ -19,15 +20,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--kaldi-text", action="store_true",
                        help="the input files are Kaldi text files: strip the first (id) column")
     train.add_argument("--model-prefix", required=True, help="writes <prefix>.model and <prefix>.vocab")
-    train.add_argument("--vocab-size", type=int, required=True,
+    train.add_argument("--vocab-size", type=positive_int, required=True,
                        help="vocabulary size including the 4 special pieces (an upper bound for char)")
     train.add_argument("--model-type", default="unigram", choices=MODEL_TYPES, help="model type")
-    train.add_argument("--character-coverage", type=float, default=1.0,
+    train.add_argument("--character-coverage", type=fraction, default=1.0,
                        help="fraction of characters covered (0.9995 for large CJK alphabets)")
     train.add_argument("--user-defined-symbols", nargs="*", default=[],
                        help="pieces always kept whole (e.g. language tags <de> <en>)")
-    train.add_argument("--input-sentence-size", type=int, default=2_000_000,
-                       help="sample at most this many sentences for training")
+    train.add_argument("--input-sentence-size", type=nonnegative_int, default=2_000_000,
+                       help="sample at most this many sentences for training (0: all)")
 
 
 def run(args: argparse.Namespace) -> int:

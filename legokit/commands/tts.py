@@ -16,6 +16,8 @@ import logging
 from collections import Counter
 from pathlib import Path
 
+from legokit.commands._types import nonnegative_float, nonnegative_int, positive_float, positive_int
+
 HELP = "low-resource TTS: phones, phone mapping, ASPF source ranking, acoustic model, synthesis, evaluation"
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--out-dir", required=True, help="writes <lang>_tts/{train,valid,test} and <lang>_asr/")
     p.add_argument("--download-dir", default="downloads", help="cache of Debian packages (fetch_deb)")
     p.add_argument("--config", help="YAML with CorpusConfig keys (train_utts, test_utts, asr_utts, ...)")
-    p.add_argument("--nj", type=int, default=2, help="parallel espeak-ng processes")
+    p.add_argument("--nj", type=positive_int, default=2, help="parallel espeak-ng processes")
     p.add_argument("--text-only", action="store_true", help="write only the sentences (<lang>_text), no speech")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides, e.g. train_utts=200")
     p = _parser(sub, "dump", "phonemise transcripts and compute log mels of a Kaldi speech dir")
@@ -40,9 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--lang", required=True, help="espeak-ng language of the transcripts (kk, ru, en-us, ...)")
     p.add_argument("--out-dir", required=True, help="writes dump.pt, phones.txt, phone_counts.tsv")
     p.add_argument("--backend", default="espeak", choices=["espeak", "epitran"], help="grapheme-to-phone tool")
-    p.add_argument("--max-utts", type=int, default=0, help="use at most this many utterances (0: all)")
-    p.add_argument("--nj", type=int, default=2, help="parallel espeak-ng processes")
-    p.add_argument("--trim-db", type=float, default=0.0,
+    p.add_argument("--max-utts", type=nonnegative_int, default=0, help="use at most this many utterances (0: all)")
+    p.add_argument("--nj", type=positive_int, default=2, help="parallel espeak-ng processes")
+    p.add_argument("--trim-db", type=nonnegative_float, default=0.0,
                    help="cut leading/trailing silence quieter than this many dB below the loudest frame (0: keep; "
                         "40 is usual): otherwise the first and last phones learn to be silence")
 
@@ -54,7 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                       "(e.g. data/{lang}/sentences.txt)")
     group.add_argument("--counts", help="phone_counts.tsv per language; '{lang}' is replaced")
     p.add_argument("--kaldi-text", action="store_true", help="--text files start with an utterance id")
-    p.add_argument("--max-lines", type=int, default=2000, help="phonemise at most this many lines per language")
+    p.add_argument("--max-lines", type=positive_int, default=2000,
+                   help="phonemise at most this many lines per language")
     p.add_argument("--out", help="also write 'lang<TAB>aspf' lines here")
 
     p = _parser(sub, "map-phones", "map target phones missing from the source inventory to the closest source phone")
@@ -75,9 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="model.pt from `legokit tts train`")
     p.add_argument("--text", required=True, help="Kaldi text file: <utt> <sentence>")
     p.add_argument("--out-dir", required=True, help="writes wav/<utt>.wav and a Kaldi dir (wav.scp, text, utt2spk)")
-    p.add_argument("--length-scale", type=float, default=1.0, help="multiply predicted durations (slower > 1)")
-    p.add_argument("--max-utts", type=int, default=0, help="speak at most this many sentences (0: all)")
-    p.add_argument("--plots", type=int, default=0,
+    p.add_argument("--length-scale", type=positive_float, default=1.0, help="multiply predicted durations (slower > 1)")
+    p.add_argument("--max-utts", type=nonnegative_int, default=0, help="speak at most this many sentences (0: all)")
+    p.add_argument("--plots", type=nonnegative_int, default=0,
                    help="also draw the first N utterances' mels with their predicted phone durations (plots/<utt>.png)")
 
     p = _parser(sub, "evaluate", "predicted MOS (DNSMOS) and ASR CER of synthesised speech into RESULTS.md")
@@ -91,8 +94,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--a", required=True, help="synthesis dir scored by `tts evaluate` (its dnsmos.tsv), or the file")
     p.add_argument("--b", required=True, help="the system to compare with (same utterance ids)")
     p.add_argument("--keys", default="ovrl_mos,sig_mos,bak_mos,p808_mos", help="comma-separated DNSMOS columns")
-    p.add_argument("--bootstrap-samples", type=int, default=1000, help="resamples of the test sentences")
-    p.add_argument("--seed", type=int, default=12345, help="seed of the resampling")
+    p.add_argument("--bootstrap-samples", type=positive_int, default=1000, help="resamples of the test sentences")
+    p.add_argument("--seed", type=nonnegative_int, default=12345, help="seed of the resampling")
     p.add_argument("--output", help="also write the results as JSON here")
 
     p = _parser(sub, "table", "markdown table of CER and predicted MOS per target and condition, with ASPF")

@@ -40,6 +40,8 @@ def train_tokenizer(text_files: list[str], model_prefix: str, vocab_size: int, m
     For ``model_type="char"`` the vocabulary is every character seen, so ``vocab_size`` is an upper bound."""
     if model_type not in MODEL_TYPES:
         raise LegokitError(f"unknown tokenizer model type '{model_type}'; expected one of {MODEL_TYPES}")
+    if input_sentence_size < 0:
+        raise LegokitError(f"input sentence size must be >= 0 (0: all sentences), got {input_sentence_size}")
     for path in text_files:
         if not Path(path).is_file():
             raise LegokitError(f"{path}: tokenizer training text not found")
@@ -55,7 +57,7 @@ def train_tokenizer(text_files: list[str], model_prefix: str, vocab_size: int, m
                 eos_id=3, eos_piece=EOS, hard_vocab_limit=model_type != "char",
                 input_sentence_size=input_sentence_size, shuffle_input_sentence=True,
                 minloglevel=2)
-        except RuntimeError as err:
+        except (RuntimeError, ValueError) as err:  # sentencepiece's checks of the options and the text
             raise LegokitError(f"sentencepiece training on {', '.join(text_files)} failed: {err}") from err
     return f"{model_prefix}.model"
 
