@@ -33,7 +33,9 @@ def test_average_command(exp_dir, options, expected_w, expected_n):
 
 
 def test_average_command_errors(exp_dir, capsys):
-    assert main(["average", "--exp-dir", str(exp_dir), "--num", "0", "-o", str(exp_dir / "a.pt")]) == 2
-    assert "--num must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # argparse's usage error
+        main(["average", "--exp-dir", str(exp_dir), "--num", "0", "-o", str(exp_dir / "a.pt")])
+    assert exit_.value.code == 2
+    assert "argument --num: expected an integer >= 1, got '0'" in capsys.readouterr().err
     assert main(["average", "--exp-dir", str(exp_dir), "--metric", "bleu", "-o", str(exp_dir / "a.pt")]) == 2
     assert "no validation 'bleu' recorded" in capsys.readouterr().err
