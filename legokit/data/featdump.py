@@ -44,7 +44,8 @@ def _dump_shard(job: tuple[list[Utterance], Path, FbankConfig]) -> tuple[list[st
     try:
         with open(tmp, "wb") as f:
             for utt in utts:
-                feats = compute_fbank(load_audio(utt.path, cfg.sample_rate, utt.start, utt.end), cfg)
+                feats = compute_fbank(load_audio(utt.path, cfg.sample_rate, utt.start, utt.end), cfg,
+                                      f"{utt.path} (utterance {utt.utt_id})")
                 if feats.shape[0] == 0:
                     skipped.append(utt.utt_id)
                     continue

@@ -74,8 +74,19 @@ def _knf_options(cfg: FbankConfig) -> knf.FbankOptions:
     return opts
 
 
-def compute_fbank(waveform: np.ndarray, cfg: FbankConfig) -> np.ndarray:
-    """Log-mel fbank of a mono waveform (N,) in [-1, 1] -> (T, num_mel_bins) float32 (kaldi-native-fbank)."""
+def compute_fbank(waveform: np.ndarray, cfg: FbankConfig, origin: str = "<waveform>") -> np.ndarray:
+    """Log-mel fbank of a mono waveform (N,) in [-1, 1] -> (T, num_mel_bins) float32 (kaldi-native-fbank).
+
+    Features that are not finite (samples so far outside [-1, 1] that the power spectrum overflows) raise a
+    LegokitError naming ``origin``."""
+    feats = _fbank(waveform, cfg)
+    if not np.isfinite(feats).all():
+        raise LegokitError(f"{origin}: gives non-finite (inf/NaN) features: its samples reach "
+                           f"{float(np.abs(waveform).max()):g}, far outside [-1, 1]; rescale the audio")
+    return feats
+
+
+def _fbank(waveform: np.ndarray, cfg: FbankConfig) -> np.ndarray:
     fbank = knf.OnlineFbank(_knf_options(cfg))
     samples = np.ascontiguousarray(waveform * INT16_SCALE, dtype=np.float32)
     fbank.accept_waveform(float(cfg.sample_rate), samples)
@@ -177,6 +188,8 @@ class CMVNStats:
             stats.count = int(data["count"])
             stats.sum[:] = data["sum"]
             stats.sumsq[:] = data["sumsq"]
+            if not (np.isfinite(stats.sum).all() and np.isfinite(stats.sumsq).all()):
+                raise ValueError("the stats hold inf or NaN")
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise LegokitError(f"{path}: not a CMVN stats file with count/sum/sumsq ({err})") from err
         return stats
