@@ -173,10 +173,10 @@ def release(directory: Path, pid: int) -> None:
 @contextmanager
 def lock_dir(directory: Path | str, what: str | None = None, kind: str = "output directory") -> Iterator[str]:
     """Hold the lock of ``directory`` (created if missing) for the ``with`` block; a second holder is refused
-    with one line naming this one. ``what`` (default: this process's command line) is shown to it."""
+    with one line naming this one. ``what`` (default: ``legokit`` and this process's arguments) is shown to it."""
     directory = Path(directory)
     if what is None:
-        what = shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
+        what = shlex.join(["legokit", *sys.argv[1:]])
     try:
         directory.mkdir(parents=True, exist_ok=True)
         fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
