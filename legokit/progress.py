@@ -8,11 +8,14 @@ has run that long, so logs show progress without thousands of redraws and short 
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from typing import Any
 
 from tqdm import tqdm
+
+from legokit.errors import LegokitError
 
 
 def progress_bar(iterable: Any = None, *, desc: str, enabled: bool = True, **kwargs: Any) -> tqdm:
@@ -20,8 +23,21 @@ def progress_bar(iterable: Any = None, *, desc: str, enabled: bool = True, **kwa
     if not enabled or os.environ.get("LEGOKIT_NO_TQDM"):
         return tqdm(iterable, desc=desc, disable=True, **kwargs)
     if not sys.stderr.isatty():
-        interval = float(os.environ.get("LEGOKIT_PROGRESS_INTERVAL", "30"))
+        interval = _interval()
         kwargs.setdefault("mininterval", interval)
         kwargs.setdefault("delay", interval)
         kwargs.setdefault("ncols", 100)
     return tqdm(iterable, desc=desc, file=sys.stderr, **kwargs)
+
+
+def _interval() -> float:
+    """LEGOKIT_PROGRESS_INTERVAL in seconds (default 30): a finite number >= 0."""
+    text = os.environ.get("LEGOKIT_PROGRESS_INTERVAL", "30")
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise LegokitError(f"environment variable LEGOKIT_PROGRESS_INTERVAL={text!r}: expected a number of "
+                           "seconds >= 0 (e.g. 30)")
+    return value
