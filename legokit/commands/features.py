@@ -9,6 +9,7 @@ from legokit.commands._types import nonnegative_float, positive_float, positive_
 from legokit.data.featdump import CMVN_FILE, FEATS_SCP, META_FILE, dump_features
 from legokit.data.features import FbankConfig
 from legokit.fileio import check_outputs
+from legokit.lock import lock_dir
 
 HELP = "compute Kaldi-compatible log-mel fbank features of a speech data dir (feats.scp + cmvn.json)"
 
@@ -32,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     check_outputs([args.data_dir], [f"{args.out_dir}/{name}" for name in (FEATS_SCP, CMVN_FILE, META_FILE)])
     cfg = FbankConfig(num_mel_bins=args.num_mel_bins, frame_length_ms=args.frame_length_ms,
                       frame_shift_ms=args.frame_shift_ms, dither=args.dither, sample_rate=args.sample_rate)
-    scp = dump_features(args.data_dir, args.out_dir, cfg, nj=args.nj, shard_size=args.shard_size,
-                        progress=logging.getLogger().isEnabledFor(logging.INFO))
+    with lock_dir(args.out_dir):
+        scp = dump_features(args.data_dir, args.out_dir, cfg, nj=args.nj, shard_size=args.shard_size,
+                            progress=logging.getLogger().isEnabledFor(logging.INFO))
     logging.getLogger(__name__).info("wrote %s", scp)
     return 0

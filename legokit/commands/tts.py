@@ -183,7 +183,16 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from legokit.lock import lock_dir_rank0
+
     _check_outputs(args)
+    if args.action not in ("prepare", "dump", "train", "synthesize"):  # the actions that write --out-dir
+        return _run(args)
+    with lock_dir_rank0(args.out_dir):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.action == "prepare":
         return _prepare(args)
     if args.action == "dump":
