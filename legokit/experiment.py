@@ -174,11 +174,15 @@ def _architecture(cfg: dict, prefix: str = "") -> dict[str, object]:
     return out
 
 
-def _load_into(module: torch.nn.Module, path: str, what: str, skip_ctc: bool = False) -> None:
-    """Copy a brick's weights into ``module``. Their configs must be equal but for dropout rates; with
-    ``skip_ctc`` only the weights must fit (so ctc_head and windows may differ too) and the brick's CTC
-    head and length statistics are not copied."""
+def _load_into(module: torch.nn.Module, path: str, what: str, vocabularies: dict[str, tuple[Tokenizer | None, str]],
+               skip_ctc: bool = False) -> None:
+    """Copy a brick's weights into ``module``. The brick's tokenizers must equal ``vocabularies`` (role ->
+    (tokenizer, config key)) and the configs must be equal but for dropout rates; with ``skip_ctc`` only the
+    weights must fit (so ctc_head and windows may differ too) and the brick's CTC head and length statistics
+    are not copied."""
     brick = load_brick(path)
+    for role, (tokenizer, key) in vocabularies.items():
+        _check_tokenizer(brick, role, tokenizer, key)
     if brick.manifest.get("compression"):
         raise LegokitError(f"{path}: is a compressed brick ({brick.manifest['compression'].get('method')}); "
                            "start training from the uncompressed brick and compress after training")
@@ -205,9 +209,18 @@ def _check_tokenizer(brick: Brick, role: str, tokenizer: Tokenizer | None, key: 
     embedded = brick.tokenizers.get(role)
     if tokenizer is None or embedded is None:
         return
-    if InterfaceVocab.from_tokenizer(embedded).signature != InterfaceVocab.from_tokenizer(tokenizer).signature:
-        raise LegokitError(f"{brick.path}: its {role} vocabulary differs from config '{key}'; use the "
+    have, want = InterfaceVocab.from_tokenizer(embedded), InterfaceVocab.from_tokenizer(tokenizer)
+    if have.signature != want.signature:
+        raise LegokitError(f"{brick.path}: its {role} vocabulary (signature {have.signature}, {have.size} pieces) "
+                           f"differs from config '{key}' (signature {want.signature}, {want.size} pieces); use the "
                            "sentencepiece model the brick was trained with")
+
+
+def _check_feature_dim(encoder: EncoderBrickConfig, data: ExperimentData, where: str) -> None:
+    """A speech encoder's feat_dim must be the dimension of the training and validation feature dumps."""
+    for dataset in (data.train, data.valid):
+        if encoder.input == "speech" and isinstance(dataset, SpeechDataset):
+            dataset.feats.check_dim(encoder.feat_dim, where)
 
 
 def _model_from_file(cfg: ExperimentConfig, data: ExperimentData) -> LegoModel:
@@ -218,6 +231,7 @@ def _model_from_file(cfg: ExperimentConfig, data: ExperimentData) -> LegoModel:
                            f"brick, got {[b.kind for b in bricks]}")
     _check_tokenizer(bricks[0], "input", data.src_tokenizer, "data.src_tokenizer")
     _check_tokenizer(bricks[-1], "output", data.tgt_tokenizer, "data.tgt_tokenizer")
+    _check_feature_dim(bricks[0].module.cfg, data, f"the first brick of {cfg.model.init_model}")
     log.info("fine-tuning the composed model %s (%d bricks)", cfg.model.init_model, len(bricks))
     model = compose(bricks, length_rate=None, loss=cfg.loss, allow_states=True)
     model.loaded_bricks = dict(enumerate(bricks))
@@ -256,6 +270,7 @@ def _model_from_config(cfg: ExperimentConfig, data: ExperimentData) -> LegoModel
     upstream = load_upstream(cfg.model.upstream, cfg.model.encoder) if cfg.model.upstream else []
     if upstream:
         src_vocab = upstream[-1].tokenizers["output"].vocab_size
+    _check_feature_dim(cfg.model.encoder, data, "model.encoder.feat_dim")
     encoder = EncoderBrick(cfg.model.encoder, src_vocab, vocab)
     if data.cmvn is not None:
         mean, std = data.cmvn.mean_std()
@@ -263,9 +278,13 @@ def _model_from_config(cfg: ExperimentConfig, data: ExperimentData) -> LegoModel
     decoder = (DecoderBrick(cfg.model.decoder, vocab, vocab, input_dim=encoder.dim)
                if cfg.model.decoder is not None else None)
     if cfg.model.init_encoder:
-        _load_into(encoder, cfg.model.init_encoder, "encoder", skip_ctc=cfg.model.init_encoder_skip_ctc)
+        vocabularies = {"input": (data.src_tokenizer, "data.src_tokenizer")}
+        if not cfg.model.init_encoder_skip_ctc:  # a new CTC head may have a new output vocabulary
+            vocabularies["output"] = (data.tgt_tokenizer, "data.tgt_tokenizer")
+        _load_into(encoder, cfg.model.init_encoder, "encoder", vocabularies, skip_ctc=cfg.model.init_encoder_skip_ctc)
     if cfg.model.init_decoder and decoder is not None:
-        _load_into(decoder, cfg.model.init_decoder, "decoder")
+        target = (data.tgt_tokenizer, "data.tgt_tokenizer")
+        _load_into(decoder, cfg.model.init_decoder, "decoder", {"input": target, "output": target})
     model = LegoModel([*(b.module for b in upstream), encoder], decoder, loss=cfg.loss)
     model.loaded_bricks = dict(enumerate(upstream))
     for i in range(len(upstream) if cfg.model.freeze_upstream else 0):

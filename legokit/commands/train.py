@@ -23,8 +23,9 @@ def run(args: argparse.Namespace) -> int:
     from legokit.experiment import ExperimentConfig, train
     from legokit.lock import lock_dir_rank0
 
+    cfg = load_config(ExperimentConfig, args.config, args.overrides)  # bad values: refused before --out-dir exists
     if args.print_config:
-        print(dump_yaml(load_config(ExperimentConfig, args.config, args.overrides)), end="")
+        print(dump_yaml(cfg), end="")
         return 0
     with lock_dir_rank0(args.out_dir):
         train(args.config, args.overrides, args.out_dir)

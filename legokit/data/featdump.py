@@ -124,6 +124,13 @@ class FeatureReader:
                                    "'<utt_id> <shard>:<first_frame>:<num_frames>'") from None
         self._maps: dict[str, np.ndarray] = {}
 
+    def check_dim(self, expected: int, where: str) -> None:
+        """Refuse this dump if its features are not ``expected``-dimensional (the feat_dim named by ``where``)."""
+        if self.dim != expected:
+            raise LegokitError(f"{self.scp}: the features are {self.dim}-dimensional but {where} expects {expected}; "
+                               f"dump them with `legokit features --num-mel-bins {expected}` or use a model with "
+                               f"feat_dim {self.dim}")
+
     def __len__(self) -> int:
         return len(self.index)
 

@@ -17,6 +17,7 @@ what the reused decoder saw in training.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import io
@@ -39,6 +40,7 @@ from legokit.lego.encoders import EncoderBrick, EncoderBrickConfig
 from legokit.lego.interface import InterfaceVocab
 from legokit.lego.model import ChainLossConfig, LegoModel
 from legokit.score.results import git_hash
+from legokit.train.checkpoint import MAGIC as CHECKPOINT_MAGIC
 
 log = logging.getLogger(__name__)
 BRICK_FORMAT = "legokit-brick/1"
@@ -148,6 +150,11 @@ def save_model(bricks: list[Brick], path: str | Path) -> None:
 
 
 def _torch_load(path: Path) -> Any:
+    with contextlib.suppress(OSError), open(path, "rb") as f:
+        if f.read(len(CHECKPOINT_MAGIC)) == CHECKPOINT_MAGIC:
+            raise LegokitError(f"{path}: not a readable legokit brick/model file: it is a training checkpoint "
+                               "(from `legokit train` or `legokit average`); pass the model.pt or bricks/*.brick "
+                               "that `legokit train` exports (already averaged over the best checkpoints)")
     return load_plain(path, "legokit brick/model file", "re-create it with `legokit train` or `legokit compose`")
 
 

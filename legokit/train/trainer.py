@@ -456,6 +456,11 @@ class Trainer:
             logger.info("no %s: starting from scratch", path)
             return
         ckpt = load_checkpoint(path)
+        if not {"model", "optimizer", "scheduler", "loop", "rng"} <= ckpt.keys():
+            what = "an averaged model from `legokit average`" if "averaged" in ckpt else "an incomplete checkpoint"
+            raise LegokitError(f"{path}: is {what}, not a training checkpoint (no optimizer or loop state), so "
+                               "training cannot resume from it; copy a ckpt-<step>.pt to checkpoint_last.pt, or "
+                               "start a new --out-dir from exported weights with model.init_model=<exp>/model.pt")
         try:
             self.model.load_state_dict(ckpt["model"])
         except RuntimeError as err:
