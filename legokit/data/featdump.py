@@ -29,7 +29,7 @@ from legokit.data.audio import load_audio
 from legokit.data.datadir import Utterance, read_speech_dir
 from legokit.data.features import CMVNStats, FbankConfig, compute_fbank
 from legokit.errors import LegokitError
-from legokit.fileio import split_lines, write_atomic
+from legokit.fileio import atomic_output, split_lines, write_atomic
 from legokit.progress import progress_bar
 
 FEATS_SCP, CMVN_FILE, META_FILE = "feats.scp", "cmvn.json", "fbank.json"
@@ -40,8 +40,7 @@ def _dump_shard(job: tuple[list[Utterance], Path, FbankConfig]) -> tuple[list[st
     """Compute one shard; returns its feats.scp lines, its CMVN stats and the ids skipped as too short."""
     utts, path, cfg = job
     stats, lines, skipped, offset = CMVNStats(cfg.num_mel_bins), [], [], 0
-    tmp = path.with_name(path.name + ".tmp")
-    try:
+    with atomic_output(path) as tmp:  # a failed shard leaves no file, and its error names it
         with open(tmp, "wb") as f:
             for utt in utts:
                 feats = compute_fbank(load_audio(utt.path, cfg.sample_rate, utt.start, utt.end), cfg,
@@ -53,10 +52,6 @@ def _dump_shard(job: tuple[list[Utterance], Path, FbankConfig]) -> tuple[list[st
                 stats.accumulate(feats)
                 lines.append(f"{utt.utt_id} {path.name}:{offset}:{feats.shape[0]}")
                 offset += feats.shape[0]
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
     return lines, stats, skipped
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from robustness.conftest import tiny_overrides
 
 from legokit.cli import main
 from legokit.fileio import atomic_output
@@ -42,8 +43,9 @@ def _leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if ".tmp" in p.name)
 
 
-def _subprocess(argv: list[str], **kwargs: object) -> subprocess.Popen:
-    env = dict(os.environ, LEGOKIT_PROGRESS_INTERVAL="0.2")
+def _subprocess(argv: list[str], progress: bool = False, **kwargs: object) -> subprocess.Popen:
+    """`legokit ARGV` as a real process (stderr piped); with ``progress`` it shows its progress bar at once."""
+    env = dict(os.environ, LEGOKIT_PROGRESS_INTERVAL="0.2") if progress else None
     return subprocess.Popen([sys.executable, "-m", "legokit.cli", "--log-level", "ERROR", *argv], env=env,
                             stderr=subprocess.PIPE, **kwargs)
 
@@ -129,12 +131,7 @@ def test_compose_and_average_into_an_input_are_refused(toy_model: Path, tmp_path
     assert f"refusing to overwrite the input {bricks / 'encoder.brick'}" in err
     assert (bricks / "encoder.brick").read_bytes() == before
 
-    exp = tmp_path / "exp"
-    (exp / "checkpoints").mkdir(parents=True)
-    from legokit.train.checkpoint import save_checkpoint
-
-    for step in (1, 2):
-        save_checkpoint({"model": {"w": torch.full((2,), float(step))}}, exp / "checkpoints" / f"ckpt-{step}.pt")
+    exp = _tiny_exp(tmp_path / "exp")
     last = exp / "checkpoints" / "ckpt-2.pt"
     before = last.read_bytes()
     err = _cli(capfd, "average", "--exp-dir", str(exp), "--last", "--num", "2", "-o", str(last))
@@ -208,22 +205,53 @@ def test_score_output_on_a_full_disk_leaves_nothing(tmp_path: Path, capfd: pytes
         subprocess.run(["umount", str(full)], check=True)
 
 
-def test_writing_into_an_immutable_directory_is_refused_before_work(toy_model: Path, mt_dir: Path,
-                                                                    tmp_path: Path,
-                                                                    capfd: pytest.CaptureFixture[str]) -> None:
+def _tiny_exp(exp: Path) -> Path:
+    """A training dir with two checkpoints, enough for `legokit average --last`."""
+    from legokit.train.checkpoint import save_checkpoint
+
+    for step in (1, 2):
+        save_checkpoint({"model": {"w": torch.full((2,), float(step))}}, exp / "checkpoints" / f"ckpt-{step}.pt")
+    return exp
+
+
+@pytest.mark.parametrize("command", ["decode", "compose", "average", "score", "features", "train"])
+def test_writing_into_an_immutable_directory_is_one_line(command: str, toy_model: Path, toy_tokenizers: Path,
+                                                         mt_dir: Path, speech_dir: Path, tmp_path: Path,
+                                                         capfd: pytest.CaptureFixture[str]) -> None:
+    """`chattr +i` stops root too (a read-only mount behaves the same): refused in one line, nothing written."""
     locked = tmp_path / "locked"
     locked.mkdir()
+    ref, hyp = _ref_hyp(tmp_path)
+    argv = {"decode": _decode(toy_model / "model.pt", mt_dir, locked / "hyp"),
+            "compose": ["compose", str(toy_model / "bricks" / "encoder.brick"),
+                        str(toy_model / "bricks" / "decoder.brick"), "-o", str(locked / "model.pt")],
+            "average": ["average", "--exp-dir", str(_tiny_exp(tmp_path / "exp")), "--last", "--num", "2", "-o",
+                        str(locked / "avg.pt")],
+            "score": ["score", "bleu", "--ref", str(ref), "--hyp", str(hyp), "--output", str(locked / "s.json")],
+            "features": ["features", "--data-dir", str(speech_dir), "--out-dir", str(locked / "dump")],
+            "train": ["train", "--out-dir", str(locked / "exp"), *tiny_overrides(toy_tokenizers),
+                      "train.max_epochs=1"]}[command]
     if subprocess.run(["chattr", "+i", str(locked)], capture_output=True).returncode != 0:
         pytest.skip("chattr +i is not supported here")
     try:
-        err = _cli(capfd, *_decode(toy_model / "model.pt", mt_dir, locked / "hyp"))
-        assert err == f"legokit decode: error: {locked / 'hyp'}: cannot be written: directory {locked} is read-only"
-        err = _cli(capfd, "compose", str(toy_model / "bricks" / "encoder.brick"),
-                   str(toy_model / "bricks" / "decoder.brick"), "-o", str(locked / "model.pt"))
-        assert "is read-only" in err
+        capfd.readouterr()
+        assert main(["--log-level", "ERROR", *argv]) in (1, 2)
+        err = capfd.readouterr().err.strip()
     finally:
         subprocess.run(["chattr", "-i", str(locked)], check=True)
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and str(locked) in err, err
+    assert err.startswith(f"legokit {command}: error: ")
     assert list(locked.iterdir()) == []
+
+
+def test_features_over_the_file_size_limit_leave_no_shard(speech_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "dump"
+    proc = _subprocess(["features", "--data-dir", str(speech_dir), "--out-dir", str(out)],
+                       preexec_fn=_file_size_limit(1000), text=True)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, err
+    assert err.strip() == f"legokit features: error: {out / 'feats.00000.f32'}: File too large"
+    assert not [p.name for p in out.iterdir() if p.name != ".lock"]
 
 
 def test_atomic_output_removes_the_temporary_file_on_ctrl_c(tmp_path: Path) -> None:
@@ -242,13 +270,14 @@ def test_ctrl_c_in_decode_exits_130_with_one_line_and_no_output(toy_model: Path,
                                                                 tmp_path: Path) -> None:
     _many_sentences(mt_dir, 3000)
     out = tmp_path / "decode" / "hyp"
-    proc = _subprocess(_decode(toy_model / "model.pt", mt_dir, out))
+    proc = _subprocess(_decode(toy_model / "model.pt", mt_dir, out), progress=True)
     seen = b""
     deadline = time.monotonic() + 120
     while b"decode " not in seen and time.monotonic() < deadline:  # the progress bar: decoding has started
         chunk = os.read(proc.stderr.fileno(), 4096)
         assert chunk, f"legokit decode ended before it was interrupted: {seen!r}"
         seen += chunk
+    time.sleep(0.5)  # not while the bar is being drawn: the interrupted bar would not end its line
     proc.send_signal(signal.SIGINT)
     err = (seen + proc.communicate(timeout=60)[1]).decode()
     assert proc.returncode == 130, err
