@@ -174,14 +174,14 @@ def _architecture(cfg: dict, prefix: str = "") -> dict[str, object]:
     return out
 
 
-def _load_into(module: torch.nn.Module, path: str, what: str, vocabularies: dict[str, tuple[Tokenizer | None, str]],
-               skip_ctc: bool = False) -> None:
+def _load_into(module: torch.nn.Module, path: str, what: str, skip_ctc: bool = False,
+               vocabularies: dict[str, tuple[Tokenizer | None, str]] | None = None) -> None:
     """Copy a brick's weights into ``module``. The brick's tokenizers must equal ``vocabularies`` (role ->
     (tokenizer, config key)) and the configs must be equal but for dropout rates; with ``skip_ctc`` only the
     weights must fit (so ctc_head and windows may differ too) and the brick's CTC head and length statistics
     are not copied."""
     brick = load_brick(path)
-    for role, (tokenizer, key) in vocabularies.items():
+    for role, (tokenizer, key) in (vocabularies or {}).items():
         _check_tokenizer(brick, role, tokenizer, key)
     if brick.manifest.get("compression"):
         raise LegokitError(f"{path}: is a compressed brick ({brick.manifest['compression'].get('method')}); "
@@ -281,10 +281,10 @@ def _model_from_config(cfg: ExperimentConfig, data: ExperimentData) -> LegoModel
         vocabularies = {"input": (data.src_tokenizer, "data.src_tokenizer")}
         if not cfg.model.init_encoder_skip_ctc:  # a new CTC head may have a new output vocabulary
             vocabularies["output"] = (data.tgt_tokenizer, "data.tgt_tokenizer")
-        _load_into(encoder, cfg.model.init_encoder, "encoder", vocabularies, skip_ctc=cfg.model.init_encoder_skip_ctc)
+        _load_into(encoder, cfg.model.init_encoder, "encoder", cfg.model.init_encoder_skip_ctc, vocabularies)
     if cfg.model.init_decoder and decoder is not None:
         target = (data.tgt_tokenizer, "data.tgt_tokenizer")
-        _load_into(decoder, cfg.model.init_decoder, "decoder", {"input": target, "output": target})
+        _load_into(decoder, cfg.model.init_decoder, "decoder", vocabularies={"input": target, "output": target})
     model = LegoModel([*(b.module for b in upstream), encoder], decoder, loss=cfg.loss)
     model.loaded_bricks = dict(enumerate(upstream))
     for i in range(len(upstream) if cfg.model.freeze_upstream else 0):
