@@ -8,7 +8,9 @@
 # run_stage runs CMD when stage <= N <= stop_stage, unless exp/.done/stageN.NAME.done records a
 # finished run with the same options: the command line, the contents of --config files and of
 # .yaml/.yml/.json files on the command line, the values of the listed --env variables (shell or
-# environment), the body of CMD when it is a shell function, and unchanged earlier stages.
+# environment), the body of CMD when it is a shell function, and unchanged earlier stages — minus what
+# never counts (process/thread counts, torchrun, logging: NEUTRAL_* and LAUNCHERS in legokit/recipe.py).
+# --fresh DIR: when the stage must start afresh, DIR is moved aside to DIR.N (never deleted).
 # Output is tee'd to exp/logs/stageN.NAME.log; on failure the last $recipe_tail_lines lines of it are
 # printed again with its path, and the script exits with the stage's status. The decisions are made
 # by `python -m legokit.recipe` (legokit/recipe.py). Variables read (set them before sourcing, e.g.
