@@ -98,6 +98,8 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None
+        if len(options := [arg for arg in args if arg is not type(None)]) == 1:  # Optional[X]: X's own error
+            return _convert(value, options[0], key, source)
         for arg in args:
             if arg is type(None):
                 continue
