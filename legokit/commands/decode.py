@@ -19,6 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="hypotheses in Kaldi text format (<id> <text>), one per input")
     parser.add_argument("--config", help="YAML decode config (keys of DecodeConfig: beam.*, max_tokens, ...)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
+    parser.add_argument("--on-long-input", choices=("truncate", "skip", "error"),
+                        help="an input longer than max_source_tokens (MT, default 1024) or max_source_frames "
+                             "(speech, default 100000) is truncated with a warning (the default), skipped (listed "
+                             "in OUT.skipped) or refused; same as the override on_long_input=...")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="dotted overrides, e.g. beam.beam_size=10 beam.ctc_weight=0.3 max_tokens=8000 "
                              "dtype=bfloat16 (weights and activations in bf16: fast on CPUs with AMX/AVX512-BF16)")
@@ -28,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     from legokit.config import load_config
     from legokit.decode.runner import DecodeConfig, decode_dir
 
-    cfg = load_config(DecodeConfig, args.config, args.overrides)
+    overrides = args.overrides + ([f"on_long_input={args.on_long_input}"] if args.on_long_input else [])
+    cfg = load_config(DecodeConfig, args.config, overrides)
     decode_dir(args.model, args.data_dir, args.out, cfg, feats=args.feats, src_lang=args.src_lang,
                device=args.device)
     return 0

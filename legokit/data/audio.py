@@ -11,6 +11,9 @@ import soxr
 
 from legokit.errors import LegokitError
 
+#: sample rates (Hz) a recording can plausibly have: telephone 8 kHz ... 384 kHz studio audio, with room below
+SAMPLE_RATES = (1000, 384000)
+
 
 def _wav_declared_data_bytes(path: str) -> tuple[int, int] | None:
     """(declared size, available bytes) of a RIFF/WAVE file's 'data' chunk; None if not a WAV."""
@@ -41,7 +44,8 @@ def load_audio(path: str, sample_rate: int = 16000, start: float | None = None,
                end: float | None = None) -> np.ndarray:
     """Read ``path`` (optionally the segment [start, end) in seconds) as mono float32 in [-1, 1],
     resampled to ``sample_rate`` Hz. Returns shape (N,). Raises LegokitError naming the file for a
-    missing, empty, truncated, corrupt, non-audio or NaN-containing file."""
+    missing, empty, truncated, corrupt, non-audio or NaN-containing file, or one whose header gives an
+    implausible sample rate (outside :data:`SAMPLE_RATES`: 16 samples at 1 Hz would become 16 s of audio)."""
     if not os.path.isfile(path):
         raise LegokitError(f"{path}: audio file not found")
     _check_not_truncated(path)
@@ -49,6 +53,9 @@ def load_audio(path: str, sample_rate: int = 16000, start: float | None = None,
         info = sf.info(path)
         if info.frames == 0:
             raise LegokitError(f"{path}: audio is empty (zero samples)")
+        if not SAMPLE_RATES[0] <= info.samplerate <= SAMPLE_RATES[1]:
+            raise LegokitError(f"{path}: implausible sample rate {info.samplerate} Hz in the header (expected "
+                               f"{SAMPLE_RATES[0]} to {SAMPLE_RATES[1]} Hz); the header is damaged: re-create the file")
         first = 0 if start is None else int(round(start * info.samplerate))
         last = info.frames if end is None else int(round(end * info.samplerate))
         if first >= info.frames or last > info.frames + info.samplerate // 100:

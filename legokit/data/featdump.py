@@ -7,6 +7,8 @@ Layout of the output directory::
     cmvn.json             global CMVN stats (count, sum, sumsq) over all frames
     feats.scp             index, one line per utterance: ``<utt_id> <shard>:<first_frame>:<num_frames>``
                           (shard path relative to the directory)
+    skipped               ``<utt_id> <reason>`` of each utterance left out (shorter than one frame); only
+                          when there are any
 
 Every file is written under a temporary name and renamed when complete, and ``feats.scp`` is removed
 first and written last, so a killed run leaves no index: nothing half-written is ever read.
@@ -32,21 +34,35 @@ from legokit.errors import LegokitError
 from legokit.fileio import atomic_output, split_lines, write_atomic
 from legokit.progress import progress_bar
 
-FEATS_SCP, CMVN_FILE, META_FILE = "feats.scp", "cmvn.json", "fbank.json"
+FEATS_SCP, CMVN_FILE, META_FILE, SKIPPED = "feats.scp", "cmvn.json", "fbank.json", "skipped"
 log = logging.getLogger(__name__)
 
 
-def _dump_shard(job: tuple[list[Utterance], Path, FbankConfig]) -> tuple[list[str], CMVNStats, list[str]]:
-    """Compute one shard; returns its feats.scp lines, its CMVN stats and the ids skipped as too short."""
+def write_skipped(skipped: dict[str, str], path: Path) -> None:
+    """List the inputs a command left out in ``path`` (``<id> <reason>`` lines) and say so in the log; with none,
+    remove a previous run's list."""
+    if not skipped:
+        path.unlink(missing_ok=True)
+        return
+    write_atomic("".join(f"{utt} {reason}\n" for utt, reason in skipped.items()), path)
+    log.warning("%d input(s) were skipped, listed with the reason in %s", len(skipped), path)
+
+
+def _dump_shard(job: tuple[list[Utterance], Path, FbankConfig]
+                ) -> tuple[list[str], CMVNStats, list[tuple[str, str]]]:
+    """Compute one shard; returns its feats.scp lines, its CMVN stats and (id, reason) of those skipped."""
     utts, path, cfg = job
     stats, lines, skipped, offset = CMVNStats(cfg.num_mel_bins), [], [], 0
     with atomic_output(path) as tmp:  # a failed shard leaves no file, and its error names it
         with open(tmp, "wb") as f:
             for utt in utts:
-                feats = compute_fbank(load_audio(utt.path, cfg.sample_rate, utt.start, utt.end), cfg,
-                                      f"{utt.path} (utterance {utt.utt_id})")
+                audio = load_audio(utt.path, cfg.sample_rate, utt.start, utt.end)
+                feats = compute_fbank(audio, cfg, f"{utt.path} (utterance {utt.utt_id})")
                 if feats.shape[0] == 0:
-                    skipped.append(utt.utt_id)
+                    reason = f"too short: {len(audio)} samples at {cfg.sample_rate} Hz, less than one " \
+                             f"{cfg.frame_length_ms:g} ms frame"
+                    log.warning("%s: skipped: %s", utt.utt_id, reason)
+                    skipped.append((utt.utt_id, reason))
                     continue
                 f.write(feats.astype("<f4").tobytes())
                 stats.accumulate(feats)
@@ -58,7 +74,8 @@ def _dump_shard(job: tuple[list[Utterance], Path, FbankConfig]) -> tuple[list[st
 def dump_features(data_dir: str | Path, out_dir: str | Path, cfg: FbankConfig, nj: int = 1,
                   shard_size: int = 1000, progress: bool = True) -> Path:
     """Compute fbank features of every utterance in ``data_dir`` into ``out_dir`` with ``nj`` processes;
-    returns the path of ``feats.scp``. Utterances shorter than one frame are skipped with a warning."""
+    returns the path of ``feats.scp``. Utterances shorter than one frame are skipped: a warning names each,
+    and ``out_dir/skipped`` lists them with the reason."""
     utts = read_speech_dir(data_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -78,9 +95,7 @@ def dump_features(data_dir: str | Path, out_dir: str | Path, cfg: FbankConfig, n
         finally:
             if pool:
                 pool.terminate()
-    if skipped:
-        log.warning("%d utterances shorter than one %g ms frame were skipped, e.g. %s",
-                    len(skipped), cfg.frame_length_ms, ", ".join(skipped[:5]))
+    write_skipped(dict(sorted(skipped)), out / SKIPPED)
     write_atomic(json.dumps({"fbank": asdict(cfg), "dim": cfg.num_mel_bins}, indent=1), out / META_FILE)
     stats.save(out / (CMVN_FILE + ".tmp"))
     os.replace(out / (CMVN_FILE + ".tmp"), out / CMVN_FILE)

@@ -31,11 +31,14 @@ class BeamSearchConfig:
     nbest: int = 1
     # Final score = sum of log-probs / (output length incl. eos) ** length_penalty (fairseq); 0 = raw sum.
     length_penalty: float = 1.0
-    # Max output tokens (excl. eos) = int(max_len_ratio * source_length + max_len_offset)
+    # Max output tokens (excl. eos) = min(int(max_len_ratio * source_length + max_len_offset), max_len)
     # (fairseq's max_len_a / max_len_b).
     max_len_ratio: float = 1.0
     # See max_len_ratio.
     max_len_offset: int = 10
+    # Absolute cap on output tokens (excl. eos) whatever the source length, so one long input cannot run for
+    # hours (fairseq caps at the decoder's max_positions, 1024 by default).
+    max_len: int = 1024
     # Min output tokens (excl. eos) = int(min_len_ratio * source_length); eos is banned before that.
     min_len_ratio: float = 0.0
     # lambda of the joint score (1 - lambda) * attention + lambda * CTC prefix score (ESPnet); 0 = no CTC.
@@ -54,6 +57,7 @@ class BeamSearchConfig:
             ("beam_size", self.beam_size >= 1, "an integer >= 1"),
             ("nbest", 1 <= self.nbest <= self.beam_size, f"between 1 and beam_size ({self.beam_size})"),
             ("max_len_ratio", self.max_len_ratio >= 0, ">= 0"),
+            ("max_len", self.max_len >= 1, "an integer >= 1"),
             ("min_len_ratio", self.min_len_ratio >= 0, ">= 0"),
             ("ctc_weight", 0.0 <= self.ctc_weight <= 1.0, "between 0 and 1"),
             ("ctc_pre_beam_ratio", self.ctc_pre_beam_ratio >= 1.0, ">= 1"),
@@ -78,7 +82,7 @@ class Hypothesis:
 def length_limits(source_lengths: Tensor, cfg: BeamSearchConfig) -> tuple[Tensor, Tensor]:
     """source_lengths (B,) -> (max_len (B,), min_len (B,)) output tokens, eos excluded, min <= max."""
     lengths = source_lengths.double()
-    max_len = (cfg.max_len_ratio * lengths + cfg.max_len_offset).long().clamp(min=0)
+    max_len = (cfg.max_len_ratio * lengths + cfg.max_len_offset).long().clamp(min=0, max=cfg.max_len)
     min_len = torch.minimum((cfg.min_len_ratio * lengths).long(), max_len)
     return max_len, min_len
 

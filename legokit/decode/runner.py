@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 from legokit.config import ranged
 from legokit.data.batching import BucketBatchSampler, SpeechCollator, collate_text
 from legokit.data.datadir import read_kaldi_map
-from legokit.data.featdump import FeatureReader
+from legokit.data.featdump import SKIPPED, FeatureReader, write_skipped
 from legokit.decode.beam_search import BeamSearchConfig
 from legokit.errors import LegokitError
 from legokit.fileio import atomic_output, check_outputs
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+LONG_INPUT = ("truncate", "skip", "error")
 
 
 @dataclass
@@ -43,10 +44,19 @@ class DecodeConfig:
     """Weights and activations while decoding: "float32", "bfloat16" (fast on CPUs with AMX/AVX512-BF16 and
     on recent GPUs; fairseq-generate --bf16) or "float16" (GPU). Beam scores accumulate in float32 whatever
     the dtype."""
+    max_source_tokens: int = ranged(1024, "[1, inf)")  # MT: longer sources are handled by on_long_input
+    max_source_frames: int = ranged(100000, "[1, inf)")  # speech: feature frames (100000 = 1000 s at 10 ms), same
+    on_long_input: str = "truncate"
+    """What to do with a longer input, so that one huge line cannot run for hours: "truncate" (decode its first
+    max_source_* tokens/frames, with a warning naming the id), "skip" (leave it out, listed in <out>.skipped)
+    or "error" (refuse the whole run)."""
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise LegokitError(f"DecodeConfig.dtype must be one of {', '.join(DTYPES)}; got {self.dtype!r}")
+        if self.on_long_input not in LONG_INPUT:
+            raise LegokitError(f"DecodeConfig.on_long_input must be one of {', '.join(LONG_INPUT)}; "
+                               f"got {self.on_long_input!r}")
 
 
 def check_device(device: str) -> None:
@@ -88,21 +98,58 @@ class _Items(torch.utils.data.Dataset):
         return {"id": self.ids[i], self.key: self.get(i), "target": torch.zeros(0, dtype=torch.long)}
 
 
-def _dataset(bricks: list[Brick], data_dir: Path, feats: Path | None, src_lang: str) -> _Items:
+def _bound(ids: list[str], lengths: list[int], limit: int, option: str, source: Path, cfg: DecodeConfig,
+           skipped: dict[str, str]) -> list[str]:
+    """The ids to decode: inputs longer than ``limit`` are truncated, skipped (into ``skipped``: id -> reason)
+    or refused, as ``cfg.on_long_input`` says; each one is logged with its id."""
+    kept = []
+    for utt, length in zip(ids, lengths, strict=True):
+        if length > limit:
+            reason = f"{length} {option.rsplit('_', 1)[1]} > {option}={limit}"
+            if cfg.on_long_input == "error":
+                raise LegokitError(f"{source}: id '{utt}': {reason}; raise {option} or give --on-long-input "
+                                   "truncate or skip")
+            if cfg.on_long_input == "skip":
+                log.warning("%s: skipped: %s", utt, reason)
+                skipped[utt] = f"too long: {reason}"
+                continue
+            log.warning("%s: %s: only its first %d are decoded", utt, reason, limit)
+        kept.append(utt)
+    return kept
+
+
+def _missing_features(data_dir: Path, feats: Path, reader: FeatureReader) -> dict[str, str]:
+    """id -> reason for the utterances of ``data_dir/text`` that have no features (skipped by `legokit features`)."""
+    if not (data_dir / "text").is_file():
+        return {}
+    listed = feats.parent / SKIPPED
+    reasons = read_kaldi_map(listed, allow_empty_value=True) if listed.is_file() else {}
+    return {utt: reasons.get(utt) or f"no features in {feats}"
+            for utt in read_kaldi_map(data_dir / "text") if utt not in reader}
+
+
+def _dataset(bricks: list[Brick], data_dir: Path, feats: Path | None, src_lang: str, cfg: DecodeConfig,
+             skipped: dict[str, str]) -> _Items:
     first = bricks[0]
     if first.module.cfg.input == "speech":
         if feats is None:
             raise LegokitError(f"{first.path} reads speech: give --feats with the feats.scp of {data_dir}")
-        reader = FeatureReader(feats)
-        ids = [line.split(maxsplit=1)[0] for line in Path(feats).read_text().splitlines() if line.strip()]
-        return _Items(ids, lambda i: torch.from_numpy(reader[ids[i]]), [reader.num_frames(u) for u in ids],
-                      "speech")
+        reader, limit = FeatureReader(feats), cfg.max_source_frames
+        reader.check_dim(first.module.cfg.feat_dim, f"the model's first brick {first.path}")
+        skipped.update(_missing_features(data_dir, Path(feats), reader))
+        ids = _bound(list(reader.index), [reader.num_frames(u) for u in reader.index], limit, "max_source_frames",
+                     Path(feats), cfg, skipped)
+        return _Items(ids, lambda i: torch.from_numpy(reader[ids[i]][:limit]),
+                      [min(reader.num_frames(u), limit) for u in ids], "speech")
     if "input" not in first.tokenizers:
         raise LegokitError(f"{first.path}: the brick carries no input tokenizer; re-export it")
-    sentences = read_kaldi_map(data_dir / f"text.{src_lang}")
-    ids = list(sentences)
-    tokens = first.tokenizers["input"].encode_batch([sentences[u] for u in ids])
-    return _Items(ids, lambda i: torch.tensor(tokens[i], dtype=torch.long), [len(t) for t in tokens], "source")
+    source = data_dir / f"text.{src_lang}"
+    sentences = read_kaldi_map(source)
+    tokens = dict(zip(sentences, first.tokenizers["input"].encode_batch(list(sentences.values())), strict=True))
+    limit = cfg.max_source_tokens
+    ids = _bound(list(tokens), [len(t) for t in tokens.values()], limit, "max_source_tokens", source, cfg, skipped)
+    return _Items(ids, lambda i: torch.tensor(tokens[ids[i]][:limit], dtype=torch.long),
+                  [min(len(tokens[u]), limit) for u in ids], "source")
 
 
 def decode_dir(model_path: Path, data_dir: Path, out: Path, cfg: DecodeConfig, feats: Path | None = None,
@@ -122,7 +169,8 @@ def decode_dir(model_path: Path, data_dir: Path, out: Path, cfg: DecodeConfig, f
     tokenizer = bricks[-1].tokenizers.get("output")
     if tokenizer is None:
         raise LegokitError(f"{model_path}: the last brick carries no output tokenizer; re-export it")
-    items = _dataset(bricks, data_dir, feats, src_lang)
+    skipped: dict[str, str] = {}
+    items = _dataset(bricks, data_dir, feats, src_lang, cfg, skipped)
     sampler = BucketBatchSampler(items.lengths, max(cfg.max_tokens, max(items.lengths, default=1)),
                                  cfg.max_batch_size, shuffle=False)
     collate = collate_text if items.key == "source" else SpeechCollator(None)
@@ -141,4 +189,5 @@ def decode_dir(model_path: Path, data_dir: Path, out: Path, cfg: DecodeConfig, f
              "ms_per_token": 1000 * elapsed / max(n_tokens, 1)}
     log.info("decoded %d utterances in %.1f s (%.1f utt/s, %.2f ms per output token) -> %s", len(items), elapsed,
              stats["utterances_per_s"], stats["ms_per_token"], out)
+    write_skipped(skipped, out.with_name(out.name + ".skipped"))
     return stats

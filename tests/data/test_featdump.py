@@ -39,7 +39,8 @@ def test_too_short_utterance_is_skipped(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         reader = FeatureReader(dump_features(data, tmp_path / "dump", FbankConfig(), progress=False))
     assert len(reader) == 2 and "spk1-utt01" not in reader
-    assert "1 utterances shorter than one 25 ms frame were skipped, e.g. spk1-utt01" in caplog.text
+    assert "spk1-utt01: skipped: too short: 100 samples at 16000 Hz, less than one 25 ms frame" in caplog.text
+    assert (tmp_path / "dump" / "skipped").read_text().startswith("spk1-utt01 too short: ")
 
 
 def test_failed_run_leaves_no_index(tmp_path):

@@ -9,6 +9,7 @@ legokit.fileio, and drops a UTF-8 byte order mark at the start of a file.
 from __future__ import annotations
 
 import ast
+import logging
 import re
 from pathlib import Path
 
@@ -190,6 +191,7 @@ def test_a_reference_of_blank_lines_is_refused_not_scored_300(tmp_path: Path,
 
 def test_some_empty_reference_lines_are_scored_as_insertions_with_a_warning(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
     ref, hyp = tmp_path / "ref", tmp_path / "hyp"
     ref.write_text("a b c d\n\n")
     hyp.write_text("a b c d\nx\n")
