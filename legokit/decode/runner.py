@@ -136,7 +136,6 @@ def _dataset(bricks: list[Brick], data_dir: Path, feats: Path | None, src_lang: 
             raise LegokitError(f"{first.path} reads speech: give --feats with the feats.scp of {data_dir}")
         reader, limit = FeatureReader(feats), cfg.max_source_frames
         reader.check_dim(first.module.cfg.feat_dim, f"the model's first brick {first.path}")
-        reader.check_dim(first.module.cfg.feat_dim, f"the model's first brick {first.path}")
         skipped.update(_missing_features(data_dir, Path(feats), reader))
         ids = _bound(list(reader.index), [reader.num_frames(u) for u in reader.index], limit, "max_source_frames",
                      Path(feats), cfg, skipped)
