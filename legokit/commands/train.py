@@ -15,7 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--print-config", action="store_true",
                         help="print the fully resolved config as YAML and exit")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                        help="dotted overrides, e.g. optim.lr=1e-3 model.encoder.encoder.num_layers=6")
+                        help="dotted overrides, e.g. optim.lr=1e-3 model.encoder.encoder.num_layers=6; "
+                             "train.seed=N reproduces a run bit for bit on the same machine and thread count, "
+                             "train.deterministic=true also on GPU (docs/training.md#reproducibility)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -290,6 +290,9 @@ class Trainer:
                     out = self._forward(self.wrapped, move_to_device(batch, self.device))
                     self.scaler.scale(out["loss"]).backward()
             except RuntimeError as err:
+                if self.cfg.deterministic and "does not have a deterministic implementation" in str(err):
+                    raise LegokitError(f"train.deterministic=true: {str(err).split(', but')[0]}; set "
+                                       "train.deterministic=false to train with it") from err
                 if not _is_oom(err):
                     raise
                 where = f"epoch {self.state.epoch}, batch {self.state.epoch_batches + i + 1}"

@@ -17,6 +17,9 @@ from legokit.data.datadir import read_kaldi_map
 from legokit.data.featdump import dump_features
 from legokit.data.features import FbankConfig
 from legokit.data.tokenizer import train_tokenizer
+from legokit.errors import LegokitError
+from legokit.lego.bricks import load_bricks
+from legokit.train import OptimConfig, TrainConfig, fit
 from legokit.train.checkpoint import list_checkpoints, load_checkpoint
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -76,6 +79,9 @@ def test_the_same_mt_command_twice_gives_bit_identical_checkpoints(toy_tokenizer
     torch.manual_seed(12345)  # whatever the process's generators hold before the command starts
     _train("train", tmp_path / "b", overrides)
     _assert_identical(tmp_path / "a", tmp_path / "b")
+    for ours, theirs in zip(*(load_bricks(tmp_path / out / "model.pt") for out in ("a", "b")), strict=True):
+        state = theirs.module.state_dict()
+        assert all(torch.equal(tensor, state[key]) for key, tensor in ours.module.state_dict().items())
     _train("train", tmp_path / "seed2", [*overrides, "train.seed=2"])
     assert _differs(tmp_path / "a", tmp_path / "seed2")
     assert _valid_losses(tmp_path / "a") != _valid_losses(tmp_path / "seed2")
@@ -101,6 +107,28 @@ def test_deterministic_algorithms_option_runs_and_gives_the_same_weights(toy_tok
     assert (tmp_path / "det" / "model.pt").is_file()
     assert not torch.are_deterministic_algorithms_enabled()  # switched off again after the run
     assert not _differs(tmp_path / "default", tmp_path / "det")  # CPU kernels here are deterministic anyway
+
+
+class _NoDeterministicKernel(torch.nn.Module):
+    """Calls an op that has no deterministic implementation (as e.g. some CUDA scatter/index kernels)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(1))
+
+    def forward(self, batch: dict) -> dict[str, torch.Tensor]:
+        from torch._prims_common import alert_not_deterministic
+
+        alert_not_deterministic("toy_scatter_kernel")
+        return {"loss": (self.w * batch["x"]).sum(), "weight": torch.tensor(1.0)}
+
+
+def test_an_op_without_a_deterministic_kernel_is_one_line_naming_the_option(tmp_path: Path) -> None:
+    with pytest.raises(LegokitError, match=r"^train.deterministic=true: toy_scatter_kernel does not have a "
+                                           r"deterministic implementation; set train.deterministic=false[^\n]*$"):
+        fit(_NoDeterministicKernel(), lambda epoch: [{"x": torch.ones(1)}], None, OptimConfig(),
+            TrainConfig(deterministic=True, max_epochs=1, device="cpu"), tmp_path)
+    assert not torch.are_deterministic_algorithms_enabled()
 
 
 @pytest.fixture(scope="module")
