@@ -186,6 +186,11 @@ def run(args: argparse.Namespace) -> int:
     from legokit.lock import lock_dir_rank0
 
     _check_outputs(args)
+    if args.action == "train":  # a bad config is refused before --out-dir is created or locked
+        from legokit.config import load_config
+        from legokit.tts.experiment import TTSConfig
+
+        load_config(TTSConfig, args.config, args.overrides)
     if args.action not in ("prepare", "dump", "train", "synthesize"):  # the actions that write --out-dir
         return _run(args)
     with lock_dir_rank0(args.out_dir):
