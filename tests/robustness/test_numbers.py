@@ -81,7 +81,7 @@ def test_tts_config_ranges(tmp_path: Path, capfd: pytest.CaptureFixture[str]) ->
     assert "key 'model.num_heads' must be a divisor of the model dimension (192), got 5" in err
     err = _config_error(capfd, "tts", "train", "--out-dir", str(tmp_path / "exp"), "data.max_frames=0")
     assert "key 'data.max_frames' must be in [1, inf), got 0" in err
-    assert not (tmp_path / "exp" / "config.yaml").exists()
+    assert not (tmp_path / "exp").exists()  # refused before --out-dir is made or locked
 
 
 # --- decode config ----------------------------------------------------------------------------------
