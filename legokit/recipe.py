@@ -3,7 +3,8 @@
 The shell side (egs/TEMPLATE/utils/stage.sh) stays thin; everything that decides whether a stage runs
 lives here so it is tested in Python. Subcommands (all paths relative to the recipe directory)::
 
-  python -m legokit.recipe check  MARKER [--log L] [--file F]... [--var K=V]... [--function F=BODY]... -- CMD
+  python -m legokit.recipe check  MARKER [--log L] [--file F]... [--var K=V]... [--function F=BODY]...
+                                  [--upstream DONE_DIR]... -- CMD
   python -m legokit.recipe fresh  MARKER [--dir DIR]... [--force] [same options] -- CMD...
   python -m legokit.recipe done   MARKER --start EPOCH [same options] -- CMD...
   python -m legokit.recipe lock   DIR --pid PID [--fd FD] [--what TEXT]
@@ -184,17 +185,21 @@ def _stage_name(marker: Path) -> str:
     return match.group(2) if match else marker.stem
 
 
-def upstream_runs(marker: Path) -> dict[str, str]:
-    """Run ids of the done-markers of all earlier stages (lower stage number) next to ``marker``."""
+def upstream_runs(marker: Path, upstream_dirs: Sequence[Path] = ()) -> dict[str, str]:
+    """Run ids of the done-markers of all earlier stages (lower stage number): those next to ``marker``
+    (keyed by file name) and those in ``upstream_dirs``, the done-dirs of the recipe's earlier stages when
+    they keep their markers elsewhere (e.g. data stages in exp/.done, an experiment's in exp/TAG/.done;
+    keyed by path)."""
     number = _stage_number(marker)
-    if number is None or not marker.parent.is_dir():
+    if number is None:
         return {}
     runs = {}
-    for other in sorted(marker.parent.glob("stage*.done")):
-        other_number = _stage_number(other)
-        data = read_marker(other)
-        if other_number is not None and other_number < number and data is not None:
-            runs[other.name] = data.get("run_id", "")
+    for directory in dict.fromkeys([marker.parent, *upstream_dirs]):
+        for other in sorted(directory.glob("stage*.done")) if directory.is_dir() else ():
+            other_number = _stage_number(other)
+            data = read_marker(other)
+            if other_number is not None and other_number < number and data is not None:
+                runs[other.name if directory == marker.parent else str(other)] = data.get("run_id", "")
     return runs
 
 
@@ -265,9 +270,10 @@ def describe_changes(recorded: dict, new: StageOptions) -> str:
     return "; ".join(changes) or "options changed"
 
 
-def check_stage(marker: Path, options: StageOptions, log: Path | None = None) -> str | None:
-    """None if ``marker`` records a finished run with these options and unchanged upstream stages,
-    else the reason the stage must run."""
+def check_stage(marker: Path, options: StageOptions, log: Path | None = None,
+                upstream_dirs: Sequence[Path] = ()) -> str | None:
+    """None if ``marker`` records a finished run with these options and unchanged upstream stages (see
+    :func:`upstream_runs`), else the reason the stage must run."""
     data = read_marker(marker)
     if data is None:
         if log is not None and log.exists():
@@ -276,7 +282,7 @@ def check_stage(marker: Path, options: StageOptions, log: Path | None = None) ->
     if data.get("fingerprint") != options.fingerprint():
         return "options changed: " + describe_changes(data.get("options", {}), options)
     recorded = data.get("upstream", {})
-    rerun = [name for name, run_id in upstream_runs(marker).items() if recorded.get(name) != run_id]
+    rerun = [name for name, run_id in upstream_runs(marker, upstream_dirs).items() if recorded.get(name) != run_id]
     if rerun:
         return "earlier stages re-ran since: " + ", ".join(n.removesuffix(".done") for n in rerun)
     return None
@@ -291,12 +297,13 @@ def move_aside(path: Path) -> Path:
     return target
 
 
-def start_afresh(marker: Path, options: StageOptions, outputs: Sequence[Path], force: bool = False) -> str | None:
+def start_afresh(marker: Path, options: StageOptions, outputs: Sequence[Path], force: bool = False,
+                 upstream_dirs: Sequence[Path] = ()) -> str | None:
     """Before a stage with output dirs ``outputs`` (``run_stage --fresh``) runs: keep them when the stage's
     last attempt had the same fingerprint and upstream runs (it was interrupted or failed: it resumes),
     else move each aside to ``DIR.N`` (never delete). Records this attempt; returns what was moved, or None."""
     attempt = marker.with_name(marker.name.removesuffix(".done") + ".attempt")
-    current = {"fingerprint": options.fingerprint(), "upstream": upstream_runs(marker)}
+    current = {"fingerprint": options.fingerprint(), "upstream": upstream_runs(marker, upstream_dirs)}
     if force:
         reason = "forced (force=true)"
     elif attempt.exists():  # unreadable (an older legokit's) counts as different
@@ -326,7 +333,7 @@ def git_hash(directory: Path = Path(".")) -> str | None:
     return head + ("-dirty" if dirty else "")
 
 
-def write_marker(marker: Path, options: StageOptions, start: float) -> dict:
+def write_marker(marker: Path, options: StageOptions, start: float, upstream_dirs: Sequence[Path] = ()) -> dict:
     """Atomically write the done-marker of a stage that started at epoch ``start`` and just succeeded."""
     now = time.time()
     data = {
@@ -334,7 +341,7 @@ def write_marker(marker: Path, options: StageOptions, start: float) -> dict:
         "name": _stage_name(marker),
         "fingerprint": options.fingerprint(),
         "options": asdict(options),
-        "upstream": upstream_runs(marker),
+        "upstream": upstream_runs(marker, upstream_dirs),
         "run_id": uuid.uuid4().hex,
         "time": datetime.datetime.fromtimestamp(now).astimezone().isoformat(timespec="seconds"),
         "duration_s": round(now - start, 3),
@@ -376,6 +383,8 @@ def _add_fingerprint_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--file", action="append", default=[], help="config file whose contents count")
     parser.add_argument("--var", action="append", default=[], help="NAME=VALUE of a variable that counts")
     parser.add_argument("--function", action="append", default=[], help="NAME=BODY of a shell function")
+    parser.add_argument("--upstream", action="append", type=Path, default=[],
+                        help="done-dir of earlier stages besides the marker's own (their re-runs count)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -416,12 +425,12 @@ def main(argv: list[str] | None = None) -> int:
                 raise LegokitError(f"no command for {args.marker}: end the options with `-- CMD ARGS...`")
             options = stage_options(command, args.file, args.var, args.function)
             if args.action == "fresh":
-                print(start_afresh(args.marker, options, args.dir, args.force) or "", end="")
+                print(start_afresh(args.marker, options, args.dir, args.force, args.upstream) or "", end="")
                 return 0
             if args.action == "done":
-                print(f"{write_marker(args.marker, options, args.start)['duration_s']:.1f}")
+                print(f"{write_marker(args.marker, options, args.start, args.upstream)['duration_s']:.1f}")
                 return 0
-            reason = check_stage(args.marker, options, args.log)
+            reason = check_stage(args.marker, options, args.log, args.upstream)
             print(reason or "up to date")
             return 0 if reason is None else NEEDS_RUN
         if args.action == "lock":

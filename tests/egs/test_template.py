@@ -190,6 +190,20 @@ def test_changed_option_reruns_stage_and_later_stages(rec: Path):
     assert "earlier stages re-ran since: stage2.second" in out.stderr
 
 
+def test_stage_in_another_expdir_reruns_when_an_earlier_stage_reran(rec: Path):
+    # asr.sh/mt.sh keep the data stages' markers in exp/.done and an experiment's in exp/TAG/.done
+    (rec / "run.sh").write_text(RUN_SH.replace('run_stage 2 second -- work 2 --lr "$lr"',
+                                               'run_stage 2 second -- work 2 --lr "$lr"\nexpdir=exp/tag'))
+    assert _run(rec).returncode == 0 and _ran(rec) == ["1", "2", "3"]
+    assert (rec / "exp/tag/.done/stage3.third.done").is_file()
+    assert _run(rec).returncode == 0 and _ran(rec) == []
+    assert _run(rec, "--lr", "0.2", "--stop_stage", "2").returncode == 0 and _ran(rec) == ["2"]
+    out = _run(rec, "--lr", "0.2", "--stage", "3")  # stage 2 re-ran in an earlier invocation
+    assert out.returncode == 0 and _ran(rec) == ["3"]
+    assert "earlier stages re-ran since: exp/.done/stage2.second" in out.stderr
+    assert _run(rec, "--lr", "0.2").returncode == 0 and _ran(rec) == []
+
+
 def test_edited_stage_function_reruns(rec: Path):
     _run(rec)
     _ran(rec)

@@ -8,8 +8,9 @@
 # run_stage runs CMD when stage <= N <= stop_stage, unless exp/.done/stageN.NAME.done records a
 # finished run with the same options: the command line, the contents of --config files and of
 # .yaml/.yml/.json files on the command line, the values of the listed --env variables (shell or
-# environment), the body of CMD when it is a shell function, and unchanged earlier stages — minus what
-# never counts (process/thread counts, torchrun, logging: NEUTRAL_* and LAUNCHERS in legokit/recipe.py).
+# environment), the body of CMD when it is a shell function, and unchanged earlier stages (a stage
+# re-runs when one run before it in the script re-ran, wherever its marker is: each run_stage call
+# records its done-dir, so a recipe may move expdir between stages) — minus what never counts (process/thread counts, torchrun, logging: NEUTRAL_* and LAUNCHERS in legokit/recipe.py).
 # --fresh DIR: when the stage must start afresh, DIR is moved aside to DIR.N (never deleted).
 # Output is tee'd to exp/logs/stageN.NAME.log; on failure the last $recipe_tail_lines lines of it are
 # printed again with its path, and the script exits with the stage's status. The decisions are made
@@ -17,6 +18,7 @@
 # as options): stage, stop_stage, expdir (default exp), force (true: ignore done-markers).
 
 recipe_tail_lines=${recipe_tail_lines:-30}
+_recipe_done_dirs=()  # done-dirs of the stages declared so far (passed as --upstream to later ones)
 
 _recipe_py() {
     python3 -m legokit.recipe "$@"
@@ -63,6 +65,7 @@ run_stage() {
     fi
     shift 2
     local -a fp=() fresh=()
+    local k
     while [ $# -gt 0 ] && [ "$1" != -- ]; do
         [ $# -ge 2 ] || { _recipe_log_at 1 "run_stage $n $name: option $1 needs a value"; exit 1; }
         case $1 in
@@ -75,11 +78,13 @@ run_stage() {
     done
     [ "${1:-}" = -- ] && [ $# -ge 2 ] || { _recipe_log_at 1 "run_stage $n $name: missing '-- CMD ARGS...'"; exit 1; }
     shift
+    local exp=${expdir:-exp} _recipe_stage_label="stage $n"
+    for k in "${_recipe_done_dirs[@]}"; do fp+=(--upstream "$k"); done
+    [[ " ${_recipe_done_dirs[*]} " == *" $exp/.done "* ]] || _recipe_done_dirs+=("$exp/.done")
     ((n >= ${stage:-0} && n <= ${stop_stage:-1000000})) || return 0
     if declare -F "$1" >/dev/null; then fp+=(--function "$1=$(declare -f "$1")"); fi
 
-    local exp=${expdir:-exp} _recipe_stage_label="stage $n"
-    local marker="$exp/.done/stage$n.$name.done" logfile="$exp/logs/stage$n.$name.log" reason rc=0 k reason_fresh
+    local marker="$exp/.done/stage$n.$name.done" logfile="$exp/logs/stage$n.$name.log" reason rc=0 reason_fresh
     reason=$(_recipe_py check "$marker" --log "$logfile" "${fp[@]}" -- "$@") || rc=$?
     if [ "$rc" -eq 0 ] && [ "${force:-false}" != true ]; then
         _recipe_log_at 1 "stage $n ($name): done before with the same options, skipping ($marker)"
