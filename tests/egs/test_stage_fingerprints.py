@@ -1,7 +1,8 @@
 """A stage is skipped when its done-marker matches its fingerprint (utils/stage.sh: the --config files, the
 --env variables, the command and the body of a function stage). A recipe option that a stage function reads
 must therefore be declared with --env (or passed on the stage's command line), or changing it (e.g.
-`--targets "kk bg"`) would skip the stage as "done before with the same options"."""
+`--targets "kk bg"`) would skip the stage as "done before with the same options". The template's helpers
+(egs/TEMPLATE/utils/common.sh: decode_sets, score_sets, ...) count as the script's functions."""
 
 import re
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 EGS = Path(__file__).resolve().parents[2] / "egs"
+COMMON = EGS / "TEMPLATE" / "utils" / "common.sh"
 SCRIPTS = sorted(p for p in EGS.glob("*/*/*.sh") if not p.is_symlink() and "run_stage " in p.read_text()
                  and p.parent.name != "example")
 # options that change where or how fast a stage runs, or where it caches downloads, not what it computes
@@ -21,7 +23,7 @@ def stage_coverage_gaps(script: Path) -> list[str]:
     text = script.read_text()
     header = text.split("utils/parse_options.sh")[0]
     options = set(OPTION.findall(header)) - NOT_OUTPUT
-    bodies = dict(FUNCTION.findall(text))
+    bodies = dict(FUNCTION.findall(COMMON.read_text() + text))
     gaps = []
     for line in re.findall(r"^run_stage .*(?:\\\n.*)*", text, re.M):
         declared, _, command = line.partition(" -- ")

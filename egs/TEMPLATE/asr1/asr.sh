@@ -2,14 +2,8 @@
 # Staged speech recognition recipe (ESPnet style): joint CTC/attention baseline or LegoNN bricks.
 # Stages: 1 data (local/data.sh), 2 features, 3 tokenizer, 4 train, 5 decode, 6 score, 7 bricks.
 # shellcheck source-path=SCRIPTDIR
-set -euo pipefail
-. ./path.sh
-. ./db.sh
+. utils/common.sh  # strict mode, path.sh, db.sh, stage.sh; the options stage, stop_stage, force, expdir
 
-stage=1                      # first stage to run
-stop_stage=100               # last stage to run
-force=false                  # true: re-run selected stages even when their done-marker matches
-expdir=exp                   # experiments; done-markers in $expdir/.done, stage logs in $expdir/logs
 data_args=""                 # extra arguments for local/data.sh (stage 1)
 train_set=train              # training data dir under data/ (wav.scp, text, utt2spk)
 valid_set=valid              # validation data dir under data/
@@ -28,8 +22,7 @@ help_message="Usage: $0 [options]
 Speech recognition: 1 data, 2 features, 3 tokenizer, 4 train, 5 decode, 6 score, 7 bricks."
 
 . utils/parse_options.sh
-. utils/stage.sh
-recipe_lock
+recipe_start
 
 tag=${tag:-$(basename "${train_config%.*}")}
 exp=$expdir/$tag
@@ -50,33 +43,6 @@ tokenizer() {
         --vocab-size "$vocab" --model-type "$bpe_type"
 }
 
-train_cmd=(legokit train)
-[ "$nproc" -le 1 ] || train_cmd=(torchrun --standalone --nproc_per_node "$nproc" -m legokit.cli train)
-
-decode_all() {
-    local set
-    for set in $test_sets; do
-        legokit decode --model "$exp/model.pt" --data-dir "data/$set" --feats "dump/$set/feats.scp" \
-            --out "$exp/decode_$set/hyp" --config "$decode_config"
-    done
-}
-
-score_all() {
-    local set
-    for set in $test_sets; do
-        legokit results --exp-dir "$exp" --test-set "$set" --ref "data/$set/text" \
-            --hyp "$exp/decode_$set/hyp" --kaldi --metrics "$metrics"
-    done
-}
-
-bricks() {
-    local brick
-    for brick in "$exp"/bricks/*.brick; do
-        legokit brick info "$brick" >"${brick%.brick}.json"
-        log "$brick: manifest in ${brick%.brick}.json"
-    done
-}
-
 # shellcheck disable=SC2086
 run_stage 1 data --env train_set --env valid_set --env test_sets -- local/data.sh $data_args
 run_stage 2 features --env train_set --env valid_set --env test_sets -- features
@@ -89,7 +55,7 @@ run_stage 4 train --fresh "$exp" -- "${train_cmd[@]}" --config "$train_config" -
     data.task=asr data.train_dir="data/$train_set" data.valid_dir="data/$valid_set" \
     data.train_feats="dump/$train_set/feats.scp" data.valid_feats="dump/$valid_set/feats.scp" \
     data.tgt_tokenizer="$spm" $train_args
-run_stage 5 decode --env test_sets --config "$decode_config" -- decode_all
-run_stage 6 score --env test_sets --env metrics -- score_all
-run_stage 7 bricks -- bricks
+run_stage 5 decode --env test_sets --config "$decode_config" -- decode_sets --feats "dump/{set}/feats.scp"
+run_stage 6 score --env test_sets --env metrics -- score_sets text
+run_stage 7 bricks -- brick_manifests "$exp"
 [ ! -f "$exp/RESULTS.md" ] || cat "$exp/RESULTS.md"

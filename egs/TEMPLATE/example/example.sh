@@ -3,15 +3,9 @@
 # stand-ins (python3 -c, shell functions); real scripts call `legokit prepare|tokenizer|train|decode|
 # score ...`. Run it through run.sh: ./run.sh --help, ./run.sh, ./run.sh --stage 3 --stop_stage 3.
 # shellcheck source-path=SCRIPTDIR
-set -euo pipefail
-. ./path.sh
-. ./db.sh
+. utils/common.sh  # strict mode, path.sh, db.sh, stage.sh; the options stage, stop_stage, force, expdir
 
 # Options: every lower-case variable set here can be given as --name value.
-stage=1                        # first stage to run
-stop_stage=100                 # last stage to run
-force=false                    # true: run the selected stages even when their done-marker matches
-expdir=exp                     # experiments; done-markers in $expdir/.done, stage logs in $expdir/logs
 lang=en                        # language of the toy corpus
 lr=0.001                       # learning rate passed to the (dummy) trainer
 train_config=conf/train.yaml   # trainer config; its contents are part of stage 3's fingerprint
@@ -20,8 +14,7 @@ help_message="Usage: $0 [options]
 Toy recipe showing the stage pattern: 1 prepare, 2 vocabulary, 3 train, 4 score."
 
 . utils/parse_options.sh
-. utils/stage.sh
-recipe_lock
+recipe_start
 
 # A stage can be a shell function: its body is part of the fingerprint, so editing it re-runs it.
 make_vocab() {

@@ -8,14 +8,8 @@
 # then each composed model is fine-tuned end to end (WEmb passes gradients). Baselines are monolithic
 # models trained on the (smaller) task data. The table lands in $expdir/RESULTS.md.
 # shellcheck source-path=SCRIPTDIR
-set -euo pipefail
-. ./path.sh
-. ./db.sh
+. utils/common.sh  # strict mode, path.sh, db.sh, stage.sh; the options stage, stop_stage, force, expdir
 
-stage=1                 # first stage to run
-stop_stage=100          # last stage to run
-force=false             # true: re-run selected stages even when their done-marker matches
-expdir=exp              # experiments; done-markers in $expdir/.done, stage logs in $expdir/logs
 preset=demo             # config set: conf/$preset/*.yaml (demo: ~20 min on 2 cores; long: docs/results.md)
 nj=2                    # parallel jobs for data preparation and features
 downloads=downloads     # cache of Debian packages and apt lists
@@ -36,8 +30,7 @@ Stages: 1 MT data, 2 speech data, 3 features, 4 tokenizers, 5 De-En LegoNN, 6 Ro
 11 ASR encoder brick, 12 ASR compose (zero-shot), 13 ASR fine-tune, 14 decode, 15 score + table."
 
 . utils/parse_options.sh
-. utils/stage.sh
-recipe_lock
+recipe_start
 
 conf=conf/$preset
 [ -d "$conf" ] || { log "no config set $conf (see --preset)"; exit 1; }

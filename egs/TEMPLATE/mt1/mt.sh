@@ -2,14 +2,8 @@
 # Staged machine translation recipe (ESPnet style): one model, baseline or LegoNN bricks, per config.
 # Stages: 1 data (local/data.sh), 2 tokenizers, 3 train, 4 decode, 5 score, 6 bricks (inspect exports).
 # shellcheck source-path=SCRIPTDIR
-set -euo pipefail
-. ./path.sh
-. ./db.sh
+. utils/common.sh  # strict mode, path.sh, db.sh, stage.sh; the options stage, stop_stage, force, expdir
 
-stage=1                      # first stage to run
-stop_stage=100               # last stage to run
-force=false                  # true: re-run selected stages even when their done-marker matches
-expdir=exp                   # experiments; done-markers in $expdir/.done, stage logs in $expdir/logs
 src_lang=de                  # source language: data/<set>/text.<src_lang>
 tgt_lang=en                  # target language: data/<set>/text.<tgt_lang>
 data_args=""                 # extra arguments for local/data.sh (stage 1)
@@ -30,8 +24,7 @@ help_message="Usage: $0 [options]
 Machine translation: 1 data, 2 tokenizers, 3 train, 4 decode, 5 score, 6 bricks."
 
 . utils/parse_options.sh
-. utils/stage.sh
-recipe_lock
+recipe_start
 
 tag=${tag:-$(basename "${train_config%.*}")}
 exp=$expdir/$tag
@@ -48,33 +41,6 @@ tokenizers() {
     fi
 }
 
-train_cmd=(legokit train)
-[ "$nproc" -le 1 ] || train_cmd=(torchrun --standalone --nproc_per_node "$nproc" -m legokit.cli train)
-
-decode_all() {
-    local set
-    for set in $test_sets; do
-        legokit decode --model "$exp/model.pt" --data-dir "data/$set" --src-lang "$src_lang" \
-            --out "$exp/decode_$set/hyp" --config "$decode_config"
-    done
-}
-
-score_all() {
-    local set
-    for set in $test_sets; do
-        legokit results --exp-dir "$exp" --test-set "$set" --ref "data/$set/text.$tgt_lang" \
-            --hyp "$exp/decode_$set/hyp" --kaldi --metrics "$metrics"
-    done
-}
-
-bricks() {
-    local brick
-    for brick in "$exp"/bricks/*.brick; do
-        legokit brick info "$brick" >"${brick%.brick}.json"
-        log "$brick: manifest in ${brick%.brick}.json"
-    done
-}
-
 # shellcheck disable=SC2086  # data_args and train_args are word lists
 run_stage 1 data --env train_set --env valid_set --env test_sets -- local/data.sh $data_args
 run_stage 2 tokenizers --env train_set --env src_lang --env tgt_lang --env src_vocab --env tgt_vocab --env bpe_type \
@@ -86,7 +52,7 @@ expdir=$exp
 run_stage 3 train --fresh "$exp" -- "${train_cmd[@]}" --config "$train_config" --out-dir "$exp" \
     data.task=mt data.src_lang="$src_lang" data.tgt_lang="$tgt_lang" data.train_dir="data/$train_set" \
     data.valid_dir="data/$valid_set" data.src_tokenizer="$src_spm" data.tgt_tokenizer="$tgt_spm" $train_args
-run_stage 4 decode --env test_sets --env src_lang --config "$decode_config" -- decode_all
-run_stage 5 score --env test_sets --env tgt_lang --env metrics -- score_all
-run_stage 6 bricks -- bricks
+run_stage 4 decode --env test_sets --env src_lang --config "$decode_config" -- decode_sets --src-lang "$src_lang"
+run_stage 5 score --env test_sets --env tgt_lang --env metrics -- score_sets "text.$tgt_lang"
+run_stage 6 bricks -- brick_manifests "$exp"
 [ ! -f "$exp/RESULTS.md" ] || cat "$exp/RESULTS.md"

@@ -11,14 +11,8 @@
 # ROUGE-1/2/L of all systems land in $expdir/RESULTS.md, with a paired bootstrap test of E2E vs cascade.
 # See docs/summarization.md.
 # shellcheck source-path=SCRIPTDIR
-set -euo pipefail
-. ./path.sh
-. ./db.sh
+. utils/common.sh  # strict mode, path.sh, db.sh, stage.sh; the options stage, stop_stage, force, expdir
 
-stage=1                      # first stage to run
-stop_stage=100               # last stage to run
-force=false                  # true: re-run selected stages even when their done-marker matches
-expdir=exp                   # experiments; done-markers in $expdir/.done, stage logs in $expdir/logs
 conf=conf/demo               # config set: asr.yaml sum.yaml text_sum.yaml decode_{asr,sum,text_sum}.yaml
 data_args=""                 # extra arguments for local/data.sh (stage 1)
 train_set=train              # summarisation training dir under data/ (wav.scp, text = summary, transcript)
@@ -39,8 +33,7 @@ Speech summarisation: 1 data, 2 features, 3 tokenizer, 4 ASR pre-training, 5 E2E
 fine-tuning, 6 cascade text summariser, 7 decode (E2E, ASR, cascade, topline), 8 score (ROUGE, WER)."
 
 . utils/parse_options.sh
-. utils/stage.sh
-recipe_lock
+recipe_start
 
 [ -d "$conf" ] || { log "no config set $conf (see --conf)"; exit 1; }
 asr_train_set=${asr_train_set:-$train_set}
@@ -50,8 +43,6 @@ asr_exp=$expdir/asr_pretrain
 sum_exp=$expdir/sum_e2e
 text_exp=$expdir/text_sum
 
-train_cmd=(legokit train)
-[ "$nproc" -le 1 ] || train_cmd=(torchrun --standalone --nproc_per_node "$nproc" -m legokit.cli train)
 
 speech_sets() {  # every speech dir, once
     printf '%s\n' "$asr_train_set" "$asr_valid_set" "$train_set" "$valid_set" $test_sets | awk '!seen[$0]++'

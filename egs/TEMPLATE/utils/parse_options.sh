@@ -26,16 +26,22 @@ _po_die() {
 }
 
 _po_help() {
-    # Options in the order the script ($0) declares them, each with its value and the comment of its line.
-    local name line
+    # Options in the order they are declared (first in the files sourced before that list themselves in
+    # _po_files, e.g. utils/common.sh, then in the script $0), each with its value and its line's comment.
+    local name line file _po_k
     [ -n "${help_message:-}" ] && printf '%b\n' "$help_message"
     echo "Options (current values):"
     for name in $(_po_options); do
-        line=$(grep -n -m1 -E "^[[:space:]]*$name=" "$0" 2>/dev/null | cut -d: -f1)
-        printf '%s\t%s\n' "${line:-0}" "$name"
-    done | sort -n | while IFS=$'\t' read -r line name; do
+        _po_k=0
+        for file in "${_po_files[@]}" "$0" ""; do  # "": declared nowhere (listed last)
+            line=$(grep -n -m1 -E "^[[:space:]]*$name=" "$file" 2>/dev/null | cut -d: -f1) || true
+            [ -z "$line" ] && [ -n "$file" ] || break
+            _po_k=$((_po_k + 1))
+        done
+        printf '%s\t%s\t%s\t%s\n' "$_po_k" "${line:-0}" "$name" "$file"
+    done | sort -t$'\t' -k1,1n -k2,2n | while IFS=$'\t' read -r _po_k line name file; do
         printf '  --%-22s %-20s %s\n' "$name" "${!name}" \
-            "$( ((line > 0)) && sed -n "${line}s/^[^#]*#[[:space:]]*//p" "$0")"
+            "$( ((line > 0)) && sed -n "${line}s/^[^#]*#[[:space:]]*//p" "$file")"
     done
 }
 
@@ -114,6 +120,6 @@ for _po_name in "${_po_numbers[@]}"; do
     [[ ${!_po_name} =~ ^-?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?$ ]] ||
         _po_die "--$_po_name: expected a number, got '${!_po_name}'"
 done
-unset _po_args _po_i _po_file _po_name _po_value _po_shift _po_integers _po_numbers
+unset _po_args _po_i _po_file _po_name _po_value _po_shift _po_integers _po_numbers _po_files
 unset -f _po_options _po_die _po_help _po_nearest
 true

@@ -15,9 +15,9 @@
 # Output is tee'd to exp/logs/stageN.NAME.log; on failure the last $recipe_tail_lines lines of it are
 # printed again with its path, and the script exits with the stage's status. The decisions are made
 # by `python -m legokit.recipe` (legokit/recipe.py). Variables read (set them before sourcing, e.g.
-# as options): stage, stop_stage, expdir (default exp), force (true: ignore done-markers).
+# as options): stage, stop_stage, expdir (default exp), force (true: ignore done-markers),
+# recipe_tail_lines (default 30).
 
-recipe_tail_lines=${recipe_tail_lines:-30}
 _recipe_done_dirs=()  # done-dirs of the stages declared so far (passed as --upstream to later ones)
 
 _recipe_py() {
@@ -115,8 +115,8 @@ run_stage() {
     status=${PIPESTATUS[0]}
     ((errexit)) && set -e
     if [ "$status" -ne 0 ]; then
-        _recipe_log_at 1 "stage $n ($name) FAILED with exit status $status. Last $recipe_tail_lines lines of $logfile:"
-        tail -n "$recipe_tail_lines" "$logfile" | sed 's/^/    | /' >&2
+        _recipe_log_at 1 "stage $n ($name) FAILED with exit status $status. Last ${recipe_tail_lines:-30} lines of $logfile:"
+        tail -n "${recipe_tail_lines:-30}" "$logfile" | sed 's/^/    | /' >&2
         _recipe_log_at 1 "stage $n ($name) FAILED; full log: $logfile"
         exit "$status"
     fi

@@ -10,14 +10,8 @@
 #  8 score     CER + DNSMOS per target and condition -> exp/*/RESULTS.md and exp/results_table.md, with a
 #              paired bootstrap of each transfer condition's CER and predicted MOS against no transfer
 # shellcheck source-path=SCRIPTDIR
-set -euo pipefail
-. ./path.sh
-. ./db.sh
+. utils/common.sh  # strict mode, path.sh, db.sh, stage.sh; the options stage, stop_stage, force, expdir
 
-stage=1                             # first stage to run
-stop_stage=100                      # last stage to run
-force=false                         # true: run the selected stages even when their done-marker matches
-expdir=exp                          # experiments; done-markers in $expdir/.done, stage logs in $expdir/logs
 nj=2                                # parallel jobs (espeak-ng, feature extraction)
 source_lang=ru                      # pre-training language (ru = the festvox-ru recording)
 rank_sources="ru en fi"             # candidate sources ranked by ASPF (each is prepared and dumped)
@@ -33,8 +27,7 @@ help_message="Usage: $0 [options]
 Low-resource TTS transfer recipe: stages 1 data, 2 dump, 3 aspf, 4 pretrain, 5 finetune, 6 asr, 7 synth, 8 score."
 
 . utils/parse_options.sh
-. utils/stage.sh
-recipe_lock
+recipe_start
 
 tts() { legokit tts "$@"; }
 
