@@ -172,6 +172,13 @@ def test_the_same_asr_command_with_specaugment_and_dropout_twice_is_bit_identica
     _resume_from(tmp_path / "a", "ckpt-1.pt", tmp_path / "resumed")  # SpecAugment after a resume
     _train("train", tmp_path / "resumed", asr_data)
     assert not _differs(tmp_path / "a", tmp_path / "resumed")
+
+
+@pytest.mark.slow
+def test_asr_with_specaugment_in_dataloader_workers_gives_the_same_run(asr_data: list[str], tmp_path: Path) -> None:
+    _train("train", tmp_path / "a", asr_data)
+    _train("train", tmp_path / "workers", [*asr_data, "data.num_workers=2"])
+    _assert_identical(tmp_path / "a", tmp_path / "workers")
     _train("train", tmp_path / "seed3", [*asr_data, "train.seed=3"])
     assert _differs(tmp_path / "a", tmp_path / "seed3")
 

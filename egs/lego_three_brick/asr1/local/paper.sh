@@ -1,1 +1,0 @@
-../../../lego_reuse_paper/lego1/local/paper.sh
