@@ -5,7 +5,7 @@ The prepared dirs are read back (validated) before the command returns.
     legokit corpus prepare wmt16 --root downloads/wmt16 --pair de-en --out data [--download]
     legokit corpus download europarl-st --root downloads/europarl-st
     legokit corpus prepare europarl-st --root downloads/europarl-st --out data --audio-dir downloads/flac
-    legokit corpus prepare how2 --root /data/how2 --out data --dump-dir dump
+    legokit corpus prepare how2 --root /data/how2 --out data --dump-dir dump [--max-duration 100]
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from legokit.commands._types import nonnegative_int, positive_float, positive_int
+from legokit.commands._types import nonnegative_float, nonnegative_int, positive_float, positive_int
 
 HELP = "download and prepare the real corpora: Europarl-ST (ASR), WMT16 (De-En, Ro-En), How2 (summarisation)"
 NAMES = ("europarl-st", "wmt16", "how2")
@@ -41,6 +41,9 @@ def _corpus_args(p: argparse.ArgumentParser, prepare: bool) -> None:
     p.add_argument("--dump-dir", default="dump", help="how2: feature dumps <dump-dir>/{train,valid,test}")
     p.add_argument("--max-frames", type=nonnegative_int, default=0,
                    help="how2: keep the first N frames per video (0: all)")
+    p.add_argument("--max-duration", type=nonnegative_float, default=100.0,
+                   help="how2: train/valid keep inputs of 0.1 s < duration < this many seconds, as ESPnet's "
+                        "how2_2000h/sum1 (mdur=100); 0: keep all")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,7 +80,8 @@ def _prepare(args: argparse.Namespace) -> dict:
                                    nj=args.nj)
     if args.name == "wmt16":
         return prepare_wmt16(args.root, args.out, args.pair, WMTPrepConfig(args.max_words, args.max_ratio))
-    return prepare_how2(args.root, args.out, args.dump_dir, max_frames=args.max_frames)
+    return prepare_how2(args.root, args.out, args.dump_dir, max_frames=args.max_frames,
+                        max_duration=args.max_duration)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -115,9 +115,37 @@ def download(resource: Resource, download_dir: str | Path, hint: str = "", progr
     return dest
 
 
+def safe_tar_members(tar: tarfile.TarFile, archive: Path, out: Path) -> list[tarfile.TarInfo]:
+    """The members of ``tar`` checked as Python's ``filter="data"`` checks them, for the Pythons without it
+    (3.10.0-3.10.11, 3.11.0-3.11.3): an absolute path, a ``..``, a link pointing outside ``out``, a device or
+    FIFO is refused naming the member; setuid/setgid/sticky and group/other write bits are cleared and the
+    files get the extracting user as owner."""
+    root = os.path.realpath(out)
+
+    def inside(path: str) -> bool:
+        return os.path.commonpath([root, os.path.realpath(os.path.join(root, path))]) == root
+
+    for member in tar.getmembers():
+        why = ""
+        if os.path.isabs(member.name) or ".." in Path(member.name).parts or not inside(member.name):
+            why = f"would be written outside {out}"
+        elif not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
+            why = "is a device, FIFO or other special file"
+        elif member.issym() or member.islnk():
+            target = os.path.join(os.path.dirname(member.name), member.linkname) if member.issym() else member.linkname
+            if os.path.isabs(member.linkname) or not inside(target):
+                why = f"links to '{member.linkname}', outside {out}"
+        if why:
+            raise LegokitError(f"{archive}: member '{member.name}' {why}; refusing to extract the archive")
+        member.mode &= 0o755
+        member.uid, member.gid, member.uname, member.gname = os.getuid(), os.getgid(), "", ""
+    return tar.getmembers()
+
+
 def extract(archive: str | Path, out_dir: str | Path, force: bool = False) -> Path:
     """Unpack a .tar[.gz|.bz2|.xz]/.tgz or .zip archive into ``out_dir`` once (marker
-    ``.<archive name>.extracted``); returns ``out_dir``. Members escaping ``out_dir`` are refused."""
+    ``.<archive name>.extracted``); returns ``out_dir``. Members escaping ``out_dir`` (paths, links) and
+    special files are refused: by ``filter="data"`` where tarfile has it, else by :func:`safe_tar_members`."""
     archive, out = Path(archive), Path(out_dir)
     marker = out / f".{archive.name}.extracted"
     if marker.is_file() and not force:
@@ -133,7 +161,13 @@ def extract(archive: str | Path, out_dir: str | Path, force: bool = False) -> Pa
                 z.extractall(out)
         else:
             with tarfile.open(archive) as t:
-                t.extractall(out, filter="data")
+                if not hasattr(tarfile, "data_filter"):  # Python < 3.10.12 / 3.11.4: no extraction filters
+                    t.extractall(out, members=safe_tar_members(t, archive, out))
+                else:
+                    try:
+                        t.extractall(out, filter="data")
+                    except tarfile.FilterError as err:
+                        raise LegokitError(f"{archive}: {err}; refusing to extract the archive") from err
     except (tarfile.TarError, zipfile.BadZipFile, EOFError) as err:
         raise LegokitError(f"{archive}: not a readable archive ({err}); delete it and download again") from err
     marker.write_text(f"{archive}\n")

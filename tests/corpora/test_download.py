@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from legokit.corpora.download import Resource, download, extract
+from legokit.corpora.download import Resource, download, extract, safe_tar_members
 from legokit.errors import LegokitError
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
@@ -128,11 +128,73 @@ def test_extract_tar_and_zip_once(tmp_path: Path) -> None:
     assert not (out / "dir/x.txt").exists()
 
 
+def _evil_tar(path: Path, kind: str) -> None:
+    """A tar whose last member is malicious in one way (after a harmless file); absolute paths are beside it."""
+    with tarfile.open(path, "w") as t:
+        info = tarfile.TarInfo("ok.txt")
+        info.size = 2
+        t.addfile(info, io.BytesIO(b"ok"))
+        name, link = {"traversal": ("../evil.txt", ""), "absolute": (str(path.parent / "abs-evil.txt"), ""),
+                      "symlink": ("sub/link", "../../evil"), "abs_symlink": ("link", str(path.parent / "secret")),
+                      "hardlink": ("hard", "../evil"), "device": ("dev", "")}[kind]
+        info = tarfile.TarInfo(name)
+        info.type = {"symlink": tarfile.SYMTYPE, "abs_symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE,
+                     "device": tarfile.CHRTYPE}.get(kind, tarfile.REGTYPE)
+        info.linkname = link
+        data = b"" if link or kind == "device" else b"evil"
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+
+
+EVIL = ["traversal", "absolute", "symlink", "abs_symlink", "hardlink", "device"]
+
+
+@pytest.mark.parametrize("kind", EVIL)
+def test_fallback_member_check_refuses_what_the_data_filter_refuses(tmp_path: Path, kind: str) -> None:
+    """safe_tar_members is what extract uses on Pythons without tarfile.data_filter (3.10.0-11, 3.11.0-3)."""
+    _evil_tar(tmp_path / "evil.tar", kind)
+    with tarfile.open(tmp_path / "evil.tar") as t, \
+            pytest.raises(LegokitError, match=r"evil.tar: member '.*' (would be written outside|links to|is a device)"):
+        safe_tar_members(t, tmp_path / "evil.tar", tmp_path / "out")
+
+
+@pytest.mark.parametrize("data_filter", [True, False])
+@pytest.mark.parametrize("kind", EVIL)
+def test_extract_refuses_malicious_tars_with_and_without_data_filter(tmp_path: Path, kind: str, data_filter: bool,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    if not data_filter:
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    elif not hasattr(tarfile, "data_filter"):
+        pytest.skip("this Python has no tarfile.data_filter: extract uses the fallback")
+    _evil_tar(tmp_path / "evil.tar", kind)
+    if kind == "absolute" and data_filter:  # filter="data" strips the leading "/" instead of refusing
+        extract(tmp_path / "evil.tar", tmp_path / "out")
+        assert (tmp_path / "out" / str(tmp_path / "abs-evil.txt").lstrip("/")).read_bytes() == b"evil"
+    else:
+        with pytest.raises(LegokitError, match="evil.tar: .*refusing to extract the archive"):
+            extract(tmp_path / "evil.tar", tmp_path / "out")
+        assert not (tmp_path / "out" / ".evil.tar.extracted").exists()
+    assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "evil").exists()
+    assert not (tmp_path / "abs-evil.txt").exists()
+
+
+def test_fallback_extracts_a_normal_tar_without_special_mode_bits(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    with tarfile.open(tmp_path / "a.tar", "w") as t:
+        for name, mode in (("d/x.txt", 0o4777), ("d/y.txt", 0o644)):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = 1, mode
+            t.addfile(info, io.BytesIO(b"x"))
+        link = tarfile.TarInfo("d/link")
+        link.type, link.linkname = tarfile.SYMTYPE, "y.txt"
+        t.addfile(link)
+    out = extract(tmp_path / "a.tar", tmp_path / "out")
+    assert (out / "d/link").read_text() == "x" and (out / "d/link").is_symlink()
+    assert (out / "d/x.txt").stat().st_mode & 0o7777 == 0o755 and (out / ".a.tar.extracted").is_file()
+
+
 def test_extract_refuses_escaping_members_and_broken_archives(tmp_path: Path) -> None:
-    _tar(tmp_path / "evil.tgz", {"../evil.txt": b"x"})
-    with pytest.raises(LegokitError, match="not a readable archive"):
-        extract(tmp_path / "evil.tgz", tmp_path / "out")
-    assert not (tmp_path / "evil.txt").exists()
     with zipfile.ZipFile(tmp_path / "evil.zip", "w") as z:
         z.writestr("../evil.txt", "x")
     with pytest.raises(LegokitError, match="outside"):
