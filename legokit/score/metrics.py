@@ -3,8 +3,9 @@
 Every function takes parallel lists of reference and hypothesis strings (one segment each) and
 returns percentages: BLEU and chrF from sacrebleu (corpus scores, 0-100), WER/CER from jiwer (total
 edits / total reference words or characters, ×100), ROUGE F-measures from rouge-score (Porter
-stemming, mean over segments, ×100), METEOR from nltk over WordNet 3.0 taken from Debian's wordnet-base
-package (legokit.score.meteor; fetched on first use, so it is not among the default metrics).
+stemming, mean over segments, ×100; ``rouge_nostem`` without stemming, as ESPnet scores How2), METEOR
+from nltk over WordNet 3.0 taken from Debian's wordnet-base package (legokit.score.meteor; fetched on
+first use, so it is not among the default metrics).
 """
 
 from __future__ import annotations
@@ -41,20 +42,28 @@ def cer(refs: Sequence[str], hyps: Sequence[str]) -> float:
     return 100.0 * jiwer.cer(list(refs), list(hyps))
 
 
-def rouge(refs: Sequence[str], hyps: Sequence[str]) -> dict[str, float]:
-    """Mean segment ROUGE-1/2/L F-measure ×100 (rouge-score with Porter stemming).
+def rouge_keys(stem: bool = True) -> list[str]:
+    """JSON keys of :func:`rouge`: rouge1, rouge2, rougeL; with a ``_nostem`` suffix without stemming."""
+    return [key if stem else f"{key}_nostem" for key in ROUGE_TYPES]
 
+
+def rouge(refs: Sequence[str], hyps: Sequence[str], stem: bool = True) -> dict[str, float]:
+    """Mean segment ROUGE-1/2/L F-measure ×100 (rouge-score; Porter stemming unless ``stem`` is False).
+
+    ``stem=False`` is what ESPnet's summarisation scoring computes (HuggingFace evaluate's "rouge", whose
+    default is no stemming; its bootstrap "mid" value is the mean over segments up to resampling noise).
     rouge-score's tokenizer lower-cases and keeps only [a-z0-9]: it suits English summaries only.
     """
-    per_segment = rouge_segments(refs, hyps)
-    return {key: 100.0 * sum(row[i] for row in per_segment) / max(len(refs), 1) for i, key in enumerate(ROUGE_TYPES)}
+    per_segment = rouge_segments(refs, hyps, stem)
+    return {key: 100.0 * sum(row[i] for row in per_segment) / max(len(refs), 1)
+            for i, key in enumerate(rouge_keys(stem))}
 
 
-def rouge_segments(refs: Sequence[str], hyps: Sequence[str]) -> list[list[float]]:
+def rouge_segments(refs: Sequence[str], hyps: Sequence[str], stem: bool = True) -> list[list[float]]:
     """Per segment [ROUGE-1, ROUGE-2, ROUGE-L] F-measures (0-1), as :func:`rouge` averages them."""
     from rouge_score import rouge_scorer  # imports nltk: seconds, so only when ROUGE is asked for
 
-    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
+    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=stem)
     return [[scores[key].fmeasure for key in ROUGE_TYPES] for scores in map(scorer.score, refs, hyps)]
 
 
@@ -65,11 +74,13 @@ METRICS: dict[str, Callable[[Sequence[str], Sequence[str]], dict[str, float]]] =
     "wer": lambda refs, hyps: {"wer": wer(refs, hyps)},
     "cer": lambda refs, hyps: {"cer": cer(refs, hyps)},
     "rouge": rouge,
+    "rouge_nostem": lambda refs, hyps: rouge(refs, hyps, stem=False),
     "meteor": lambda refs, hyps: {"meteor": _meteor(refs, hyps)},
 }
 
-#: what `legokit score all` computes without --metrics (METEOR needs a one-time 6.5 MB package download)
-DEFAULT_METRICS = [name for name in METRICS if name != "meteor"]
+#: what `legokit score all` computes without --metrics (METEOR needs a one-time 6.5 MB package download;
+#: rouge_nostem is the peer's variant of rouge, asked for by name)
+DEFAULT_METRICS = [name for name in METRICS if name not in ("meteor", "rouge_nostem")]
 
 
 def _meteor(refs: Sequence[str], hyps: Sequence[str]) -> float:

@@ -26,7 +26,9 @@ RECORD_NAME = "results.json"
 MARKDOWN_NAME = "RESULTS.md"
 #: json key -> column title, in the order columns are shown
 METRIC_TITLES = {"bleu": "BLEU", "chrf": "chrF", "wer": "WER", "cer": "CER",
-                 "rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "meteor": "METEOR"}
+                 "rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L",
+                 "rouge1_nostem": "ROUGE-1 (no stem)", "rouge2_nostem": "ROUGE-2 (no stem)",
+                 "rougeL_nostem": "ROUGE-L (no stem)", "meteor": "METEOR"}
 
 
 def environment() -> dict[str, str]:

@@ -19,7 +19,7 @@ import jiwer
 import numpy as np
 
 from legokit.errors import LegokitError
-from legokit.score.metrics import METRICS, ROUGE_TYPES, rouge_segments
+from legokit.score.metrics import METRICS, rouge_keys, rouge_segments
 
 Stats = np.ndarray  # (N segments, K statistics)
 
@@ -85,7 +85,9 @@ def _chrf():
 #: metric -> (per-segment statistics, corpus scores {key: value} from the statistics summed over segments
 #: and the number of segments)
 _REDUCIBLE: dict[str, tuple[Callable, Callable[[np.ndarray, int], dict[str, float]]]] = {
-    "rouge": (_rouge_stats, lambda t, n: {k: 100.0 * v / max(n, 1) for k, v in zip(ROUGE_TYPES, t)}),
+    "rouge": (_rouge_stats, lambda t, n: {k: 100.0 * v / max(n, 1) for k, v in zip(rouge_keys(), t)}),
+    "rouge_nostem": (lambda refs, hyps: np.array(rouge_segments(refs, hyps, stem=False)),
+                     lambda t, n: {k: 100.0 * v / max(n, 1) for k, v in zip(rouge_keys(stem=False), t)}),
     "meteor": (_meteor_stats, lambda t, n: {"meteor": 100.0 * t[0] / max(n, 1)}),
     "wer": (_edit_stats(jiwer.process_words), lambda t, n: {"wer": 100.0 * t[0] / max(t[1], 1)}),
     "cer": (_edit_stats(jiwer.process_characters), lambda t, n: {"cer": 100.0 * t[0] / max(t[1], 1)}),
