@@ -228,7 +228,7 @@ def decode_module(module: nn.Module, state: dict[str, Tensor], compression: dict
         else:
             values, bits = _pop(state, f"{name}.weight_values", origin), _pop(state, f"{name}.weight_bitmask", origin)
             mask = unpack_bits(bits, layer.weight.numel())
-            weight = torch.zeros(layer.weight.numel(), dtype=values.dtype)
+            weight = values.new_zeros(layer.weight.numel())
             weight[mask] = values
             state[f"{name}.weight"] = weight.view_as(layer.weight)
     load_weights(module, state, origin)

@@ -63,7 +63,8 @@ class OutputLengthController(nn.Module):
         k_max = int(out_lengths.max())
         positions = torch.arange(k_max, device=states.device)
         learned = self.learned(positions.clamp(max=self.learned.num_embeddings - 1))
-        queries = (learned + sinusoidal_table(k_max, self.dim).to(states))[None].expand(states.size(0), -1, -1)
+        table = sinusoidal_table(k_max, self.dim, states.device).to(states)
+        queries = (learned + table)[None].expand(states.size(0), -1, -1)
         if self.queries == "copy":
             # query k of utterance b starts from state min(floor(k / r), T_b - 1): (B, K) indices
             source = torch.floor(positions.double() / self.rate).long()[None, :]

@@ -10,11 +10,12 @@ from torch import nn
 from legokit.nn.dropout import Dropout
 
 
-def sinusoidal_table(length: int, dim: int) -> torch.Tensor:
-    """The (length, dim) table: pe[t, 2i] = sin(t / 10000^(2i/dim)), pe[t, 2i+1] = cos(same)."""
-    position = torch.arange(length, dtype=torch.float32).unsqueeze(1)  # (L, 1)
-    inv_freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
-    table = torch.zeros(length, dim)
+def sinusoidal_table(length: int, dim: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """The (length, dim) table on ``device`` (torch's default device if None): pe[t, 2i] = sin(t / 10000^(2i/dim)),
+    pe[t, 2i+1] = cos(same)."""
+    position = torch.arange(length, dtype=torch.float32, device=device).unsqueeze(1)  # (L, 1)
+    inv_freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32, device=device) * (-math.log(10000.0) / dim))
+    table = torch.zeros(length, dim, device=device)
     table[:, 0::2] = torch.sin(position * inv_freq)
     table[:, 1::2] = torch.cos(position * inv_freq[: dim // 2])
     return table
@@ -39,5 +40,5 @@ class SinusoidalPositionalEncoding(nn.Module):
         """x (B, T, D) -> dropout(x + pe[offset:offset+T]) (B, T, D)."""
         end = offset + x.size(1)
         if end > self.pe.size(0):
-            self.pe = sinusoidal_table(max(end, 2 * self.pe.size(0)), self.dim).to(self.pe.device)
+            self.pe = sinusoidal_table(max(end, 2 * self.pe.size(0)), self.dim, self.pe.device)
         return self.dropout(x + self.pe[offset:end].to(x.dtype))
