@@ -18,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path,
                         help="hypotheses in Kaldi text format (<id> <text>), one per input")
     parser.add_argument("--config", help="YAML decode config (keys of DecodeConfig: beam.*, max_tokens, ...)")
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
+    parser.add_argument("--device", help="torch device, e.g. cpu, cuda, cuda:1 or auto (cuda if available); "
+                        "overrides the config's device (default cpu)")
     parser.add_argument("--on-long-input", choices=("truncate", "skip", "error"),
                         help="an input longer than max_source_tokens (MT, default 1024) or max_source_frames "
                              "(speech, default 100000) is truncated with a warning (the default), skipped (listed "
@@ -33,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from legokit.decode.runner import DecodeConfig, decode_dir
 
     overrides = args.overrides + ([f"on_long_input={args.on_long_input}"] if args.on_long_input else [])
+    overrides += [f"device={args.device}"] if args.device else []
     cfg = load_config(DecodeConfig, args.config, overrides)
-    decode_dir(args.model, args.data_dir, args.out, cfg, feats=args.feats, src_lang=args.src_lang,
-               device=args.device)
+    decode_dir(args.model, args.data_dir, args.out, cfg, feats=args.feats, src_lang=args.src_lang)
     return 0

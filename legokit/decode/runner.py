@@ -40,6 +40,9 @@ class DecodeConfig:
     max_tokens: int = ranged(8000, "[1, inf)")  # batch budget: padded source tokens or frames
     max_batch_size: int | None = ranged(128, "[1, inf)")  # at most this many utterances per batch
     num_threads: int | None = ranged(None, "[1, inf)")  # torch.set_num_threads (default: torch's choice)
+    device: str = "cpu"
+    """Where the model, the beam search and CTC prefix scoring run: a torch device ("cpu", "cuda", "cuda:1",
+    "mps") or "auto" (cuda if available, else cpu). `legokit decode --device` overrides it."""
     dtype: str = "float32"
     """Weights and activations while decoding: "float32", "bfloat16" (fast on CPUs with AMX/AVX512-BF16 and
     on recent GPUs; fairseq-generate --bf16) or "float16" (GPU). Beam scores accumulate in float32 whatever
@@ -57,6 +60,14 @@ class DecodeConfig:
         if self.on_long_input not in LONG_INPUT:
             raise LegokitError(f"DecodeConfig.on_long_input must be one of {', '.join(LONG_INPUT)}; "
                                f"got {self.on_long_input!r}")
+
+
+def resolve_device(device: str) -> torch.device:
+    """"auto" -> cuda if available, else cpu; any other name must be a torch device on this machine."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    check_device(device)
+    return torch.device(device)
 
 
 def check_device(device: str) -> None:
@@ -78,11 +89,12 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[LegoModel, list[B
     return model.eval().to(device), bricks
 
 
-def _to(value: object, device: str | torch.device, dtype: torch.dtype) -> object:
-    """Tensors to the device; floating tensors (speech features) also to the model's dtype."""
+def _to(value: object, device: torch.device, dtype: torch.dtype) -> object:
+    """Tensors to the device (asynchronously from pinned memory); floating tensors (speech features) also to the
+    model's dtype."""
     if not isinstance(value, torch.Tensor):
         return value
-    return value.to(device, dtype=dtype if value.is_floating_point() else None)
+    return value.to(device, dtype=dtype if value.is_floating_point() else None, non_blocking=True)
 
 
 class _Items(torch.utils.data.Dataset):
@@ -153,13 +165,13 @@ def _dataset(bricks: list[Brick], data_dir: Path, feats: Path | None, src_lang: 
 
 
 def decode_dir(model_path: Path, data_dir: Path, out: Path, cfg: DecodeConfig, feats: Path | None = None,
-               src_lang: str = "de", device: str = "cpu") -> dict[str, float]:
-    """Decode every input of ``data_dir`` into ``out`` (``<id> <text>`` lines, input order).
+               src_lang: str = "de") -> dict[str, float]:
+    """Decode every input of ``data_dir`` into ``out`` (``<id> <text>`` lines, input order), on ``cfg.device``.
 
     ``out`` may not be any file of ``data_dir``, the feature dump or the model (refused before anything is
     touched); it is written atomically at the end, and a failed run leaves no hypothesis file at all."""
     check_outputs([model_path, data_dir, feats, feats and Path(feats).parent], [out])
-    check_device(device)
+    device = resolve_device(cfg.device)
     out.unlink(missing_ok=True)  # a failed run must not leave an older run's hypotheses behind
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
@@ -174,7 +186,8 @@ def decode_dir(model_path: Path, data_dir: Path, out: Path, cfg: DecodeConfig, f
     sampler = BucketBatchSampler(items.lengths, max(cfg.max_tokens, max(items.lengths, default=1)),
                                  cfg.max_batch_size, shuffle=False)
     collate = collate_text if items.key == "source" else SpeechCollator(None)
-    loader = DataLoader(items, batch_sampler=sampler, collate_fn=collate)
+    # inputs are read and collated on the CPU; each batch moves to the device once
+    loader = DataLoader(items, batch_sampler=sampler, collate_fn=collate, pin_memory=device.type == "cuda")
     hyps: dict[str, str] = {}
     start, n_tokens = time.perf_counter(), 0
     for batch in progress_bar(loader, desc=f"decode {data_dir}", unit="batch"):
@@ -187,7 +200,7 @@ def decode_dir(model_path: Path, data_dir: Path, out: Path, cfg: DecodeConfig, f
         tmp.write_text("".join(f"{utt} {hyps[utt]}\n" for utt in items.ids), encoding="utf-8")
     stats = {"utterances": len(items), "seconds": elapsed, "utterances_per_s": len(items) / max(elapsed, 1e-9),
              "ms_per_token": 1000 * elapsed / max(n_tokens, 1)}
-    log.info("decoded %d utterances in %.1f s (%.1f utt/s, %.2f ms per output token) -> %s", len(items), elapsed,
-             stats["utterances_per_s"], stats["ms_per_token"], out)
+    log.info("decoded %d utterances on %s (%s) in %.1f s (%.1f utt/s, %.2f ms per output token) -> %s", len(items),
+             device, cfg.dtype, elapsed, stats["utterances_per_s"], stats["ms_per_token"], out)
     write_skipped(skipped, out.with_name(out.name + ".skipped"))
     return stats
