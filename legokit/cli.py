@@ -41,6 +41,8 @@ COMMANDS: dict[str, str] = {
     "analyze": "legokit.commands.analyze",
     "validate": "legokit.commands.validate",
     "tts": "legokit.commands.tts",
+    "queue": "legokit.commands.queue",
+    "data": "legokit.commands.data",
 }
 
 #: errors of the file system and its limits, not of legokit: reported as one line, exit 1

@@ -1,0 +1,58 @@
+"""`legokit data split|merge-hyps|merge-feats`: split a data dir into N jobs' parts and merge their outputs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from legokit.commands._types import positive_int
+from legokit.errors import LegokitError
+
+HELP = "split a data dir for N jobs (DIR/splitN/k, as Kaldi) and merge the jobs' hypotheses or feature dumps"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION")
+    sub.required = True
+    split = sub.add_parser("split", help="write DIR/splitN/1..N: contiguous runs of utterances, every Kaldi file "
+                                         "(text, text.<lang>, utt2spk, spk2utt, segments, wav.scp, ...) filtered",
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    split.add_argument("data_dir", type=Path, metavar="DIR", help="Kaldi-style speech or MT data dir")
+    split.add_argument("num", type=positive_int, metavar="N", help="number of parts (jobs)")
+    for name, what in (("merge-hyps", "hypothesis files of N decode jobs into one, in the data dir's order"),
+                       ("merge-feats", "feature dumps of N features jobs into one index (CMVN stats summed)")):
+        p = sub.add_parser(name, help=f"join the {what}", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        p.add_argument("--data-dir", required=True, type=Path, help="the data dir that was split (gives the ids)")
+        p.add_argument("--nj", required=True, type=positive_int, help="number of jobs (parts) to merge")
+        p.add_argument("pattern", metavar="PATTERN",
+                       help="path of one job's output with JOB for its index, e.g. exp/dec/split4/hyp.JOB"
+                            if name == "merge-hyps" else "dump dir of one job with JOB for its index, e.g. "
+                            "dump/test/split4/JOB")
+        if name == "merge-hyps":
+            p.add_argument("--out", required=True, type=Path, help="merged hypotheses (<id> <text>)")
+        else:
+            p.add_argument("--out-dir", required=True, type=Path,
+                           help="merged dump: feats.scp (pointing at the parts' shards), cmvn.json, fbank.json")
+
+
+def _parts(pattern: str, num: int) -> list[Path]:
+    if "JOB" not in pattern:
+        raise LegokitError(f"PATTERN '{pattern}' has no JOB to replace by the job index 1..{num}")
+    return [Path(pattern.replace("JOB", str(k))) for k in range(1, num + 1)]
+
+
+def run(args: argparse.Namespace) -> int:
+    from legokit.data import split
+
+    logger = logging.getLogger(__name__)
+    if args.action == "split":
+        parts = split.split_data_dir(args.data_dir, args.num)
+        logger.info("wrote %d parts under %s", len(parts), parts[0].parent)
+    elif args.action == "merge-hyps":
+        count = split.merge_hyps(args.data_dir, _parts(args.pattern, args.nj), args.out)
+        logger.info("merged %d hypotheses of %d jobs into %s", count, args.nj, args.out)
+    else:
+        scp = split.merge_features(args.data_dir, _parts(args.pattern, args.nj), args.out_dir)
+        logger.info("merged the feature dumps of %d jobs into %s", args.nj, scp)
+    return 0
