@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Install the Debian packages legokit's recipes and tests use: espeak-ng (speech synthesis for the
-# English ASR and TTS data) and ffmpeg (Europarl-ST m4a audio). Safe to re-run; says what to do where apt-get is not available.
+# English ASR and TTS data), ffmpeg (Europarl-ST m4a audio) and SLURM with munge (tests/cluster start a
+# one-node cluster of their own; nothing is configured system-wide). Safe to re-run; quiet when all is there;
+# says what to do where apt-get is not available.
 set -euo pipefail
 pkgs=()
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+have slurmctld || pkgs+=(slurmctld)   # tests/cluster: legokit queue --cmd slurm
+have slurmd || pkgs+=(slurmd)
+have munged || pkgs+=(munge)
+have sbatch || pkgs+=(slurm-client)
 command -v espeak-ng >/dev/null 2>&1 || pkgs+=(espeak-ng)
 command -v ffmpeg >/dev/null 2>&1 || pkgs+=(ffmpeg)     # Europarl-ST m4a audio
 command -v dpkg-deb >/dev/null 2>&1 || pkgs+=(dpkg)

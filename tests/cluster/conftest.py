@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,12 @@ from robustness.conftest import mt_dir, toy_model, toy_tokenizers  # noqa: F401 
 
 SBIN = ("/usr/sbin", "/usr/bin")
 INSTALL = "bash tools/install_system_deps.sh (apt-get install slurmctld slurmd munge slurm-client)"
+
+
+@pytest.fixture(autouse=True)
+def legokit_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Jobs run `legokit ...` as a user with the venv activated does."""
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
 
 
 def _which(name: str) -> str | None:
