@@ -49,7 +49,7 @@ from legokit.train.checkpoint import average_checkpoints, select_checkpoints
 from legokit.train.config import OptimConfig, TrainConfig
 from legokit.train.distributed import distributed_info
 from legokit.train.seeding import generator, seed_everything
-from legokit.train.trainer import fit
+from legokit.train.trainer import fit, pins_memory
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +141,11 @@ def load_data(cfg: DataConfig) -> ExperimentData:
     return ExperimentData(train, valid, None, tgt, cmvn, features)
 
 
-def make_loader(dataset, cfg: DataConfig, train: bool, seed: int, epoch: int = 0) -> DataLoader:
+def make_loader(dataset, cfg: DataConfig, train: bool, seed: int, epoch: int = 0, pin_memory: bool = False
+                ) -> DataLoader:
     """A DataLoader over length-bucketed batches; deterministic given (seed, epoch): order, SpecAugment and
-    worker seeds use generators derived from them, never the global ones; this rank's share."""
+    worker seeds use generators derived from them, never the global ones; this rank's share. ``pin_memory``
+    for a run on CUDA (`legokit.train.trainer.pins_memory`)."""
     rank, world = distributed_info()
     sampler = BucketBatchSampler(dataset.lengths, cfg.max_tokens, cfg.max_batch_size, shuffle=train,
                                  seed=seed, rank=rank, world_size=world, max_length=cfg.max_length)
@@ -153,7 +155,7 @@ def make_loader(dataset, cfg: DataConfig, train: bool, seed: int, epoch: int = 0
     else:
         collate = SpeechCollator(SpecAugment(cfg.specaug) if train and cfg.specaug is not None else None, seed, epoch)
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.num_workers,
-                      generator=generator(seed, epoch))
+                      generator=generator(seed, epoch), pin_memory=pin_memory)
 
 
 # --- model ------------------------------------------------------------------------------------------
@@ -364,10 +366,11 @@ def train(config: str | None, overrides: list[str], out_dir: Path) -> LegoModel:
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log.info("model: %.2fM parameters (%.2fM trained); %d training samples", n_params / 1e6, n_train / 1e6,
              len(data.train))
-    seed = cfg.train.seed
+    seed, pin = cfg.train.seed, pins_memory(cfg.train.device)
     result = fit(model,
-                 lambda epoch: make_loader(data.train, cfg.data, True, seed, epoch),
-                 (lambda: make_loader(data.valid, cfg.data, False, seed)) if data.valid is not None else None,
+                 lambda epoch: make_loader(data.train, cfg.data, True, seed, epoch, pin),
+                 (lambda: make_loader(data.valid, cfg.data, False, seed, pin_memory=pin)) if data.valid is not None
+                 else None,
                  cfg.optim, cfg.train, out_dir)
     if distributed_info()[0] != 0:
         return model

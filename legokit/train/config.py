@@ -11,7 +11,7 @@ from legokit.config import InvalidValue
 
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULERS = ("noam", "inverse_sqrt", "constant", "warmup_cosine")
-AMP_MODES = ("none", "bf16", "fp16")
+AMP_MODES = ("none", "bf16", "fp16", "auto")
 DEVICES = ("auto", "cpu", "cuda")
 METRIC_MODES = ("min", "max")
 
@@ -109,7 +109,9 @@ class TrainConfig:
     """torch.use_deterministic_algorithms(True), cudnn.benchmark off, CUBLAS_WORKSPACE_CONFIG=:4096:8 on CUDA:
     bit-identical runs on GPU too, slower; an op without a deterministic kernel then raises."""
     amp: str = "none"
-    """Mixed precision: "none", "bf16" (autocast; CPU and CUDA) or "fp16" (autocast + GradScaler; CUDA)."""
+    """Mixed precision: "none"; "bf16" (autocast; CPU, and CUDA GPUs with native bfloat16: Ampere and newer);
+    "fp16" (autocast + a dynamic loss scale, torch.amp.GradScaler, saved in checkpoints; CUDA, and CPU where it
+    is slow without AMX-FP16); "auto": bf16 where the device has it, else fp16 on CUDA (V100, T4), else none."""
     device: str = "auto"
     """"auto" (CUDA if available), "cpu" or "cuda" (under torchrun: cuda:LOCAL_RANK)."""
     max_bad_steps: int = 10

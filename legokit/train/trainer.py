@@ -49,6 +49,8 @@ from legokit.train.optim import build_optimizer, build_scheduler
 from legokit.train.seeding import derive_seed, deterministic_algorithms, seed_everything
 
 logger = logging.getLogger("legokit.train")
+MIN_LOSS_SCALE = 1e-4
+"""fp16: below this loss scale an overflow is a non-finite gradient, counted by TrainConfig.max_bad_steps."""
 
 Batch = dict[str, Any]
 
@@ -98,6 +100,23 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def resolve_amp(amp: str, device: torch.device) -> str:
+    """TrainConfig.amp on this device -> "none", "bf16" or "fp16"; a precision the device lacks is refused."""
+    bf16 = device.type == "cpu" or (device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False))
+    if amp == "auto":
+        return "bf16" if bf16 else "fp16" if device.type == "cuda" else "none"
+    if amp == "bf16" and not bf16:
+        raise LegokitError(f"TrainConfig.amp=bf16: {device} ({torch.cuda.get_device_name(device)}) has no native "
+                           "bfloat16; use train.amp=fp16 (loss scaling) or train.amp=auto")
+    return amp
+
+
+def pins_memory(device: str) -> bool:
+    """Whether loaders for a run on TrainConfig.device ``device`` pin their batches (CUDA: faster, asynchronous
+    copies with non_blocking=True)."""
+    return device != "cpu" and torch.cuda.is_available()
+
+
 def move_to_device(batch: Batch, device: torch.device) -> Batch:
     """Tensors of the batch on `device`; other values (ids, ...) unchanged."""
     return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
@@ -131,8 +150,7 @@ class Trainer:
         if train_cfg.num_threads:
             torch.set_num_threads(train_cfg.num_threads)
         self.device = resolve_device(train_cfg.device)
-        if train_cfg.amp == "fp16" and self.device.type != "cuda":
-            raise LegokitError("TrainConfig.amp=fp16 needs a CUDA device; use amp=bf16 on CPU")
+        self.amp = resolve_amp(train_cfg.amp, self.device)
         self._owns_group = init_distributed(self.device)
         self.rank, self.world_size = distributed_info()
         self.is_main = self.rank == 0
@@ -142,7 +160,7 @@ class Trainer:
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = build_optimizer(self.params, optim_cfg)
         self.scheduler = build_scheduler(self.optimizer, optim_cfg, train_cfg.max_steps)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=train_cfg.amp == "fp16")
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == "fp16")
         self.wrapped: torch.nn.Module = self.model
         if self.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -171,8 +189,8 @@ class Trainer:
             self.writer = MetricsWriter(self.out_dir) if self.is_main else None
             if resume:
                 self._resume()
-            logger.info("training on %s, %d process(es), %d trainable parameters, from step %d",
-                        self.device, self.world_size, sum(p.numel() for p in self.params), self.state.step)
+            logger.info("training on %s (amp %s), %d process(es), %d trainable parameters, from step %d",
+                        self.device, self.amp, self.world_size, sum(p.numel() for p in self.params), self.state.step)
             with deterministic_algorithms(self.cfg.deterministic, self.device):
                 reason = self._loop(train_batches, valid_batches)
             logger.info("stopped (%s) at epoch %d step %d; best %s=%s at step %s", reason, self.state.epoch,
@@ -268,9 +286,9 @@ class Trainer:
 
     # -------------------------------------------------------------------------------------- update
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.cfg.amp == "none":
+        if self.amp == "none":
             return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.cfg.amp == "bf16" else torch.float16
+        dtype = torch.bfloat16 if self.amp == "bf16" else torch.float16
         return torch.autocast(self.device.type, dtype=dtype)
 
     def _forward(self, model: torch.nn.Module, batch: Batch) -> dict[str, torch.Tensor]:
@@ -330,8 +348,11 @@ class Trainer:
             if grads:
                 torch._foreach_mul_(grads, scale)  # one multi-tensor kernel, not one call per parameter
             max_norm = self.optim_cfg.clip_grad_norm or math.inf
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, max_norm))
-            if not math.isfinite(grad_norm) and not self.scaler.is_enabled():
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, max_norm))  # of the unscaled gradient
+            if not math.isfinite(grad_norm) and self.scaler.is_enabled():
+                self._skip_overflow(grad_norm)
+                return
+            if not math.isfinite(grad_norm):
                 problem = f"gradient norm {grad_norm}"
         if problem is not None:
             self._skip_update(problem)
@@ -346,6 +367,19 @@ class Trainer:
         elapsed = time.perf_counter() - self._mark
         for key, value in {**totals, "grad_norm": grad_norm, "updates": 1.0, "seconds": elapsed}.items():
             self._interval[key] = self._interval.get(key, 0.0) + value
+
+    def _skip_overflow(self, grad_norm: float) -> None:
+        """fp16: the scaled gradient overflowed. As GradScaler.step would: no update, the loss scale halves, and
+        the update is tried again on the next batches; not a bad step (the loss was finite) unless the scale
+        has collapsed below MIN_LOSS_SCALE (fairseq's min_loss_scale), when the gradient itself is non-finite."""
+        self.scaler.update()  # unscale_ recorded the inf: the scale backs off
+        scale = self.scaler.get_scale()
+        if scale < MIN_LOSS_SCALE:
+            self._skip_update(f"gradient norm {grad_norm} at fp16 loss scale {scale:g}")
+            return
+        self.optimizer.zero_grad(set_to_none=True)
+        logger.info("fp16 gradient overflow at epoch %d step %d: update skipped, loss scale lowered to %g",
+                    self.state.epoch, self.state.step, scale)
 
     def _skip_update(self, problem: str) -> None:
         self.optimizer.zero_grad(set_to_none=True)

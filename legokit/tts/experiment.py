@@ -34,7 +34,7 @@ from legokit.fileio import load_plain
 from legokit.train.checkpoint import average_checkpoints, select_checkpoints
 from legokit.train.config import OptimConfig, TrainConfig
 from legokit.train.seeding import generator, seed_everything
-from legokit.train.trainer import fit
+from legokit.train.trainer import fit, pins_memory
 from legokit.tts.audio import MelConfig, griffin_lim
 from legokit.tts.data import (
     TTSDataset,
@@ -130,10 +130,12 @@ def _initial_model(cfg: TTSConfig, dump: dict) -> TTSModel:
     return TTSModel(model, inventory, {}, dump["lang"], mel)
 
 
-def _loader(dataset: TTSDataset, cfg: TTSDataConfig, train: bool, seed: int, epoch: int = 0) -> DataLoader:
+def _loader(dataset: TTSDataset, cfg: TTSDataConfig, train: bool, seed: int, epoch: int = 0,
+            pin_memory: bool = False) -> DataLoader:
     sampler = BucketBatchSampler(dataset.lengths, cfg.max_frames, cfg.max_batch_size, shuffle=train, seed=seed)
     sampler.set_epoch(epoch)
-    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_tts, generator=generator(seed, epoch))
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_tts, generator=generator(seed, epoch),
+                      pin_memory=pin_memory)
 
 
 def train_tts(config: str | None, overrides: list[str], out_dir: Path) -> TTSModel:
@@ -149,9 +151,9 @@ def train_tts(config: str | None, overrides: list[str], out_dir: Path) -> TTSMod
                  if cfg.data.valid else None)
     log.info("TTS model (%s input): %.2fM parameters; %d training utterances", tts.model.cfg.input,
              sum(p.numel() for p in tts.model.parameters()) / 1e6, len(train_set))
-    seed = cfg.train.seed
-    fit(tts.model, lambda epoch: _loader(train_set, cfg.data, True, seed, epoch),
-        (lambda: _loader(valid_set, cfg.data, False, seed)) if valid_set is not None else None,
+    seed, pin = cfg.train.seed, pins_memory(cfg.train.device)
+    fit(tts.model, lambda epoch: _loader(train_set, cfg.data, True, seed, epoch, pin),
+        (lambda: _loader(valid_set, cfg.data, False, seed, pin_memory=pin)) if valid_set is not None else None,
         cfg.optim, cfg.train, out_dir)
     paths = select_checkpoints(out_dir, cfg.average_best, "loss" if valid_set is not None else None)
     tts.model.load_state_dict(average_checkpoints(paths))
