@@ -36,3 +36,22 @@ def test_configs_found():
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(EGS)))
 def test_recipe_config_loads(path):
     load_config(config_class(path), str(path), [])
+
+
+#: recipes on the real corpus releases: every training config there is paper scale, for GPUs
+PAPER_RECIPES = {"europarl_st", "wmt16_de_en", "wmt16_ro_en", "how2", "lego_reuse_paper", "lego_three_brick"}
+
+
+def test_amp_is_auto_at_paper_scale_and_off_in_the_cpu_measured_presets():
+    """Paper-scale training picks bf16 or fp16 for its GPU (train.amp=auto); demo/medium/long presets keep fp32,
+    so that their CPU results stay as measured in docs/results.md."""
+    checked = {}
+    for path in CONFIGS:
+        cls = config_class(path)
+        if cls is DecodeConfig or cls is CorpusConfig:
+            continue
+        paper = "paper" in path.relative_to(EGS).parts or path.relative_to(EGS).parts[0] in PAPER_RECIPES
+        checked[str(path.relative_to(EGS))] = (load_config(cls, str(path), []).train.amp, paper)
+    wrong = {name: amp for name, (amp, paper) in checked.items() if amp != ("auto" if paper else "none")}
+    assert not wrong, wrong
+    assert sum(paper for _, paper in checked.values()) >= 17
