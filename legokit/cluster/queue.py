@@ -30,6 +30,7 @@ from legokit.fileio import write_atomic
 log = logging.getLogger(__name__)
 _JOBS = re.compile(r"^JOB=(\d+):(\d+)$")
 TAIL_LINES = 20
+POLL_SECONDS = 2.0
 
 
 @dataclass
@@ -121,6 +122,8 @@ def run_slurm(array: JobArray, indices: list[int], dry_run: bool = False) -> Non
     job_id = (proc.stdout.readline().strip().split(";") or [""])[0]
     try:
         _, err = proc.communicate()
+        while job_id and _queued(job_id):  # `sbatch --wait` returns when a requeued train job leaves the node
+            time.sleep(POLL_SECONDS)
     except BaseException:  # interrupted: do not leave the array running
         if job_id:
             subprocess.run(["scancel", job_id], check=False)
@@ -129,6 +132,12 @@ def run_slurm(array: JobArray, indices: list[int], dry_run: bool = False) -> Non
         problem = (err.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
         raise LegokitError(f"sbatch refused the {array.kind} jobs of {array.log}: {problem}")
     log.info("SLURM job array %s (%s) ended", job_id, ",".join(map(str, indices)))
+
+
+def _queued(job_id: str) -> bool:
+    """True while some task of SLURM job ``job_id`` is pending or running (requeued ones included)."""
+    found = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True)
+    return found.returncode == 0 and bool(found.stdout.split())
 
 
 RUNNERS: dict[str, Callable[[JobArray, list[int], bool], None]] = {"local": run_local, "slurm": run_slurm}
