@@ -107,36 +107,24 @@ run_stage 13 asr_finetune --fresh "$expdir/asr_finetune" -- legokit train --conf
     model.init_model="$expdir/asr_zeroshot/model.pt" "${asr_args[@]}" "${common[@]}"
 
 decode_all() {
-    local sys
-    legokit decode --model "$expdir/de_en_lego/model.pt" --data-dir data/de_en/test --src-lang de \
-        --out "$expdir/de_en_lego/decode_test/hyp" --config "$conf/decode_mt_lego.yaml" beam.beam_size="$beam_size"
-    for sys in ro_en_baseline ro_en_zeroshot ro_en_finetune; do
-        local dconf=$conf/decode_mt_lego.yaml  # joint CTC/attention with the encoder brick's CTC
-        [ "$sys" != ro_en_baseline ] || dconf=$conf/decode_mt.yaml  # the monolithic baseline has no CTC
-        legokit decode --model "$expdir/$sys/model.pt" --data-dir data/ro_en/test --src-lang ro \
-            --out "$expdir/$sys/decode_test/hyp" --config "$dconf" beam.beam_size="$beam_size"
-    done
-    for sys in asr_baseline asr_zeroshot asr_finetune; do
-        legokit decode --model "$expdir/$sys/model.pt" --data-dir data/en_speech/test \
-            --feats dump/en_speech/test/feats.scp --out "$expdir/$sys/decode_test/hyp" \
-            --config "$conf/decode_asr.yaml" beam.beam_size="$beam_size"
-    done
+    local beam=beam.beam_size="$beam_size"
+    decode_systems de_en_lego -- --data-dir data/de_en/test --src-lang de --config "$conf/decode_mt_lego.yaml" "$beam"
+    # the monolithic baseline has no CTC; the composed models decode joint CTC/attention with the encoder brick's
+    decode_systems ro_en_baseline -- --data-dir data/ro_en/test --src-lang ro --config "$conf/decode_mt.yaml" "$beam"
+    decode_systems ro_en_zeroshot ro_en_finetune -- --data-dir data/ro_en/test --src-lang ro \
+        --config "$conf/decode_mt_lego.yaml" "$beam"
+    decode_systems asr_baseline asr_zeroshot asr_finetune -- --data-dir data/en_speech/test \
+        --feats dump/en_speech/test/feats.scp --config "$conf/decode_asr.yaml" "$beam"
 }
 run_stage 14 decode --env beam_size --config "$conf/decode_mt.yaml" --config "$conf/decode_mt_lego.yaml" \
     --config "$conf/decode_asr.yaml" -- decode_all
 
 score_all() {
-    local sys
-    legokit results --exp-dir "$expdir/de_en_lego" --test-set debian_de_en_test --ref data/de_en/test/text.en \
-        --hyp "$expdir/de_en_lego/decode_test/hyp" --kaldi --metrics bleu,chrf
-    for sys in ro_en_baseline ro_en_zeroshot ro_en_finetune; do
-        legokit results --exp-dir "$expdir/$sys" --test-set debian_ro_en_test --ref data/ro_en/test/text.en \
-            --hyp "$expdir/$sys/decode_test/hyp" --kaldi --metrics bleu,chrf
-    done
-    for sys in asr_baseline asr_zeroshot asr_finetune; do
-        legokit results --exp-dir "$expdir/$sys" --test-set espeak_en_test --ref data/en_speech/test/text \
-            --hyp "$expdir/$sys/decode_test/hyp" --kaldi --metrics wer,cer
-    done
+    score_systems de_en_lego -- --test-set debian_de_en_test --ref data/de_en/test/text.en --metrics bleu,chrf
+    score_systems ro_en_baseline ro_en_zeroshot ro_en_finetune -- --test-set debian_ro_en_test \
+        --ref data/ro_en/test/text.en --metrics bleu,chrf
+    score_systems asr_baseline asr_zeroshot asr_finetune -- --test-set espeak_en_test \
+        --ref data/en_speech/test/text --metrics wer,cer
     legokit table reuse --exp-dir "$expdir" --out "$expdir/RESULTS.md" >/dev/null
 }
 run_stage 15 score -- score_all

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Shared by egs/lego_reuse_paper/lego1/run.sh and egs/lego_three_brick/asr1/run.sh (sourced after
-# utils/stage.sh; uses their options nj, audio_dir, expdir, train_cmd, train_args):
+# Paper-scale data stages and training, shared by egs/lego_reuse_paper/lego1/run.sh and
+# egs/lego_three_brick/asr1/run.sh (as local/paper.sh, a link here; sourced after utils/common.sh and
+# utils/parse_options.sh; uses their options nj, audio_dir, expdir, train_args and train_cmd):
 #   paper_data_stages   stages 1-4: WMT16 De-En -> data/de_en, WMT16 Ro-En -> data/ro_en,
 #                       Europarl-ST English -> data/en_speech, fbank -> dump/en_speech
 #   train NAME CONFIG ARGS...   one legokit train experiment in $expdir/NAME

@@ -13,6 +13,9 @@
 #                                with $decode_config; ARGS are more decode options, {set} in them names SET
 #   score_sets REF               score those against data/SET/REF with $metrics (legokit results)
 #   brick_manifests DIR          write DIR/bricks/NAME.json (legokit brick info) for each DIR/bricks/NAME.brick
+#   decode_systems SYS... -- ARGS...   legokit decode $expdir/SYS/model.pt into $expdir/SYS/decode_test/hyp
+#                                with ARGS (--data-dir, --config, ...) for each SYS
+#   score_systems SYS... -- ARGS...    legokit results of those for each SYS (ARGS: --test-set, --ref, --metrics)
 # shellcheck shell=bash disable=SC2034  # the options are read by the sourcing script and utils/stage.sh
 set -euo pipefail
 . ./path.sh
@@ -52,5 +55,25 @@ brick_manifests() {
     for brick in "$1"/bricks/*.brick; do
         legokit brick info "$brick" >"${brick%.brick}.json"
         log "$brick: manifest in ${brick%.brick}.json"
+    done
+}
+
+decode_systems() {
+    local -a systems=()
+    local sys
+    while [ "$1" != -- ]; do systems+=("$1"); shift; done
+    shift
+    for sys in "${systems[@]}"; do
+        legokit decode --model "$expdir/$sys/model.pt" --out "$expdir/$sys/decode_test/hyp" "$@"
+    done
+}
+
+score_systems() {
+    local -a systems=()
+    local sys
+    while [ "$1" != -- ]; do systems+=("$1"); shift; done
+    shift
+    for sys in "${systems[@]}"; do
+        legokit results --exp-dir "$expdir/$sys" --hyp "$expdir/$sys/decode_test/hyp" --kaldi "$@"
     done
 }

@@ -7,14 +7,8 @@
 #   ./run.sh --nproc 8                          everything (corpus paths in db.sh: WMT16, EUROPARL_ST)
 #   ./run.sh --stage 8 --stop_stage 9           only compose the Ro-En model and fine-tune it
 # shellcheck source-path=SCRIPTDIR
-set -euo pipefail
-. ./path.sh
-. ./db.sh
+. utils/common.sh  # strict mode, path.sh, db.sh, stage.sh; the options stage, stop_stage, force, expdir
 
-stage=1                 # first stage to run
-stop_stage=100          # last stage to run
-force=false             # true: re-run selected stages even when their done-marker matches
-expdir=exp              # experiments; done-markers in $expdir/.done, stage logs in $expdir/logs
 conf=conf/paper         # config set: mt_{lego,baseline,encoder,finetune}.yaml, asr_*.yaml, decode_*.yaml
 nproc=1                 # processes per training run (torchrun --nproc_per_node: GPUs)
 nj=8                    # parallel ffmpeg conversions and feature extraction jobs
@@ -30,13 +24,10 @@ Stages: 1 De-En data, 2 Ro-En data, 3 Europarl-ST data, 4 features, 5 tokenizers
 12 ASR encoder brick, 13 ASR compose (zero-shot), 14 ASR fine-tune, 15 decode, 16 score + reuse table."
 
 . utils/parse_options.sh
-. utils/stage.sh
 . local/paper.sh
-recipe_lock
+recipe_start
 
 [ -d "$conf" ] || { log "no config set $conf (see --conf)"; exit 1; }
-train_cmd=(legokit train)
-[ "$nproc" -le 1 ] || train_cmd=(torchrun --standalone --nproc_per_node "$nproc" -m legokit.cli train)
 
 tokenizers() {
     mkdir -p data/tokenizers
@@ -84,31 +75,19 @@ run_stage 14 asr_finetune --config "$conf/asr_finetune.yaml" -- train asr_finetu
     model.init_model="$expdir/asr_zeroshot/model.pt" "${asr_args[@]}"
 
 decode_all() {
-    local sys
-    legokit decode --model "$expdir/de_en_lego/model.pt" --data-dir data/de_en/test --src-lang de \
-        --out "$expdir/de_en_lego/decode_test/hyp" --config "$conf/decode_mt.yaml"
-    for sys in ro_en_baseline ro_en_zeroshot ro_en_finetune; do
-        legokit decode --model "$expdir/$sys/model.pt" --data-dir data/ro_en/test --src-lang ro \
-            --out "$expdir/$sys/decode_test/hyp" --config "$conf/decode_mt.yaml"
-    done
-    for sys in asr_baseline asr_zeroshot asr_finetune; do
-        legokit decode --model "$expdir/$sys/model.pt" --data-dir data/en_speech/test \
-            --feats dump/en_speech/test/feats.scp --out "$expdir/$sys/decode_test/hyp" --config "$conf/decode_asr.yaml"
-    done
+    decode_systems de_en_lego -- --data-dir data/de_en/test --src-lang de --config "$conf/decode_mt.yaml"
+    decode_systems ro_en_baseline ro_en_zeroshot ro_en_finetune -- --data-dir data/ro_en/test --src-lang ro \
+        --config "$conf/decode_mt.yaml"
+    decode_systems asr_baseline asr_zeroshot asr_finetune -- --data-dir data/en_speech/test \
+        --feats dump/en_speech/test/feats.scp --config "$conf/decode_asr.yaml"
 }
 
 score_all() {
-    local sys
-    legokit results --exp-dir "$expdir/de_en_lego" --test-set wmt16_de_en_newstest2016 \
-        --ref data/de_en/test/text.en --hyp "$expdir/de_en_lego/decode_test/hyp" --kaldi --metrics bleu,chrf
-    for sys in ro_en_baseline ro_en_zeroshot ro_en_finetune; do
-        legokit results --exp-dir "$expdir/$sys" --test-set wmt16_ro_en_newstest2016 --ref data/ro_en/test/text.en \
-            --hyp "$expdir/$sys/decode_test/hyp" --kaldi --metrics bleu,chrf
-    done
-    for sys in asr_baseline asr_zeroshot asr_finetune; do
-        legokit results --exp-dir "$expdir/$sys" --test-set europarl_st_en_test --ref data/en_speech/test/text \
-            --hyp "$expdir/$sys/decode_test/hyp" --kaldi --metrics wer,cer
-    done
+    score_systems de_en_lego -- --test-set wmt16_de_en_newstest2016 --ref data/de_en/test/text.en --metrics bleu,chrf
+    score_systems ro_en_baseline ro_en_zeroshot ro_en_finetune -- --test-set wmt16_ro_en_newstest2016 \
+        --ref data/ro_en/test/text.en --metrics bleu,chrf
+    score_systems asr_baseline asr_zeroshot asr_finetune -- --test-set europarl_st_en_test \
+        --ref data/en_speech/test/text --metrics wer,cer
     legokit table reuse --exp-dir "$expdir" --out "$expdir/RESULTS.md" >/dev/null
 }
 run_stage 15 decode --config "$conf/decode_mt.yaml" --config "$conf/decode_asr.yaml" -- decode_all

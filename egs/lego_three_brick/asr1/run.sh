@@ -10,14 +10,8 @@
 #   ./run.sh --de_en_exp ../../lego_reuse_paper/lego1/exp/de_en_lego \
 #            --en_tokenizer ../../lego_reuse_paper/lego1/data/tokenizers/en.model   reuse a trained De-En model
 # shellcheck source-path=SCRIPTDIR
-set -euo pipefail
-. ./path.sh
-. ./db.sh
+. utils/common.sh  # strict mode, path.sh, db.sh, stage.sh; the options stage, stop_stage, force, expdir
 
-stage=1                 # first stage to run
-stop_stage=100          # last stage to run
-force=false             # true: re-run selected stages even when their done-marker matches
-expdir=exp              # experiments; done-markers in $expdir/.done, stage logs in $expdir/logs
 conf=conf/paper         # config set: mt_lego, asr_pieces, middle, asr_baseline, finetune, decode_asr (.yaml)
 nproc=1                 # processes per training run (torchrun --nproc_per_node: GPUs)
 nj=8                    # parallel ffmpeg conversions and feature extraction jobs
@@ -36,13 +30,10 @@ Three-brick LegoNN ASR: speech->pieces (Europarl-ST) -> pieces->English pieces (
 (zero-shot), 10 ASR baseline, 11 fine-tune the composed model, 12 decode, 13 score."
 
 . utils/parse_options.sh
-. utils/stage.sh
 . local/paper.sh
-recipe_lock
+recipe_start
 
 [ -d "$conf" ] || { log "no config set $conf (see --conf)"; exit 1; }
-train_cmd=(legokit train)
-[ "$nproc" -le 1 ] || train_cmd=(torchrun --standalone --nproc_per_node "$nproc" -m legokit.cli train)
 de_en=${de_en_exp:-$expdir/de_en_lego}
 en_spm=${en_tokenizer:-data/tokenizers/en.model}
 pieces_spm=data/tokenizers/pieces.model
@@ -94,19 +85,13 @@ run_stage 11 finetune --config "$conf/finetune.yaml" -- train three_brick_finetu
     model.init_model="$expdir/three_brick_zeroshot/model.pt" $(speech_args "$en_spm")
 
 decode_all() {
-    local sys
-    for sys in asr_baseline three_brick_zeroshot three_brick_finetune; do
-        legokit decode --model "$expdir/$sys/model.pt" --data-dir data/en_speech/test \
-            --feats dump/en_speech/test/feats.scp --out "$expdir/$sys/decode_test/hyp" --config "$conf/decode_asr.yaml"
-    done
+    decode_systems asr_baseline three_brick_zeroshot three_brick_finetune -- --data-dir data/en_speech/test \
+        --feats dump/en_speech/test/feats.scp --config "$conf/decode_asr.yaml"
 }
 
 score_all() {
-    local sys
-    for sys in asr_baseline three_brick_zeroshot three_brick_finetune; do
-        legokit results --exp-dir "$expdir/$sys" --test-set europarl_st_en_test --ref data/en_speech/test/text \
-            --hyp "$expdir/$sys/decode_test/hyp" --kaldi --metrics wer,cer
-    done
+    score_systems asr_baseline three_brick_zeroshot three_brick_finetune -- --test-set europarl_st_en_test \
+        --ref data/en_speech/test/text --metrics wer,cer
     {
         echo "# Three-brick LegoNN ASR on Europarl-ST English test (WER/CER)"
         echo

@@ -1,0 +1,1 @@
+../../../TEMPLATE/lego1/paper.sh
