@@ -88,15 +88,19 @@ decode_all() {
     local set
     for set in $test_sets; do
         legokit decode --model "$sum_exp/model.pt" --data-dir "data/$set" --feats "dump/$set/feats.scp" \
-            --out "$sum_exp/decode_$set/hyp" --config "$conf/decode_sum.yaml"
+            --out "$sum_exp/decode_$set/hyp" --config "$conf/decode_sum.yaml" \
+            --device "$decode_device"
         legokit decode --model "$asr_exp/model.pt" --data-dir "data/$set" --feats "dump/$set/feats.scp" \
-            --out "$asr_exp/decode_$set/hyp" --config "$conf/decode_asr.yaml"
+            --out "$asr_exp/decode_$set/hyp" --config "$conf/decode_asr.yaml" \
+            --device "$decode_device"
         mkdir -p "$expdir/cascade/asr_$set"
         cp "$asr_exp/decode_$set/hyp" "$expdir/cascade/asr_$set/text.doc"
         legokit decode --model "$text_exp/model.pt" --data-dir "$expdir/cascade/asr_$set" --src-lang doc \
-            --out "$expdir/cascade/decode_$set/hyp" --config "$conf/decode_text_sum.yaml"
+            --out "$expdir/cascade/decode_$set/hyp" --config "$conf/decode_text_sum.yaml" \
+            --device "$decode_device"
         legokit decode --model "$text_exp/model.pt" --data-dir "data/text_sum/$set" --src-lang doc \
-            --out "$text_exp/decode_$set/hyp" --config "$conf/decode_text_sum.yaml"
+            --out "$text_exp/decode_$set/hyp" --config "$conf/decode_text_sum.yaml" \
+            --device "$decode_device"
     done
 }
 

@@ -110,7 +110,8 @@ train_asr() {
 
 asr_decode() {  # asr_decode TARGET SYN_DIR
     legokit features --data-dir "$2" --out-dir "$2/fbank" --nj "$nj"
-    legokit decode --model "$expdir/asr_$1/model.pt" --data-dir "$2" --feats "$2/fbank/feats.scp" --out "$2/hyp"
+    legokit decode --model "$expdir/asr_$1/model.pt" --data-dir "$2" --feats "$2/fbank/feats.scp" --out "$2/hyp" \
+        --device "$decode_device"
 }
 
 synth() {

@@ -9,6 +9,8 @@
 #
 # Helpers for stages (they read the recipe's options exp, test_sets, decode_config, metrics):
 #   train_cmd                    array: `legokit train`, or torchrun with $nproc processes when nproc > 1
+#                                (--ngpu N > 0 sets nproc to N)
+#   decode_device                where every `legokit decode` runs: --device, else cuda when ngpu > 0, else cpu
 #   decode_sets ARGS...          decode $exp/model.pt on each data/SET of $test_sets into $exp/decode_SET/hyp
 #                                with $decode_config; ARGS are more decode options, {set} in them names SET
 #   score_sets REF               score those against data/SET/REF with $metrics (legokit results)
@@ -27,9 +29,13 @@ stage=1                      # first stage to run
 stop_stage=100               # last stage to run
 force=false                  # true: re-run selected stages even when their done-marker matches
 expdir=exp                   # experiments; done-markers in $expdir/.done, stage logs in $expdir/logs
+ngpu=0                       # GPUs per node: > 0 trains with torchrun --nproc_per_node ngpu and decodes on cuda
+device=""                    # decoding device (cpu, cuda, cuda:1, auto); default: cuda when ngpu > 0, else cpu
 
 recipe_start() {
     recipe_lock
+    [ "$ngpu" -eq 0 ] || nproc=$ngpu
+    decode_device=${device:-$([ "$ngpu" -gt 0 ] && echo cuda || echo cpu)}
     train_cmd=(legokit train)
     [ "${nproc:-1}" -le 1 ] || train_cmd=(torchrun --standalone --nproc_per_node "$nproc" -m legokit.cli train)
 }
@@ -38,7 +44,7 @@ decode_sets() {
     local set
     for set in $test_sets; do
         legokit decode --model "$exp/model.pt" --data-dir "data/$set" "${@//\{set\}/$set}" \
-            --out "$exp/decode_$set/hyp" --config "$decode_config"
+            --out "$exp/decode_$set/hyp" --config "$decode_config" --device "$decode_device"
     done
 }
 
@@ -64,7 +70,7 @@ decode_systems() {
     while [ "$1" != -- ]; do systems+=("$1"); shift; done
     shift
     for sys in "${systems[@]}"; do
-        legokit decode --model "$expdir/$sys/model.pt" --out "$expdir/$sys/decode_test/hyp" "$@"
+        legokit decode --model "$expdir/$sys/model.pt" --out "$expdir/$sys/decode_test/hyp" --device "$decode_device" "$@"
     done
 }
 

@@ -2,7 +2,7 @@
 # How2 2000 h speech summarisation with restricted self-attention (Sharma et al., ICASSP 2022; ESPnet
 # egs2/how2_2000h/sum1) through egs/TEMPLATE/sum1/sum.sh: ASR pre-training on the utterance-level sets,
 # E2E summarisation fine-tuning on whole videos, cascade baseline, ROUGE. Paper-scale configs (conf/paper).
-#   HOW2=/data/how2 ./run.sh --nproc 8       (options are sum.sh's: ./sum.sh --help)
+#   HOW2=/data/how2 ./run.sh --ngpu 8       (options are sum.sh's: ./sum.sh --help)
 # Stage 1 writes the feature dumps itself from the released arks, so sum.sh's stage 2 (fbank from
 # wav.scp) is skipped: sum.sh runs once for stage 1 and once from stage 3 on. The encoder's input size is
 # read from the dumps (model.encoder.feat_dim); if you pass --train_args, include it there.

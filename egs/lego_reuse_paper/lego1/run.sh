@@ -4,7 +4,7 @@
 # English speech encoder brick (each trained with CTC only on the De-En English interface), then each
 # composed model fine-tuned end to end; monolithic baselines on the Ro-En and Europarl data. The same
 # stages as egs/lego_reuse/lego1 (Debian data, CPU scale) on the papers' corpora, with torchrun.
-#   ./run.sh --nproc 8                          everything (corpus paths in db.sh: WMT16, EUROPARL_ST)
+#   ./run.sh --ngpu 8                          everything (corpus paths in db.sh: WMT16, EUROPARL_ST)
 #   ./run.sh --stage 8 --stop_stage 9           only compose the Ro-En model and fine-tune it
 # shellcheck source-path=SCRIPTDIR
 . utils/common.sh  # strict mode, path.sh, db.sh, stage.sh; the options stage, stop_stage, force, expdir

@@ -6,7 +6,7 @@
 #                                                   English side of WMT16 Ro-En
 #   brick 3  English pieces -> English text         decoder of the WMT16 De-En LegoNN MT model
 # and the composed ASR model is scored zero-shot and fine-tuned on Europarl-ST against a baseline.
-#   ./run.sh --nproc 8                                   everything (db.sh: WMT16, EUROPARL_ST)
+#   ./run.sh --ngpu 8                                   everything (db.sh: WMT16, EUROPARL_ST)
 #   ./run.sh --de_en_exp ../../lego_reuse_paper/lego1/exp/de_en_lego \
 #            --en_tokenizer ../../lego_reuse_paper/lego1/data/tokenizers/en.model   reuse a trained De-En model
 # shellcheck source-path=SCRIPTDIR

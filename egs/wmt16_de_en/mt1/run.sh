@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # WMT16 German->English (newstest2016), LegoNN bricks or the Transformer baseline, at paper scale.
-#   ./run.sh --nproc 8                                      LegoNN De-En (conf/train.yaml) on 8 GPUs
-#   ./run.sh --nproc 8 --train_config conf/train_baseline.yaml   the monolithic Transformer baseline
+#   ./run.sh --ngpu 8                                      LegoNN De-En (conf/train.yaml) on 8 GPUs
+#   ./run.sh --ngpu 8 --train_config conf/train_baseline.yaml   the monolithic Transformer baseline
 #   WMT16=/data/wmt16 ./run.sh                              use archives already extracted on disk
 #   ./run.sh --help                                         every option
 # The English sentencepiece model (data/tokenizers/en.model) is the LegoNN interface vocabulary that

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # WMT16 Romanian->English (newstest2016): the low-resource pair of LegoNN's decoder reuse, at paper scale.
-#   ./run.sh --nproc 4                                      LegoNN Ro-En trained from scratch
+#   ./run.sh --ngpu 4                                      LegoNN Ro-En trained from scratch
 #   ./run.sh --tgt_tokenizer ../../wmt16_de_en/mt1/data/tokenizers/en.model   share De-En's interface
 #   ./run.sh --help                                         every option
 set -euo pipefail
