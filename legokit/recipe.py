@@ -26,7 +26,6 @@ import hashlib
 import json
 import re
 import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -37,6 +36,7 @@ from pathlib import Path
 from legokit import lock
 from legokit.errors import LegokitError
 from legokit.fileio import write_atomic
+from legokit.provenance import git_hash
 
 #: arguments with these suffixes that name an existing file are hashed into the fingerprint
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
@@ -321,18 +321,6 @@ def start_afresh(marker: Path, options: StageOptions, outputs: Sequence[Path], f
     return f"{reason}: starting afresh; moved {', '.join(moved)}" if moved else None
 
 
-def git_hash(directory: Path = Path(".")) -> str | None:
-    """HEAD of the git checkout holding ``directory`` (with ``-dirty`` if it has local changes)."""
-    try:
-        head = subprocess.run(["git", "-C", str(directory), "rev-parse", "HEAD"], capture_output=True,
-                              text=True, check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(directory), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True, timeout=30).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return head + ("-dirty" if dirty else "")
-
-
 def write_marker(marker: Path, options: StageOptions, start: float, upstream_dirs: Sequence[Path] = ()) -> dict:
     """Atomically write the done-marker of a stage that started at epoch ``start`` and just succeeded."""
     now = time.time()
@@ -345,7 +333,7 @@ def write_marker(marker: Path, options: StageOptions, start: float, upstream_dir
         "run_id": uuid.uuid4().hex,
         "time": datetime.datetime.fromtimestamp(now).astimezone().isoformat(timespec="seconds"),
         "duration_s": round(now - start, 3),
-        "git": git_hash(),
+        "git": git_hash(Path(".")),
         "host": socket.gethostname(),
     }
     write_atomic(json.dumps(data, indent=2, sort_keys=True) + "\n", marker)

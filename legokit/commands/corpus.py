@@ -36,6 +36,9 @@ def _corpus_args(p: argparse.ArgumentParser, prepare: bool) -> None:
     p.add_argument("--audio-dir", default="downloads/europarl-st-flac",
                    help="europarl-st: where m4a recordings converted to flac (ffmpeg) are written")
     p.add_argument("--nj", type=positive_int, default=1, help="europarl-st: parallel ffmpeg conversions")
+    p.add_argument("--cased", action="store_true",
+                   help="europarl-st: keep transcripts as released in text (default: lower-case, no punctuation, "
+                        "as ASR is scored; text.cased always holds the released form)")
     p.add_argument("--max-words", type=positive_int, default=250, help="wmt16: drop training pairs with a longer side")
     p.add_argument("--max-ratio", type=positive_float, default=1.5, help="wmt16: drop pairs with a larger word ratio")
     p.add_argument("--dump-dir", default="dump", help="how2: feature dumps <dump-dir>/{train,valid,test}")
@@ -77,7 +80,7 @@ def _prepare(args: argparse.Namespace) -> dict:
 
     if args.name == "europarl-st":
         return prepare_europarl_st(args.root, args.out, args.audio_dir, lang=args.lang, targets=args.targets,
-                                   nj=args.nj)
+                                   nj=args.nj, cased=args.cased)
     if args.name == "wmt16":
         return prepare_wmt16(args.root, args.out, args.pair, WMTPrepConfig(args.max_words, args.max_ratio))
     return prepare_how2(args.root, args.out, args.dump_dir, max_frames=args.max_frames,

@@ -9,13 +9,20 @@ Release layout (``<root>`` is the extracted ``v1.1`` directory, or its parent)::
 
 with ``<split>`` in train, dev, test (and train-noisy, not used). The release has no ASR-only part:
 the transcripts of one spoken language come with every target language it was translated into, and
-the segmentations of the pairs overlap. The ASR set is their union, de-duplicated by (talk, start,
-end); a talk in the dev or test set of ANY pair is dropped from train, so no speech is in both.
+the segmentations of the pairs overlap. The ASR set of a split is their union with every stretch of speech
+once: a segment is kept unless it overlaps in time a segment of the same talk kept before (pairs in the
+order given, default alphabetical), so the test set is one English test set, not a copy per pair. A talk
+in the dev or test set of ANY pair is dropped from train, so no speech is in both.
+
+Transcripts are normalised as ASR is scored (lower-case, punctuation removed except word-internal
+apostrophes; ESPnet's "lc.rm"); ``cased=True`` keeps them as released. Segments whose text is empty
+(after normalisation) are dropped and listed in ``<out>/skipped``.
 
 Output ``<out>/{train,valid,test}`` (dev becomes valid)::
 
-    wav.scp   <talk> <audio file>          text      <utt> <transcript, as released>
-    segments  <utt> <talk> <start> <end>   utt2spk   <utt> <talk>  (one speech = one speaker)
+    wav.scp   <talk> <audio file>          text        <utt> <transcript, normalised unless cased>
+    segments  <utt> <talk> <start> <end>   text.cased  <utt> <transcript, as released>
+    utt2spk   <utt> <talk>  (one speech = one speaker)
 
 with ``<utt> = <talk>_<start cs:07d>_<end cs:07d>``. libsndfile cannot read the released m4a (AAC)
 audio, so each talk is converted once with ``ffmpeg -ac 1 -ar 16000`` into ``<audio_dir>/<talk>.flac``
@@ -29,6 +36,7 @@ import json
 import logging
 import shutil
 import subprocess
+import unicodedata
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -51,9 +59,16 @@ SPLITS = {"train": "train", "dev": "valid", "test": "test"}
 AUDIO_EXTENSIONS = (".m4a", ".wav", ".flac", ".mp3", ".ogg")
 
 
+def normalise(text: str) -> str:
+    """ASR scoring form: lower-case, every punctuation mark a space except apostrophes inside words."""
+    text = text.lower().replace("\u2019", "'")
+    spaced = "".join(" " if unicodedata.category(c).startswith("P") and c != "'" else c for c in text)
+    return " ".join(w for w in (w.strip("'") for w in spaced.split()) if w)
+
+
 @dataclass(frozen=True)
 class Segment:
-    """One transcribed segment of a talk."""
+    """One transcribed segment of a talk (``text`` as released)."""
 
     talk: str
     start: float
@@ -81,8 +96,9 @@ def _lines(path: Path) -> list[str]:
     return read_text_lines(path)
 
 
-def read_split(split_dir: Path, lang: str) -> list[Segment]:
-    """Segments of one ``<lang>/<tgt>/<split>`` dir (segments.lst + segments.<lang>, line-aligned)."""
+def read_split(split_dir: Path, lang: str, cased: bool = True, skipped: list[str] | None = None) -> list[Segment]:
+    """Segments of one ``<lang>/<tgt>/<split>`` dir (segments.lst + segments.<lang>, line-aligned). Those
+    whose text is empty (``normalise``d unless ``cased``) are left out, as "<file>:<line> <reason>" in ``skipped``."""
     times, texts = _lines(split_dir / "segments.lst"), _lines(split_dir / f"segments.{lang}")
     if len(times) != len(texts):
         raise LegokitError(f"{split_dir}: segments.lst has {len(times)} lines but segments.{lang} has "
@@ -99,27 +115,55 @@ def read_split(split_dir: Path, lang: str) -> list[Segment]:
             raise LegokitError(f"{split_dir / 'segments.lst'}:{n}: expected 3 fields with 0 <= start < end, "
                                f"got '{line}'")
         text = " ".join(text.split())
-        if text:
+        if text and (cased or normalise(text)):
             out.append(Segment(talk, start, end, text))
+        elif skipped is not None:
+            skipped.append(f"{split_dir / 'segments.lst'}:{n} empty transcript ({text!r})")
     return out
 
 
-def collect(root: Path, lang: str, targets: Iterable[str] | None = None) -> dict[str, list[Segment]]:
-    """Union of the segments of every ``<lang>/<tgt>`` pair per output split, de-duplicated, with
-    train talks that occur in any dev/test set removed."""
+def _without_overlaps(segs: Iterable[Segment], skipped: list[str], split: str) -> dict[str, Segment]:
+    """``segs`` (in order) by utt id, each dropped that overlaps in time one of its talk kept before."""
+    kept: dict[str, Segment] = {}
+    by_talk: dict[str, list[Segment]] = {}
+    for seg in segs:
+        if seg.utt_id in kept:
+            continue  # the same segment in another pair
+        clash = next((k for k in by_talk.get(seg.talk, []) if seg.start < k.end and k.start < seg.end), None)
+        if clash is not None:
+            skipped.append(f"{split} {seg.utt_id} overlaps {clash.utt_id} (another pair's segmentation)")
+            continue
+        kept[seg.utt_id] = seg
+        by_talk.setdefault(seg.talk, []).append(seg)
+    return kept
+
+
+def collect(root: Path, lang: str, targets: Iterable[str] | None = None, cased: bool = True,
+            skipped: list[str] | None = None) -> dict[str, list[Segment]]:
+    """Union of the segments of every ``<lang>/<tgt>`` pair per output split, each stretch of speech once
+    (see the module docstring), with train talks that occur in any dev/test set removed. An explicit
+    ``targets`` pair lacking a split dir is an error; a discovered one is skipped with a warning. What is
+    left out is appended to ``skipped``."""
     lang_dir = root / lang
     pairs = sorted(p.name for p in lang_dir.iterdir() if p.is_dir() and p.name != "audios") \
         if targets is None else list(targets)
     if not pairs:
         raise LegokitError(f"{lang_dir}: no target-language dirs (<tgt>/<split>/segments.lst) found")
-    found: dict[str, dict[tuple[str, float, float], Segment]] = {name: {} for name in SPLITS.values()}
+    skipped = [] if skipped is None else skipped
+    read: dict[str, list[Segment]] = {name: [] for name in SPLITS.values()}
     for tgt in pairs:
         for split, name in SPLITS.items():
-            if (lang_dir / tgt / split).is_dir():
-                for seg in read_split(lang_dir / tgt / split, lang):
-                    found[name].setdefault((seg.talk, seg.start, seg.end), seg)
-    held_out = {key[0] for name in ("valid", "test") for key in found[name]}
-    found["train"] = {k: s for k, s in found["train"].items() if k[0] not in held_out}
+            split_dir = lang_dir / tgt / split
+            if split_dir.is_dir():
+                read[name] += read_split(split_dir, lang, cased, skipped)
+            elif targets is not None:
+                raise LegokitError(f"{split_dir}: not found; --targets {tgt} asks for the {lang}-{tgt} pair, whose "
+                                   f"{split} set must be there (a partial release?)")
+            else:
+                log.warning("%s: not found; the %s-%s pair adds nothing to %s", split_dir, lang, tgt, name)
+    found = {name: _without_overlaps(segs, skipped, name) for name, segs in read.items()}
+    held_out = {seg.talk for name in ("valid", "test") for seg in found[name].values()}
+    found["train"] = {k: s for k, s in found["train"].items() if s.talk not in held_out}
     return {name: sorted(segs.values(), key=lambda s: s.utt_id) for name, segs in found.items()}
 
 
@@ -165,23 +209,31 @@ def convert_audio(src: Path, audio_dir: Path, sample_rate: int = 16000) -> Path:
 
 
 def prepare_europarl_st(root: str | Path, out_dir: str | Path, audio_dir: str | Path, lang: str = "en",
-                        targets: Iterable[str] | None = None, nj: int = 1) -> dict:
+                        targets: Iterable[str] | None = None, nj: int = 1, cased: bool = False) -> dict:
     """Write ``out_dir/{train,valid,test}`` speech dirs for ASR of ``lang``; converted audio goes to
-    ``audio_dir``. Returns counts (also written to ``out_dir/stats.json``)."""
+    ``audio_dir``; ``text`` is normalised unless ``cased``. Returns counts (also written to
+    ``out_dir/stats.json``); what was left out is listed in ``out_dir/skipped``."""
     root = find_root(root)
-    splits = collect(root, lang, targets)
+    skipped: list[str] = []
+    splits = collect(root, lang, targets, cased, skipped)
     talks = sorted({seg.talk for segs in splits.values() for seg in segs})
     sources = [_source_audio(root / lang / "audios", talk) for talk in talks]
     with ThreadPoolExecutor(max(1, nj)) as pool:  # ffmpeg runs as a subprocess: threads suffice
         wavs = dict(zip(talks, pool.map(lambda p: convert_audio(p, Path(audio_dir)), sources), strict=True))
-    stats: dict = {"lang": lang, "talks": len(talks)}
+    stats: dict = {"lang": lang, "talks": len(talks), "cased": cased, "skipped": len(skipped)}
     out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "skipped").write_text("".join(f"{line}\n" for line in skipped))
+    if skipped:
+        log.warning("Europarl-ST: %d segments left out (empty text or overlapping another pair's), listed in %s",
+                    len(skipped), out / "skipped")
     for name, segs in splits.items():
         d = out / name
         used = sorted({s.talk for s in segs})
         write_text(d / "wav.scp", {t: str(wavs[t]) for t in used})
         write_text(d / "segments", {s.utt_id: f"{s.talk} {s.start:.2f} {s.end:.2f}" for s in segs})
-        write_text(d / "text", {s.utt_id: s.text for s in segs})
+        write_text(d / "text", {s.utt_id: s.text if cased else normalise(s.text) for s in segs})
+        write_text(d / "text.cased", {s.utt_id: s.text for s in segs})
         write_text(d / "utt2spk", {s.utt_id: s.talk for s in segs})
         validate_speech_dir(d)
         stats[name] = {"utterances": len(segs), "talks": len(used),

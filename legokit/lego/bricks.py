@@ -35,11 +35,12 @@ from legokit.config import from_dict, to_dict
 from legokit.data.tokenizer import Tokenizer
 from legokit.errors import LegokitError
 from legokit.fileio import load_plain, write_atomic
+from legokit.lego.codec import decode_module, encode_state, load_weights
 from legokit.lego.decoders import DecoderBrick, DecoderBrickConfig
 from legokit.lego.encoders import EncoderBrick, EncoderBrickConfig
 from legokit.lego.interface import InterfaceVocab
 from legokit.lego.model import ChainLossConfig, LegoModel
-from legokit.score.results import git_hash
+from legokit.provenance import environment, git_hash
 from legokit.train.checkpoint import MAGIC as CHECKPOINT_MAGIC
 
 log = logging.getLogger(__name__)
@@ -111,8 +112,6 @@ def _checksum(manifest: str, state: dict[str, Tensor], tokenizers: dict[str, Ten
 def brick_payload(brick: Brick) -> dict[str, Any]:
     manifest = json.dumps(brick.manifest, sort_keys=True)
     if brick.manifest.get("compression"):
-        from legokit.lego.compress import encode_state  # int8 / sparse layers as plain tensors
-
         state = encode_state(brick.module, brick.manifest["compression"])
     else:
         state = {k: v.detach().cpu().clone() for k, v in brick.module.state_dict().items()}

@@ -2,7 +2,7 @@
 
 The scores live in ``<exp>/results.json`` (one entry per test set, so scoring a new test set adds a
 row and re-scoring one replaces only its row); ``<exp>/RESULTS.md`` is rendered from it on every
-update together with the environment (python, torch, legokit, OS, CPUs), the legokit git hash, the
+update together with the environment (python, torch, legokit, OS, CPUs, host), the legokit git hash, the
 date and the config used.
 """
 
@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import importlib.metadata
 import json
-import os
-import platform
-import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-import legokit
 from legokit.errors import LegokitError
 from legokit.fileio import write_atomic
+from legokit.provenance import environment, git_hash
 
 RECORD_NAME = "results.json"
 MARKDOWN_NAME = "RESULTS.md"
@@ -29,26 +25,6 @@ METRIC_TITLES = {"bleu": "BLEU", "chrf": "chrF", "wer": "WER", "cer": "CER",
                  "rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L",
                  "rouge1_nostem": "ROUGE-1 (no stem)", "rouge2_nostem": "ROUGE-2 (no stem)",
                  "rougeL_nostem": "ROUGE-L (no stem)", "meteor": "METEOR"}
-
-
-def environment() -> dict[str, str]:
-    """Versions and machine facts worth recording next to a score."""
-    return {"python": platform.python_version(), "torch": importlib.metadata.version("torch"),
-            "legokit": legokit.__version__, "os": platform.platform(), "cpus": str(os.cpu_count())}
-
-
-def git_hash(path: str | Path = Path(legokit.__file__).parent) -> str:
-    """Commit of the git repository holding ``path`` (legokit's own by default), "+dirty" when tracked
-    files are modified; "unknown" outside git."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True,
-                              check=True, timeout=30).stdout.strip()
-    try:
-        commit = git("rev-parse", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return commit + ("+dirty" if dirty else "")
 
 
 def config_info(path: str | Path) -> dict[str, str]:
@@ -143,7 +119,7 @@ def render_results(record: Mapping, title: str) -> str:
         f"- date: {record['date']}",
         f"- git hash: `{record['git']}`",
         f"- python {env['python']}, torch {env['torch']}, legokit {env['legokit']}",
-        f"- OS: {env['os']}, CPUs: {env['cpus']}",
+        f"- OS: {env['os']}, CPUs: {env['cpus']}, host: {env.get('host', 'not recorded')}",
         f"- config: {config_line}",
         "",
         "## Scores",

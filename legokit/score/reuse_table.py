@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from legokit.errors import LegokitError
+from legokit.provenance import environment, git_hash
 from legokit.recipe import stage_durations
-from legokit.score.results import environment, git_hash, load_record, markdown_table
+from legokit.score.results import load_record, markdown_table
 
 COLUMNS = ("baseline", "zeroshot", "finetune")
 TITLES = ("baseline trained on the task", "LegoNN zero-shot (reused De-En decoder)", "LegoNN fine-tuned")

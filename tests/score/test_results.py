@@ -2,6 +2,7 @@
 
 import json
 import platform
+import socket
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,9 @@ import sacrebleu
 from legokit import __version__
 from legokit.cli import main
 from legokit.errors import LegokitError
+from legokit.provenance import git_hash
 from legokit.score.results import (
     config_info,
-    git_hash,
     load_record,
     markdown_table,
     read_scores_json,
@@ -43,7 +44,7 @@ def test_update_appends_rows_and_records_environment(tmp_path):
     assert "| test | 30.00 | - |" in text and "| dev | 28.50 | 50.00 |" in text
     assert f"python {platform.python_version()}" in text and f"legokit {__version__}" in text
     assert config_info(config)["sha256"] in text and str(config) in text  # config kept from the first call
-    assert "hyp `h.txt`" in text and git_hash() in text
+    assert "hyp `h.txt`" in text and git_hash() in text and f"host: {socket.gethostname()}" in text
     md = update_results(exp, "test", {"bleu": 31.0})  # re-scoring replaces only that row
     text = md.read_text()
     assert "| test | 31.00 | - |" in text and "| dev | 28.50 | 50.00 |" in text
@@ -54,11 +55,6 @@ def test_config_yaml_in_exp_dir_is_picked_up(tmp_path):
     (tmp_path / "config.yaml").write_text("a: 1\n")
     update_results(tmp_path, "test", {"wer": 10.0})
     assert load_record(tmp_path)["config"]["path"] == str(tmp_path / "config.yaml")
-
-
-def test_git_hash_outside_git(tmp_path):
-    assert git_hash(tmp_path) == "unknown"
-    assert len(git_hash().removesuffix("+dirty")) == 40
 
 
 def test_bad_inputs(tmp_path):
