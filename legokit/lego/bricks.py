@@ -125,7 +125,7 @@ def make_manifest(kind: str, module: EncoderBrick | DecoderBrick, arch: dict[str
                   input_interface: dict[str, Any], output_interface: dict[str, Any],
                   training: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
-        "kind": kind, "legokit_version": __version__, "git_hash": git_hash(),
+        "kind": kind, "legokit_version": __version__, "git_hash": git_hash(), "environment": environment(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "arch": {"config": to_dict(module.cfg), **arch},
         "input_interface": input_interface, "output_interface": output_interface,
