@@ -1,6 +1,7 @@
 """Every YAML config a recipe ships loads into the dataclass its stage reads (no unknown key, no bad value),
 so a typo fails here rather than hours into a run."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,32 @@ def test_amp_is_auto_at_paper_scale_and_off_in_the_cpu_measured_presets():
     wrong = {name: amp for name, (amp, paper) in checked.items() if amp != ("auto" if paper else "none")}
     assert not wrong, wrong
     assert sum(paper for _, paper in checked.values()) >= 17
+
+
+def stated_updates(path: Path) -> int | None:
+    """The number of updates a config says it makes: the first integer of its `# updates: N ...` comment."""
+    match = re.search(r"^# updates: ([0-9,]+)", path.read_text(), re.MULTILINE)
+    return int(match.group(1).replace(",", "")) if match else None
+
+
+def test_warmup_is_a_fraction_of_the_updates_each_paper_config_states():
+    """Every paper-scale config that warms up states its updates (`# updates: N = arithmetic`), and its warm-up
+    ends within the first quarter of them: a warm-up longer than training never reaches the peak lr."""
+    checked, missing, wrong = 0, [], {}
+    for path in CONFIGS:
+        if config_class(path) is not ExperimentConfig:
+            continue
+        rel = path.relative_to(EGS)
+        paper = "paper" in rel.parts or rel.parts[0] in PAPER_RECIPES
+        warmup = load_config(ExperimentConfig, str(path), []).optim.warmup_steps
+        updates = stated_updates(path)
+        if updates is None:
+            if paper and warmup > 0:
+                missing.append(str(rel))
+            continue
+        checked += 1
+        if not warmup < updates or warmup > 0.25 * updates:
+            wrong[str(rel)] = (warmup, updates)
+    assert not missing, f"paper configs with a warm-up but no '# updates:' comment: {missing}"
+    assert not wrong, f"warmup_steps not < 25% of the stated updates: {wrong}"
+    assert checked >= 14
