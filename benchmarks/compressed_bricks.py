@@ -41,10 +41,10 @@ from pathlib import Path
 import torch
 
 from legokit.config import load_config
-from legokit.decode.runner import DecodeConfig
 from legokit.errors import LegokitError
 from legokit.lego.bricks import Brick, compose, load_brick
-from legokit.lego.compress import ChainData, CompressConfig, brick_size, compress_brick, evaluate_chain
+from legokit.workflows.compress import ChainData, CompressConfig, brick_size, compress_brick, evaluate_chain
+from legokit.workflows.decode import DecodeConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, peak_rss_mb, set_threads  # noqa: E402

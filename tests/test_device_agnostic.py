@@ -16,7 +16,7 @@ import pytest
 
 PACKAGE = Path(__file__).parents[1] / "legokit"
 #: where tensor factories must say their device and ``.cpu()`` may not run in a loop
-COMPUTE = ("decode", "lego", "nn", "losses.py")
+COMPUTE = ("decode", "lego", "nn", "losses.py", "workflows")
 FACTORIES = {"zeros", "ones", "full", "arange", "empty", "tensor", "randn", "rand"}
 #: calls whose tensor arguments are module state, moved with ``module.to(device)``
 MODULE_STATE = {"register_buffer", "Parameter"}
@@ -31,14 +31,14 @@ ALLOWED = {
     # Device resolution itself: "cpu"/"auto" without CUDA resolve to the CPU.
     ("train/trainer.py", "resolve_device"): "the CPU is what device=cpu / auto without CUDA means",
     # Decoding inputs are built by the DataLoader on the CPU (its workers cannot reach a GPU); each collated
-    # batch is moved to the device once, with non_blocking=True (legokit/decode/runner.py decode_dir).
-    ("decode/runner.py", "__getitem__"): "loader side: batches are moved to the device once",
-    ("decode/runner.py", "_dataset"): "loader side: batches are moved to the device once",
+    # batch is moved to the device once, with non_blocking=True (legokit/workflows/decode.py decode_dir).
+    ("workflows/decode.py", "__getitem__"): "loader side: batches are moved to the device once",
+    ("workflows/decode.py", "_dataset"): "loader side: batches are moved to the device once",
     # The brick file format: bit masks and int8 kernels are built on state dicts that bricks save and load
     # on the CPU (torch's dynamic int8 Linear has CPU kernels only); a loaded brick is moved afterwards.
-    ("lego/compress.py", "<module>"): "brick format constant, applied to CPU state dicts",
-    ("lego/compress.py", "_int8_linear"): "int8 dynamic quantisation runs on the CPU only",
-    ("lego/compress.py", "encode_state"): "serialising a brick: its state goes to the CPU",
+    ("lego/codec.py", "<module>"): "brick format constant, applied to CPU state dicts",
+    ("nn/quantize.py", "int8_linear"): "int8 dynamic quantisation runs on the CPU only",
+    ("lego/codec.py", "encode_state"): "serialising a brick: its state goes to the CPU",
     ("lego/bricks.py", "brick_payload"): "serialising a brick: its state goes to the CPU",
     ("lego/bricks.py", "_checksum"): "checksum of a brick's bytes: read on the CPU",
 }

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from legokit.errors import LegokitError
-from legokit.experiment import _load_into
 from legokit.lego.bricks import Brick, make_manifest, save_brick
 from legokit.lego.encoders import EncoderBrick, EncoderBrickConfig
 from legokit.nn.config import EncoderConfig
+from legokit.workflows.experiment import _load_into
 
 VOCAB = 12
 
@@ -100,7 +100,7 @@ def test_resuming_under_another_config_is_refused(tmp_path):
 
     from legokit.data.tokenizer import train_tokenizer
     from legokit.errors import LegokitError
-    from legokit.experiment import train
+    from legokit.workflows.experiment import train
 
     for lang, size in (("en", 29), ("de", 31)):
         train_tokenizer([str(FIXTURE / "train" / f"text.{lang}")], str(tmp_path / lang), size,

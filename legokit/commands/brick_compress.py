@@ -15,7 +15,7 @@ import argparse
 from pathlib import Path
 
 from legokit.commands._types import fraction, nonnegative_int, positive_float, positive_int
-from legokit.lego.compress import METHODS, PRUNE_SCOPES
+from legokit.workflows.compress import METHODS, PRUNE_SCOPES
 
 HELP = "compress a brick: int8 dynamic quantisation, int8 quantisation-aware fine-tuning, or pruning"
 
@@ -53,7 +53,7 @@ def add_compress_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
 
 
 def _chain_data(data_dir: Path | None, feats: Path | None, args: argparse.Namespace):
-    from legokit.lego.compress import ChainData
+    from legokit.workflows.compress import ChainData
 
     if data_dir is None:
         return None
@@ -64,10 +64,10 @@ def run_compress(args: argparse.Namespace) -> int:
     import json
 
     from legokit.decode.beam_search import BeamSearchConfig
-    from legokit.decode.runner import DecodeConfig
     from legokit.fileio import check_outputs
     from legokit.lego.bricks import load_brick, load_bricks, save_brick
-    from legokit.lego.compress import CompressConfig, compress_brick, evaluate_chain
+    from legokit.workflows.compress import CompressConfig, compress_brick, evaluate_chain
+    from legokit.workflows.decode import DecodeConfig
 
     check_outputs([args.input, args.upstream, args.downstream], [args.output])
     cfg = CompressConfig(method=args.method, sparsity=args.sparsity, prune_scope=args.prune_scope,

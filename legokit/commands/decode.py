@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from legokit.config import load_config
-    from legokit.decode.runner import DecodeConfig, decode_dir
+    from legokit.workflows.decode import DecodeConfig, decode_dir
 
     overrides = args.overrides + ([f"on_long_input={args.on_long_input}"] if args.on_long_input else [])
     overrides += [f"device={args.device}"] if args.device else []

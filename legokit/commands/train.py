@@ -22,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from legokit.config import dump_yaml, load_config
-    from legokit.experiment import ExperimentConfig, train
     from legokit.lock import lock_dir_rank0
+    from legokit.workflows.experiment import ExperimentConfig, train
 
     cfg = load_config(ExperimentConfig, args.config, args.overrides)  # bad values: refused before --out-dir exists
     if args.print_config:

@@ -169,14 +169,6 @@ def _build_module(manifest: dict[str, Any], origin: str) -> EncoderBrick | Decod
     raise LegokitError(f"{origin}: unknown brick kind {manifest['kind']!r} (expected encoder or decoder)")
 
 
-def load_weights(module: EncoderBrick | DecoderBrick, state: dict[str, Tensor], origin: str) -> None:
-    """Load a brick's fp32 state; every key must fit the architecture."""
-    missing, unexpected = module.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise LegokitError(f"{origin}: weights do not fit the manifest's architecture "
-                           f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
-
-
 def _tensor_dict(value: Any) -> bool:
     return isinstance(value, dict) and all(isinstance(v, Tensor) for v in value.values())
 
@@ -199,8 +191,6 @@ def brick_from_payload(payload: Any, origin: str) -> Brick:
         raise LegokitError(f"{origin}: malformed brick manifest ({type(err).__name__}: {err}); "
                            "re-export it") from None
     if manifest.get("compression"):
-        from legokit.lego.compress import decode_module  # rebuilds int8 / sparse layers
-
         module = decode_module(module, state, manifest["compression"], origin)
     else:
         load_weights(module, state, origin)

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from legokit.config import load_config
-from legokit.decode.runner import DecodeConfig
-from legokit.experiment import ExperimentConfig
 from legokit.tts.corpus import CorpusConfig
 from legokit.tts.experiment import TTSConfig
+from legokit.workflows.decode import DecodeConfig
+from legokit.workflows.experiment import ExperimentConfig
 
 EGS = Path(__file__).resolve().parents[2] / "egs"
 # TEMPLATE/example is the stage machinery's dummy recipe: its config is read by no legokit command

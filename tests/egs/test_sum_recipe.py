@@ -4,8 +4,8 @@ import subprocess
 from pathlib import Path
 
 from legokit.config import load_config
-from legokit.decode.runner import DecodeConfig
-from legokit.experiment import ExperimentConfig
+from legokit.workflows.decode import DecodeConfig
+from legokit.workflows.experiment import ExperimentConfig
 
 RECIPE = Path(__file__).resolve().parents[2] / "egs" / "debian_sum" / "sum1"
 

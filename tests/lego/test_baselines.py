@@ -12,8 +12,8 @@ from legokit.data.datadir import read_kaldi_map
 from legokit.data.featdump import dump_features
 from legokit.data.features import FbankConfig
 from legokit.data.tokenizer import train_tokenizer
-from legokit.decode.runner import DecodeConfig, decode_dir
-from legokit.experiment import train
+from legokit.workflows.decode import DecodeConfig, decode_dir
+from legokit.workflows.experiment import train
 
 ASR_FIXTURE = Path(__file__).parents[1] / "fixtures" / "asr"
 SMALL = ["model.encoder.encoder.kind=transformer", "model.encoder.encoder.num_layers=2",

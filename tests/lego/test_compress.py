@@ -30,24 +30,14 @@ from legokit.lego.bricks import (
     save_brick,
     save_model,
 )
-from legokit.lego.compress import (
-    ChainData,
-    CompressConfig,
-    compress_brick,
-    compressible_linears,
-    fake_quant_weight,
-    fake_quantized,
-    pack_bits,
-    prune_linears,
-    qat_finetune,
-    quantize_int8,
-    unpack_bits,
-)
+from legokit.lego.codec import pack_bits, unpack_bits
 from legokit.lego.decoders import DecoderBrick, DecoderBrickConfig
 from legokit.lego.encoders import EncoderBrick, EncoderBrickConfig
 from legokit.lego.ingestors import IngestorConfig
 from legokit.lego.model import LegoModel
 from legokit.nn.config import EncoderConfig
+from legokit.nn.quantize import compressible_linears, fake_quant_weight, fake_quantized, prune_linears, quantize_int8
+from legokit.workflows.compress import ChainData, CompressConfig, compress_brick, qat_finetune
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "lego"
 

@@ -6,10 +6,10 @@ import pytest
 from helpers.toy_lego import ARCH, DECODER, FIXTURE, TRAIN, VOCAB, bleu, data_args
 
 from legokit.data.tokenizer import train_tokenizer
-from legokit.decode.runner import DecodeConfig, decode_dir
 from legokit.errors import LegokitError
-from legokit.experiment import train
 from legokit.lego.bricks import check_chain, compose, load_brick, save_model
+from legokit.workflows.decode import DecodeConfig, decode_dir
+from legokit.workflows.experiment import train
 
 
 @pytest.mark.slow

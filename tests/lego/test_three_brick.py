@@ -8,10 +8,10 @@ import torch
 from helpers.toy_lego import ARCH, DECODER, FIXTURE, TRAIN, bleu, data_args
 
 from legokit.data.tokenizer import train_tokenizer
-from legokit.decode.runner import DecodeConfig, decode_dir
 from legokit.errors import LegokitError
-from legokit.experiment import train
 from legokit.lego.bricks import load_brick, load_bricks
+from legokit.workflows.decode import DecodeConfig, decode_dir
+from legokit.workflows.experiment import train
 
 MIDDLE = ["model.encoder.input=interface", "model.encoder.encoder.kind=transformer",
           "model.encoder.encoder.num_layers=1", "model.encoder.encoder.dim=64", "model.encoder.encoder.num_heads=4",

@@ -10,8 +10,8 @@ from robustness.cases import write_wav
 
 from legokit.config import load_config
 from legokit.data.tokenizer import train_tokenizer
-from legokit.experiment import ExperimentConfig, build_model, export_bricks, load_data
 from legokit.train.checkpoint import save_checkpoint
+from legokit.workflows.experiment import ExperimentConfig, build_model, export_bricks, load_data
 
 LEGO = Path(__file__).parents[1] / "fixtures" / "lego"
 #: a very small De->En LegoNN chain on the toy fixture (word-level vocabularies: whole toy grammar + 4 specials)

@@ -23,7 +23,7 @@ def _decode(model: Path, out: Path, *overrides: str, options: tuple[str, ...] = 
 
 def test_decode_in_bfloat16_on_the_given_device(toy_model: Path, tmp_path: Path,
                                                 caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="legokit.decode.runner")
+    caplog.set_level(logging.INFO, logger="legokit.workflows.decode")
     assert main(_decode(toy_model / "model.pt", tmp_path / "fp32", options=("--device", "cpu"))) == 0
     assert main(_decode(toy_model / "model.pt", tmp_path / "bf16", "dtype=bfloat16", options=("--device", "cpu"))) == 0
     said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("decoded ")]
@@ -55,6 +55,6 @@ def test_config_device_is_used_and_the_option_overrides_it(toy_model: Path, tmp_
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is here")
 def test_auto_decodes_on_the_cpu_without_a_gpu(toy_model: Path, tmp_path: Path,
                                                caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="legokit.decode.runner")
+    caplog.set_level(logging.INFO, logger="legokit.workflows.decode")
     assert main(_decode(toy_model / "model.pt", tmp_path / "hyp", "device=auto")) == 0
     assert any(r.getMessage().startswith("decoded ") and " on cpu " in r.getMessage() for r in caplog.records)

@@ -18,8 +18,8 @@ from legokit.cli import main
 from legokit.config import dump_yaml, load_config
 from legokit.data.tokenizer import train_tokenizer
 from legokit.errors import LegokitError
-from legokit.experiment import ExperimentConfig, build_model, export_bricks, load_data
 from legokit.train.checkpoint import save_checkpoint
+from legokit.workflows.experiment import ExperimentConfig, build_model, export_bricks, load_data
 
 
 def _error(capfd: pytest.CaptureFixture[str], *argv: str) -> str:

@@ -17,8 +17,8 @@ from legokit.config import load_config, parse_overrides, read_yaml
 from legokit.data.datadir import read_kaldi_map, read_speech_dir, read_text_dir
 from legokit.data.featdump import FeatureReader
 from legokit.errors import LegokitError
-from legokit.experiment import ExperimentConfig
 from legokit.score.io import read_kaldi, read_lines
+from legokit.workflows.experiment import ExperimentConfig
 
 FAST = settings(max_examples=150, deadline=None)
 #: text that looks like Kaldi files: ids, spaces, tabs, newlines, \r, a few non-ASCII and odd characters

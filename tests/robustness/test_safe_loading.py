@@ -26,9 +26,9 @@ from legokit.cli import main
 from legokit.config import dump_yaml, load_config
 from legokit.data.features import CMVNStats
 from legokit.errors import LegokitError
-from legokit.experiment import ExperimentConfig
 from legokit.interop.fairseq import read_checkpoint
 from legokit.train.checkpoint import MAGIC
+from legokit.workflows.experiment import ExperimentConfig
 
 PACKAGE = Path(__file__).parents[2] / "legokit"
 

@@ -23,8 +23,8 @@ from legokit.data.featdump import dump_features
 from legokit.data.features import FbankConfig
 from legokit.data.tokenizer import train_tokenizer
 from legokit.errors import LegokitError
-from legokit.experiment import ExperimentConfig, build_model, export_bricks, load_data
 from legokit.fileio import read_text_lines
+from legokit.workflows.experiment import ExperimentConfig, build_model, export_bricks, load_data
 
 TOO_SHORT = "too short: 100 samples at 16000 Hz, less than one 25 ms frame"
 

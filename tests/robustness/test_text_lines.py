@@ -31,7 +31,7 @@ NOT_LINE_ENDS = ["\x0c", "\x0b", "\x1c", "\x85", "\u2028", "\u2029", "\r"]
 #: (besides ``str(err).splitlines()``, the first line of an exception message, allowed everywhere)
 SPLITLINES_ALLOWED = {
     ("prepare/debian.py", "_run"): "the tail of a subprocess's output",
-    ("experiment.py", "_check_resumable"): "a diff of two YAML texts that legokit wrote",
+    ("workflows/experiment.py", "_check_resumable"): "a diff of two YAML texts that legokit wrote",
 }
 
 

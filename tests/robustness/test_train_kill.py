@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from robustness.conftest import tiny_overrides
 
-from legokit.decode.runner import DecodeConfig, decode_dir
 from legokit.lego.bricks import load_bricks
 from legokit.train.checkpoint import list_checkpoints, load_checkpoint
+from legokit.workflows.decode import DecodeConfig, decode_dir
 
 EPOCHS = 20  # 600 toy sentences / 700-token batches = 6 updates per epoch; long enough that no kill lands late
 SCHEDULE = [f"train.max_epochs={EPOCHS}", "train.save_interval_steps=2", "train.keep_last_checkpoints=3"]

@@ -141,8 +141,8 @@ def test_auto_on_cuda_with_bf16_is_bf16(monkeypatch):
 
 
 def test_loaders_pin_memory_only_for_a_run_on_cuda(monkeypatch):
-    from legokit.experiment import DataConfig, make_loader
     from legokit.train.trainer import pins_memory
+    from legokit.workflows.experiment import DataConfig, make_loader
 
     assert not pins_memory("auto") and not pins_memory("cpu")  # no CUDA here
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
