@@ -41,6 +41,8 @@ def add_compress_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     p.add_argument("--qat-feats", type=Path, help="int8-qat, speech: feats.scp of the --qat-data feature dump")
     p.add_argument("--qat-steps", type=positive_int, default=200, help="int8-qat: fine-tuning updates")
     p.add_argument("--qat-lr", type=positive_float, default=1e-4, help="int8-qat: Adam learning rate")
+    p.add_argument("--qat-dir", type=Path, help="int8-qat: where the trainer writes checkpoints, train.log and "
+                        "metrics.jsonl; the same command resumes from them (default: a temporary directory)")
     p.add_argument("--eval-data", type=Path,
                    help="data dir to decode before and after compression (BLEU for text, WER for speech)")
     p.add_argument("--eval-feats", type=Path, help="speech: feats.scp of the --eval-data feature dump")
@@ -71,7 +73,8 @@ def run_compress(args: argparse.Namespace) -> int:
 
     check_outputs([args.input, args.upstream, args.downstream], [args.output])
     cfg = CompressConfig(method=args.method, sparsity=args.sparsity, prune_scope=args.prune_scope,
-                         qat_steps=args.qat_steps, qat_lr=args.qat_lr, seed=args.seed)
+                         qat_steps=args.qat_steps, qat_lr=args.qat_lr, seed=args.seed,
+                         qat_dir=str(args.qat_dir) if args.qat_dir else None)
     brick = load_brick(args.input)
     upstream = load_bricks(args.upstream) if args.upstream else []
     downstream = load_bricks(args.downstream) if args.downstream else []

@@ -18,9 +18,10 @@ activations (fbgemm's ``reduce_range``), straight-through gradients; then conver
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
-import itertools
+import json
 import logging
 import tempfile
 from collections.abc import Callable, Iterable
@@ -35,11 +36,14 @@ from legokit.data.datadir import read_kaldi_map
 from legokit.data.datasets import SpeechDataset, TextPairDataset
 from legokit.data.tokenizer import Tokenizer
 from legokit.errors import LegokitError
+from legokit.fileio import read_text_lines
 from legokit.lego.bricks import Brick, brick_payload, compose, save_model
 from legokit.lego.model import ChainLossConfig, LegoModel
 from legokit.nn.quantize import compressible_linears, fake_quantized, int8_layers, prune_linears, quantize_int8
 from legokit.score import metrics
+from legokit.train.config import OptimConfig, TrainConfig
 from legokit.train.seeding import seed_everything
+from legokit.train.trainer import fit
 from legokit.workflows.decode import DecodeConfig, decode_dir
 from legokit.workflows.experiment import DataConfig, make_loader
 
@@ -59,6 +63,7 @@ class CompressConfig:
     qat_steps: int = 200          # int8-qat: fine-tuning updates
     qat_lr: float = 1e-4          # int8-qat: Adam learning rate
     seed: int = 0                 # int8-qat: data order and dropout
+    qat_dir: str | None = None    # int8-qat: the trainer's checkpoints, train.log, metrics (resumable); None: temp
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -87,34 +92,30 @@ def nonzero_parameters(module: nn.Module) -> int:
 
 # --- quantisation-aware training --------------------------------------------------------------------
 def qat_finetune(model: LegoModel, module: nn.Module, batches: Callable[[int], Iterable[dict]], steps: int,
-                 lr: float, clip_norm: float = 5.0) -> list[float]:
-    """Fine-tune ``module`` (one brick of ``model``, the others frozen) for ``steps`` Adam updates of the
-    model's per-token loss with its Linear layers fake-quantised. ``batches(epoch)`` yields batches.
-    Returns the loss of every step. The brick's length statistics are left as they were."""
-    names = list(compressible_linears(module))
+                 lr: float, out_dir: Path, seed: int = 0, clip_norm: float = 5.0) -> list[float]:
+    """Fine-tune ``module`` (one brick of ``model``; the model's other bricks must be frozen) for ``steps`` Adam
+    updates of the model's per-token loss with its Linear layers fake-quantised, through the trainer
+    (:func:`legokit.train.trainer.fit`: progress, checkpoints in ``out_dir``, resume from them). ``batches(epoch)``
+    yields the batches of epoch 1, 2, ... Returns the loss of every update. The brick's length statistics are
+    left as they were."""
     length_stats = copy.deepcopy(module.length_stats.state_dict())
-    losses: list[float] = []
-    with fake_quantized(module, names):
-        params = [p for p in module.parameters() if p.requires_grad]
-        optimizer = torch.optim.Adam(params, lr=lr)
-        model.train()
-        epoch = 0
-        while len(losses) < steps:
-            seen = len(losses)
-            for batch in itertools.islice(batches(epoch), steps - len(losses)):
-                out = model(batch)
-                loss = out["loss"] / out["weight"].clamp_min(1.0)
-                optimizer.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, clip_norm)
-                optimizer.step()
-                losses.append(float(loss.detach()))
-            if len(losses) == seen:
-                raise LegokitError("QAT data yields no batch: check --qat-data (and --max-tokens)")
-            epoch += 1
+    optim = OptimConfig(optimizer="adam", lr=lr, betas=[0.9, 0.999], eps=1e-8, scheduler="constant", warmup_steps=0,
+                        clip_grad_norm=clip_norm)
+    # an epoch that yields a batch makes an update, so `steps` epochs are enough; an empty one ends fit at step 0
+    train = TrainConfig(max_steps=steps, max_epochs=steps, log_interval=1, keep_last_checkpoints=1, keep_best=0,
+                        seed=seed, device="cpu")
+    with fake_quantized(module, list(compressible_linears(module))):
+        result = fit(model, batches, None, optim, train, out_dir)
     model.eval()
     module.length_stats.load_state_dict(length_stats)
-    return losses
+    if result.reason == "interrupted":
+        raise LegokitError(f"QAT was interrupted at update {result.step}: run the same command with --qat-dir "
+                           f"{out_dir} to resume")
+    if result.step == 0:
+        raise LegokitError("QAT data yields no batch: check --qat-data (and --max-tokens)")
+    losses = {r["step"]: r["loss"] for r in map(json.loads, read_text_lines(out_dir / "metrics.jsonl"))
+              if r["event"] == "train"}  # a resumed run repeats the steps after its checkpoint: the last wins
+    return [losses[step] for step in sorted(losses)]
 
 
 # --- data for QAT and evaluation ----------------------------------------------------------------------
@@ -222,7 +223,10 @@ def _run_qat(brick: Brick, cfg: CompressConfig, upstream: list[Brick], data: Cha
     model = compose(chain, length_rate=None, loss=loss)
     for i in range(len(upstream)):
         model.freeze(f"encoders.{i}")
-    losses = qat_finetune(model, brick.module, data.loader(chain, cfg.seed), cfg.qat_steps, cfg.qat_lr)
+    with contextlib.ExitStack() as stack:
+        out_dir = Path(cfg.qat_dir) if cfg.qat_dir else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        losses = qat_finetune(model, brick.module, data.loader(chain, cfg.seed), cfg.qat_steps, cfg.qat_lr, out_dir,
+                              cfg.seed)
     log.info("QAT of %s: %d steps, loss %.4f -> %.4f", brick.path, len(losses), losses[0], losses[-1])
     return {"steps": len(losses), "lr": cfg.qat_lr, "data": data.data_dir, "loss_first": losses[0],
             "loss_last": losses[-1], "loss": "ce" if brick.kind == "decoder" else "ctc"}

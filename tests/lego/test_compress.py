@@ -127,11 +127,11 @@ def test_fake_quantized_linear_simulates_the_int8_kernel():
     assert (simulated - int8).abs().max() < 0.2 * (fp32 - int8).abs().max()
 
 
-def test_qat_lowers_the_interface_loss_and_converts_to_what_it_simulated(pair, tokenizers):
+def test_qat_lowers_the_interface_loss_and_converts_to_what_it_simulated(pair, tokenizers, tmp_path):
     encoder, _ = pair
     model = LegoModel([encoder.module])
     batch = _batch(tokenizers)
-    losses = qat_finetune(model, encoder.module, lambda epoch: [batch], steps=20, lr=3e-3)
+    losses = qat_finetune(model, encoder.module, lambda epoch: [batch], steps=20, lr=3e-3, out_dir=tmp_path)
     assert losses[-1] < 0.8 * losses[0]
     assert encoder.module.length_stats.summary() == {}  # QAT data does not enter the brick's statistics
     names = list(compressible_linears(encoder.module))
@@ -246,6 +246,23 @@ def test_qat_of_a_decoder_leaves_its_upstream_brick_trainable(pair, tmp_path):
     assert all(p.requires_grad for p in encoder.module.parameters()) and encoder.module.training
     assert all(torch.equal(v, encoder.module.state_dict()[k]) for k, v in before.items())
     compress_brick(encoder, CompressConfig(method="int8-qat", qat_steps=2), qat_data=data)
+
+
+
+def test_qat_runs_through_the_trainer_reproducibly_and_resumes(pair, tmp_path):
+    encoder, _ = pair
+    data = _data_dir(tmp_path)
+    runs = [compress_brick(encoder, CompressConfig(method="int8-qat", qat_steps=3, qat_dir=str(tmp_path / d)),
+                           qat_data=ChainData(str(data), max_tokens=40)) for d in ("a", "b")]
+    assert {"train.log", "metrics.jsonl", "checkpoints"} <= {p.name for p in (tmp_path / "a").iterdir()}
+    first, second = (bricks_mod.brick_payload(r)["state_dict"] for r in runs)
+    assert all(torch.equal(first[k], second[k]) for k in first)  # same seed, same brick
+    assert runs[0].manifest["compression"]["qat"] == runs[1].manifest["compression"]["qat"]
+    # a finished run in the same --qat-dir resumes from its last checkpoint: no update is repeated
+    again = compress_brick(encoder, CompressConfig(method="int8-qat", qat_steps=3, qat_dir=str(tmp_path / "a")),
+                           qat_data=ChainData(str(data), max_tokens=40))
+    assert all(torch.equal(v, bricks_mod.brick_payload(again)["state_dict"][k]) for k, v in first.items())
+    assert "from step 3" in (tmp_path / "a" / "train.log").read_text()
 
 
 def _rewrite(payload: dict, path: Path, manifest: dict | None = None, drop: str | None = None) -> None:
