@@ -15,7 +15,7 @@ lives here so it is tested in Python. Subcommands (all paths relative to the rec
 reason on stdout when it must run, 2 on a user error (anything else is a crash, not "run it").
 A marker ``stageN.<name>.done`` is JSON (see :func:`write_marker`). ``fresh`` moves a stage's output
 dirs aside (never deletes them) when it must start afresh (see :func:`start_afresh`). The fingerprint
-leaves out what never changes a result: NEUTRAL_OPTIONS, NEUTRAL_FLAGS, NEUTRAL_VARIABLES and LAUNCHERS.
+leaves out what never changes a result: NEUTRAL_OPTIONS, NEUTRAL_FLAGS, NEUTRAL_VARIABLES, QUEUES and LAUNCHERS.
 """
 
 from __future__ import annotations
@@ -54,10 +54,14 @@ NEUTRAL_OPTIONS = frozenset({"--nj", "--nproc", "--nproc-per-node", "--ngpu", "-
 NEUTRAL_FLAGS = frozenset({"--standalone"})
 #: ``run_stage --env`` variables left out of the fingerprint
 NEUTRAL_VARIABLES = frozenset({"nj", "nproc", "ngpu", "nnodes", "node_rank", "rdzv_endpoint", "log_level",
+                               "cmd", "cluster_conf", "dry_run",
                                "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                "LEGOKIT_NO_TQDM", "LEGOKIT_PROGRESS_INTERVAL"})
 #: process launchers: `torchrun [OPTS] -m legokit.cli train ...` counts as `legokit train ...`
 LAUNCHERS = (("torchrun",), ("-m", "torch.distributed.run"), ("-m", "torch.distributed.launch"))
+#: job queues: `queue KIND LOG [OPTS] -- CMD` (egs/TEMPLATE/utils/common.sh) and `legokit queue ... -- CMD` count
+#: as CMD (where and in how many jobs a command runs never changes what it computes)
+QUEUES = (("queue",), ("legokit", "queue"))
 #: launcher options without a value (all others take one)
 LAUNCHER_FLAGS = frozenset({"--standalone", "--no-python", "--run-path", "-m", "--module"})
 
@@ -105,10 +109,17 @@ def _unwrap_launcher(command: list[str]) -> list[str]:
     return ["python", "-m", *rest[i:]] if module else rest[i:]
 
 
+def _unwrap_queue(command: list[str]) -> list[str]:
+    """The command a job queue (:data:`QUEUES`) runs: what follows its ``--``."""
+    if any(tuple(command[:len(queue)]) == queue for queue in QUEUES) and "--" in command:
+        return command[command.index("--") + 1:]
+    return command
+
+
 def counted_command(command: Sequence[str]) -> list[str]:
-    """``command`` as the fingerprint sees it: a launcher replaced by what it starts, ``python -m legokit.cli``
-    spelled ``legokit``, and the options of NEUTRAL_OPTIONS / NEUTRAL_FLAGS dropped."""
-    command = _unwrap_launcher(list(command))
+    """``command`` as the fingerprint sees it: a job queue or launcher replaced by what it runs, ``python -m
+    legokit.cli`` spelled ``legokit``, and the options of NEUTRAL_OPTIONS / NEUTRAL_FLAGS dropped."""
+    command = _unwrap_launcher(_unwrap_queue(list(command)))
     if len(command) >= 3 and Path(command[0]).name.startswith("python") and command[1:3] == ["-m", "legokit.cli"]:
         command = ["legokit", *command[3:]]
     counted, i = [], 0

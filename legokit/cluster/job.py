@@ -4,15 +4,18 @@ It replaces ``JOB`` by the job index in LOG and CMD, writes a header to LOG, run
 and ends LOG with the status line ``# ended (exit code N) at ...`` that :func:`read_status` reads; a job killed
 outright (time limit, memory, node failure) leaves no status line and counts as failed.
 
-``legokit train`` is launched under torchrun when ``--nproc`` > 1 (``--standalone``) or ``--nodes`` > 1 (``srun``
-one torchrun per node, c10d rendezvous on the first node). SIGTERM is forwarded to the command (the trainer
-finishes its update, writes checkpoint_last.pt and exits); with ``--requeue`` under SLURM the wrapper then
-runs ``scontrol requeue $SLURM_JOB_ID``, and the requeued job resumes from the checkpoint.
+``legokit train`` is launched under torchrun when ``--nproc`` > 1 (``--standalone``) or ``--nodes`` > 1: under
+SLURM ``srun`` starts one torchrun per node (c10d rendezvous on the first node); with ``--rdzv-endpoint`` this
+job is one node (``--node-rank``) of a run whose other nodes are started by hand.
+SIGTERM is forwarded to the command (the trainer finishes its update, writes checkpoint_last.pt and exits);
+with ``--requeue`` under SLURM the wrapper then runs ``scontrol requeue $SLURM_JOB_ID``, and the requeued job
+resumes from the checkpoint.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import re
 import shlex
@@ -37,15 +40,22 @@ def is_legokit_train(command: list[str]) -> bool:
     return bool(command) and Path(command[0]).name == "legokit" and "train" in command[1:4]
 
 
-def launch(command: list[str], nproc: int, nodes: int, port: int) -> list[str]:
+def launch(command: list[str], nproc: int, nodes: int, port: int, node_rank: int = 0,
+           endpoint: str | None = None) -> list[str]:
     """The command line that runs ``legokit train ...`` on ``nodes`` nodes x ``nproc`` processes (unchanged for
-    1 x 1 or another command). On several nodes one torchrun per node is started by ``srun``; each reads its
-    node rank from SLURM_NODEID, and all meet at the first node of the job (c10d rendezvous)."""
+    1 x 1 or another command). On several nodes with an ``endpoint`` (HOST:PORT) it is this node's torchrun
+    (rank ``node_rank``; every node runs the same command, so the rendezvous id derived from it agrees);
+    without one, one torchrun per node is started by ``srun``, each reads its node rank from SLURM_NODEID, and
+    all meet at the first node of the job (c10d rendezvous)."""
     if not is_legokit_train(command) or (nproc <= 1 and nodes <= 1):
         return command
     args = ["-m", "legokit.cli", *command[1:]]
     if nodes <= 1:
         return [*TORCHRUN, "--standalone", "--nproc_per_node", str(nproc), *args]
+    if endpoint:
+        rdzv_id = "legokit-" + hashlib.sha256(shlex.join(command).encode()).hexdigest()[:12]
+        return [*TORCHRUN, "--nnodes", str(nodes), "--node_rank", str(node_rank), "--rdzv_backend", "c10d",
+                "--rdzv_endpoint", endpoint, "--rdzv_id", rdzv_id, "--nproc_per_node", str(nproc), *args]
     torchrun = shlex.join(TORCHRUN)
     per_node = (f'exec {torchrun} --nnodes "$SLURM_NNODES" --node_rank "$SLURM_NODEID" --rdzv_backend c10d '
                 f'--rdzv_endpoint "$0" --rdzv_id "$SLURM_JOB_ID" --nproc_per_node {nproc} "$@"')
@@ -76,10 +86,10 @@ def read_status(log: Path) -> int | None:
 
 
 def run_job(index: int, log_pattern: str, command: list[str], nproc: int = 1, nodes: int = 1, port: int = 29500,
-            requeue: bool = False) -> int:
+            requeue: bool = False, node_rank: int = 0, endpoint: str | None = None) -> int:
     """Run job ``index``: its output and final status go to its log. Returns the command's exit code."""
     log = Path(substitute([log_pattern], index)[0])
-    command = launch(substitute(command, index), nproc, nodes, port)
+    command = launch(substitute(command, index), nproc, nodes, port, node_rank, endpoint)
     restarts = int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)
     log.parent.mkdir(parents=True, exist_ok=True)
     received: list[int] = []
@@ -123,13 +133,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nproc", type=int, default=1, help="legokit train: processes per node")
     parser.add_argument("--nodes", type=int, default=1, help="legokit train: nodes (srun, under SLURM)")
     parser.add_argument("--port", type=int, default=29500, help="rendezvous port on the first node")
+    parser.add_argument("--node-rank", type=int, default=0, help="legokit train: this node's rank (--rdzv-endpoint)")
+    parser.add_argument("--rdzv-endpoint", help="legokit train: HOST:PORT of the c10d rendezvous of nodes started "
+                                                "by hand (without it, several nodes need SLURM's srun)")
     parser.add_argument("--requeue", action="store_true", help="after a SIGTERM, scontrol requeue this SLURM job")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if args.index is None or not command:
         parser.error("give --index (or run as a SLURM array task) and -- CMD ARGS...")
-    return run_job(args.index, args.log, command, args.nproc, args.nodes, args.port, args.requeue)
+    return run_job(args.index, args.log, command, args.nproc, args.nodes, args.port, args.requeue, args.node_rank,
+                   args.rdzv_endpoint)
 
 
 if __name__ == "__main__":

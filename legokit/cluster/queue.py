@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from legokit.cluster.config import Resources
-from legokit.cluster.job import read_status, substitute
+from legokit.cluster.job import launch, read_status, substitute
 from legokit.errors import LegokitError
 from legokit.fileio import write_atomic
 
@@ -44,14 +44,31 @@ class JobArray:
     resources: Resources
     nproc: int = 1
     max_parallel: int | None = None  # None: local = CPU count, SLURM = no limit
+    nodes: int | None = None  # train: nodes (None: the kind's ``nodes`` on SLURM, 1 locally)
+    node_rank: int = 0  # train, local, several nodes: this node's rank
+    rdzv_endpoint: str | None = None  # train, local, several nodes: HOST:PORT of the c10d rendezvous
 
     def log_of(self, index: int) -> Path:
         return Path(substitute([self.log], index)[0])
 
+    def train_nodes(self, slurm: bool) -> int:
+        """Nodes of a training job: ``nodes`` if given, else the kind's on SLURM and 1 locally."""
+        return self.nodes or (self.resources.nodes if slurm else 1)
+
+    def launch_line(self, index: int) -> list[str]:
+        """What local job ``index`` runs (``legokit train`` under torchrun as the wrapper launches it)."""
+        command = substitute(self.command, index)
+        if self.kind != "train":
+            return command
+        return launch(command, self.nproc, self.train_nodes(False), self.resources.port, self.node_rank,
+                      self.rdzv_endpoint)
+
     def wrapper(self, index: int | None, slurm: bool) -> list[str]:
         """The job wrapper's command line for job ``index`` (None: the SLURM array task's index)."""
-        train = ["--nproc", str(self.nproc), "--nodes", str(self.resources.nodes if slurm else 1),
+        train = ["--nproc", str(self.nproc), "--nodes", str(self.train_nodes(slurm)),
                  "--port", str(self.resources.port)] if self.kind == "train" else []
+        if self.kind == "train" and not slurm and self.rdzv_endpoint:
+            train += ["--node-rank", str(self.node_rank), "--rdzv-endpoint", self.rdzv_endpoint]
         requeue = ["--requeue"] if slurm and self.kind == "train" else []
         where = ["--index", str(index)] if index is not None else []
         return [sys.executable, "-m", "legokit.cluster.job", *where, "--log", self.log, *train, *requeue, "--",
@@ -73,7 +90,7 @@ def run_local(array: JobArray, indices: list[int], dry_run: bool = False) -> Non
     limit = array.max_parallel or os.cpu_count() or 1
     if dry_run:
         for index in indices:
-            print(f"JOB={index}: {shlex.join(substitute(array.command, index))} > {array.log_of(index)}")
+            print(f"JOB={index}: {shlex.join(array.launch_line(index))} > {array.log_of(index)}")
         return
     pending, running = list(indices), []
     try:

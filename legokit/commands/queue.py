@@ -40,6 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="times the failed jobs are run again, alone (default: 1)")
     parser.add_argument("--nproc", type=positive_int,
                         help="train: processes per node for torchrun (default: the kind's gpus, else 1)")
+    parser.add_argument("--nnodes", type=positive_int,
+                        help="train: nodes (default: the kind's nodes on SLURM, 1 locally); locally > 1 runs this "
+                             "node's torchrun of a c10d rendezvous at --rdzv-endpoint (start every node alike)")
+    parser.add_argument("--node-rank", type=nonnegative_int, default=0,
+                        help="train, --cmd local, --nnodes > 1: this node's rank (default: 0)")
+    parser.add_argument("--rdzv-endpoint", metavar="HOST:PORT",
+                        help="train, --cmd local, --nnodes > 1: the rendezvous (a free port on node 0's host)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the job commands (and sbatch line and script) without running anything")
     parser.add_argument("log", metavar="LOG", help="log file of each job, with JOB for its index, e.g. "
@@ -61,8 +68,14 @@ def run(args: argparse.Namespace) -> int:
     if len(indices) > 1 and "JOB" not in args.log:
         raise LegokitError(f"LOG '{args.log}' has no JOB: the {len(indices)} jobs would write the same log; "
                            "write e.g. exp/log/decode.JOB.log")
+    if args.cmd == "local" and (args.nnodes or 1) > 1 and not args.rdzv_endpoint:
+        raise LegokitError(f"--nnodes {args.nnodes} with --cmd local: give --rdzv-endpoint HOST:PORT (node 0's host "
+                           "and a free port) and start the same command on every node with its --node-rank")
+    if args.node_rank >= (args.nnodes or 1) and args.cmd == "local":
+        raise LegokitError(f"--node-rank {args.node_rank}: expected 0 <= rank < --nnodes ({args.nnodes or 1})")
     resources = load_cluster_config(args.conf).resources(args.kind)
     array = JobArray(log=args.log, command=command, indices=indices, kind=args.kind, resources=resources,
-                     nproc=args.nproc or resources.gpus or 1, max_parallel=args.max_parallel)
+                     nproc=args.nproc or resources.gpus or 1, max_parallel=args.max_parallel, nodes=args.nnodes,
+                     node_rank=args.node_rank, rdzv_endpoint=args.rdzv_endpoint)
     run_array(array, args.cmd, retries=args.retries, dry_run=args.dry_run)
     return 0

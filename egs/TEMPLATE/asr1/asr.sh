@@ -8,7 +8,7 @@ data_args=""                 # extra arguments for local/data.sh (stage 1)
 train_set=train              # training data dir under data/ (wav.scp, text, utt2spk)
 valid_set=valid              # validation data dir under data/
 test_sets=test               # space-separated test data dirs under data/
-nj=2                         # parallel feature extraction jobs
+nj=2                         # parallel feature extraction processes (--cmd slurm: jobs) and decoding jobs
 vocab=1000                   # sentencepiece size (the interface vocabulary of LegoNN bricks)
 bpe_type=unigram             # sentencepiece model type: unigram, bpe, char, word
 tokenizer=""                 # reuse this sentencepiece model (e.g. an MT recipe's target side, to share bricks)
@@ -32,7 +32,7 @@ features() {
     local set
     for set in "$train_set" "$valid_set" $test_sets; do
         legokit validate "data/$set"
-        legokit features --data-dir "data/$set" --out-dir "dump/$set" --nj "$nj"
+        extract_features "data/$set" "dump/$set"
     done
 }
 
@@ -51,7 +51,7 @@ run_stage 3 tokenizer --env train_set --env vocab --env bpe_type --env tokenizer
 # re-run data/tokenizer stage still re-runs them (run_stage counts earlier stages wherever their markers are).
 expdir=$exp
 # shellcheck disable=SC2086
-run_stage 4 train --fresh "$exp" -- "${train_cmd[@]}" --config "$train_config" --out-dir "$exp" \
+run_stage 4 train --fresh "$exp" -- queue train "$exp/log/train.log" -- legokit train --config "$train_config" --out-dir "$exp" \
     data.task=asr data.train_dir="data/$train_set" data.valid_dir="data/$valid_set" \
     data.train_feats="dump/$train_set/feats.scp" data.valid_feats="dump/$valid_set/feats.scp" \
     data.tgt_tokenizer="$spm" $train_args

@@ -54,7 +54,7 @@ speech_data() {
 
 features() {
     for split in train valid test; do
-        legokit features --data-dir "data/en_speech/$split" --out-dir "dump/en_speech/$split" --nj "$nj"
+        extract_features "data/en_speech/$split" "dump/en_speech/$split"
     done
 }
 
@@ -83,27 +83,27 @@ run_stage 3 features -- features
 run_stage 4 tokenizers --env en_vocab --env src_vocab -- tokenizers
 
 # shellcheck disable=SC2046  # word splitting of mt_args is intended
-run_stage 5 de_en_lego --fresh "$expdir/de_en_lego" -- legokit train --config "$conf/mt_lego.yaml" --out-dir "$expdir/de_en_lego" \
+run_stage 5 de_en_lego --fresh "$expdir/de_en_lego" -- queue train "$expdir/de_en_lego/log/train.log" -- legokit train --config "$conf/mt_lego.yaml" --out-dir "$expdir/de_en_lego" \
     $(mt_args de de_en) "${common[@]}"
 # shellcheck disable=SC2046
-run_stage 6 ro_en_baseline --fresh "$expdir/ro_en_baseline" -- legokit train --config "$conf/mt_baseline.yaml" --out-dir "$expdir/ro_en_baseline" \
+run_stage 6 ro_en_baseline --fresh "$expdir/ro_en_baseline" -- queue train "$expdir/ro_en_baseline/log/train.log" -- legokit train --config "$conf/mt_baseline.yaml" --out-dir "$expdir/ro_en_baseline" \
     $(mt_args ro ro_en) "${common[@]}"
 # shellcheck disable=SC2046
-run_stage 7 ro_en_encoder --fresh "$expdir/ro_en_encoder" -- legokit train --config "$conf/mt_encoder.yaml" --out-dir "$expdir/ro_en_encoder" \
+run_stage 7 ro_en_encoder --fresh "$expdir/ro_en_encoder" -- queue train "$expdir/ro_en_encoder/log/train.log" -- legokit train --config "$conf/mt_encoder.yaml" --out-dir "$expdir/ro_en_encoder" \
     $(mt_args ro ro_en) "${common[@]}"
 run_stage 8 ro_en_compose -- legokit compose "$expdir/ro_en_encoder/bricks/encoder.brick" \
     "$expdir/de_en_lego/bricks/decoder.brick" -o "$expdir/ro_en_zeroshot/model.pt"
 # shellcheck disable=SC2046
-run_stage 9 ro_en_finetune --fresh "$expdir/ro_en_finetune" -- legokit train --config "$conf/mt_finetune.yaml" --out-dir "$expdir/ro_en_finetune" \
+run_stage 9 ro_en_finetune --fresh "$expdir/ro_en_finetune" -- queue train "$expdir/ro_en_finetune/log/train.log" -- legokit train --config "$conf/mt_finetune.yaml" --out-dir "$expdir/ro_en_finetune" \
     model.init_model="$expdir/ro_en_zeroshot/model.pt" $(mt_args ro ro_en) "${common[@]}"
 
-run_stage 10 asr_baseline --fresh "$expdir/asr_baseline" -- legokit train --config "$conf/asr_baseline.yaml" --out-dir "$expdir/asr_baseline" \
+run_stage 10 asr_baseline --fresh "$expdir/asr_baseline" -- queue train "$expdir/asr_baseline/log/train.log" -- legokit train --config "$conf/asr_baseline.yaml" --out-dir "$expdir/asr_baseline" \
     "${asr_args[@]}" "${common[@]}"
-run_stage 11 asr_encoder --fresh "$expdir/asr_encoder" -- legokit train --config "$conf/asr_encoder.yaml" --out-dir "$expdir/asr_encoder" \
+run_stage 11 asr_encoder --fresh "$expdir/asr_encoder" -- queue train "$expdir/asr_encoder/log/train.log" -- legokit train --config "$conf/asr_encoder.yaml" --out-dir "$expdir/asr_encoder" \
     "${asr_args[@]}" "${common[@]}"
 run_stage 12 asr_compose -- legokit compose "$expdir/asr_encoder/bricks/encoder.brick" \
     "$expdir/de_en_lego/bricks/decoder.brick" -o "$expdir/asr_zeroshot/model.pt"
-run_stage 13 asr_finetune --fresh "$expdir/asr_finetune" -- legokit train --config "$conf/asr_finetune.yaml" --out-dir "$expdir/asr_finetune" \
+run_stage 13 asr_finetune --fresh "$expdir/asr_finetune" -- queue train "$expdir/asr_finetune/log/train.log" -- legokit train --config "$conf/asr_finetune.yaml" --out-dir "$expdir/asr_finetune" \
     model.init_model="$expdir/asr_zeroshot/model.pt" "${asr_args[@]}" "${common[@]}"
 
 decode_all() {

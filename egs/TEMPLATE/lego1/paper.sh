@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Paper-scale data stages and training, shared by egs/lego_reuse_paper/lego1/run.sh and
 # egs/lego_three_brick/asr1/run.sh (as local/paper.sh, a link here; sourced after utils/common.sh and
-# utils/parse_options.sh; uses their options nj, audio_dir, expdir, train_args and train_cmd):
+# utils/parse_options.sh; uses their options nj, audio_dir, expdir and train_args, and queue):
 #   paper_data_stages   stages 1-4: WMT16 De-En -> data/de_en, WMT16 Ro-En -> data/ro_en,
 #                       Europarl-ST English -> data/en_speech, fbank -> dump/en_speech
-#   train NAME CONFIG ARGS...   one legokit train experiment in $expdir/NAME
+#   train NAME CONFIG ARGS...   one legokit train experiment in $expdir/NAME (a train job of queue)
 # shellcheck shell=bash disable=SC2154  # the options are set by the sourcing recipe
 
 features() {
     local split
     for split in train valid test; do
-        legokit features --data-dir "data/en_speech/$split" --out-dir "dump/en_speech/$split" --nj "$nj"
+        extract_features "data/en_speech/$split" "dump/en_speech/$split"
     done
 }
 
@@ -26,5 +26,5 @@ train() {
     local name=$1 config=$2
     shift 2
     # shellcheck disable=SC2086  # train_args is a word list
-    "${train_cmd[@]}" --config "$config" --out-dir "$expdir/$name" "$@" $train_args
+    queue train "$expdir/$name/log/train.log" -- legokit train --config "$config" --out-dir "$expdir/$name" "$@" $train_args
 }

@@ -49,7 +49,7 @@ run_stage 2 tokenizers --env train_set --env src_lang --env tgt_lang --env src_v
 # re-run data/tokenizer stage still re-runs them (run_stage counts earlier stages wherever their markers are).
 expdir=$exp
 # shellcheck disable=SC2086
-run_stage 3 train --fresh "$exp" -- "${train_cmd[@]}" --config "$train_config" --out-dir "$exp" \
+run_stage 3 train --fresh "$exp" -- queue train "$exp/log/train.log" -- legokit train --config "$train_config" --out-dir "$exp" \
     data.task=mt data.src_lang="$src_lang" data.tgt_lang="$tgt_lang" data.train_dir="data/$train_set" \
     data.valid_dir="data/$valid_set" data.src_tokenizer="$src_spm" data.tgt_tokenizer="$tgt_spm" $train_args
 run_stage 4 decode --env test_sets --env src_lang --config "$decode_config" -- decode_sets --src-lang "$src_lang"

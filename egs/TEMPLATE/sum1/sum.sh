@@ -52,7 +52,7 @@ features() {
     local set
     for set in $(speech_sets); do
         legokit validate "data/$set"
-        legokit features --data-dir "data/$set" --out-dir "dump/$set" --nj "$nj"
+        extract_features "data/$set" "dump/$set"
     done
 }
 
@@ -79,7 +79,8 @@ text_dirs() {  # MT-style dirs text.doc (transcript) / text.sum (summary) for th
 text_summariser() {
     text_dirs
     # shellcheck disable=SC2086
-    "${train_cmd[@]}" --config "$conf/text_sum.yaml" --out-dir "$text_exp" data.task=mt data.src_lang=doc \
+    queue train "$text_exp/log/train.log" -- legokit train --config "$conf/text_sum.yaml" --out-dir "$text_exp" \
+        data.task=mt data.src_lang=doc \
         data.tgt_lang=sum data.train_dir="data/text_sum/$train_set" data.valid_dir="data/text_sum/$valid_set" \
         data.src_tokenizer="$spm" data.tgt_tokenizer="$spm" $train_args
 }
@@ -87,20 +88,16 @@ text_summariser() {
 decode_all() {
     local set
     for set in $test_sets; do
-        legokit decode --model "$sum_exp/model.pt" --data-dir "data/$set" --feats "dump/$set/feats.scp" \
-            --out "$sum_exp/decode_$set/hyp" --config "$conf/decode_sum.yaml" \
-            --device "$decode_device"
-        legokit decode --model "$asr_exp/model.pt" --data-dir "data/$set" --feats "dump/$set/feats.scp" \
-            --out "$asr_exp/decode_$set/hyp" --config "$conf/decode_asr.yaml" \
-            --device "$decode_device"
+        decode_data "data/$set" "$sum_exp/decode_$set" --model "$sum_exp/model.pt" --feats "dump/$set/feats.scp" \
+            --config "$conf/decode_sum.yaml"
+        decode_data "data/$set" "$asr_exp/decode_$set" --model "$asr_exp/model.pt" --feats "dump/$set/feats.scp" \
+            --config "$conf/decode_asr.yaml"
         mkdir -p "$expdir/cascade/asr_$set"
         cp "$asr_exp/decode_$set/hyp" "$expdir/cascade/asr_$set/text.doc"
-        legokit decode --model "$text_exp/model.pt" --data-dir "$expdir/cascade/asr_$set" --src-lang doc \
-            --out "$expdir/cascade/decode_$set/hyp" --config "$conf/decode_text_sum.yaml" \
-            --device "$decode_device"
-        legokit decode --model "$text_exp/model.pt" --data-dir "data/text_sum/$set" --src-lang doc \
-            --out "$text_exp/decode_$set/hyp" --config "$conf/decode_text_sum.yaml" \
-            --device "$decode_device"
+        decode_data "$expdir/cascade/asr_$set" "$expdir/cascade/decode_$set" --model "$text_exp/model.pt" \
+            --src-lang doc --config "$conf/decode_text_sum.yaml"
+        decode_data "data/text_sum/$set" "$text_exp/decode_$set" --model "$text_exp/model.pt" --src-lang doc \
+            --config "$conf/decode_text_sum.yaml"
     done
 }
 
@@ -154,10 +151,12 @@ run_stage 1 data -- local/data.sh $data_args
 run_stage 2 features --env train_set --env valid_set --env test_sets --env asr_train_set -- features
 run_stage 3 tokenizer --env train_set --env vocab --env bpe_type --env transcript --env asr_train_set -- tokenizer
 # shellcheck disable=SC2046,SC2086  # word splitting of speech_args and train_args is intended
-run_stage 4 asr_pretrain --config "$conf/asr.yaml" --fresh "$asr_exp" -- "${train_cmd[@]}" --config "$conf/asr.yaml" \
+run_stage 4 asr_pretrain --config "$conf/asr.yaml" --fresh "$asr_exp" -- \
+    queue train "$asr_exp/log/train.log" -- legokit train --config "$conf/asr.yaml" \
     --out-dir "$asr_exp" $(speech_args "$asr_train_set" "$asr_valid_set") data.target_file="$transcript" $train_args
 # shellcheck disable=SC2046,SC2086
-run_stage 5 sum_finetune --config "$conf/sum.yaml" --fresh "$sum_exp" -- "${train_cmd[@]}" --config "$conf/sum.yaml" \
+run_stage 5 sum_finetune --config "$conf/sum.yaml" --fresh "$sum_exp" -- \
+    queue train "$sum_exp/log/train.log" -- legokit train --config "$conf/sum.yaml" \
     --out-dir "$sum_exp" $(speech_args "$train_set" "$valid_set") \
     model.init_encoder="$asr_exp/bricks/encoder.brick" model.init_encoder_skip_ctc=true \
     model.init_decoder="$asr_exp/bricks/decoder.brick" $train_args

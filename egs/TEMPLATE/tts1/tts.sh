@@ -101,7 +101,7 @@ train_asr() {
         done
         legokit tokenizer train --input "data/${tgt}_asr/asr/text" --kaldi-text --model-type char \
             --vocab-size 300 --model-prefix "dump/asr_$tgt/char"
-        legokit train --config "$asr_config" --out-dir "$expdir/asr_$tgt" \
+        queue train "$expdir/asr_$tgt/log/train.log" -- legokit train --config "$asr_config" --out-dir "$expdir/asr_$tgt" \
             data.train_dir="data/${tgt}_asr/asr" data.valid_dir="data/${tgt}_asr/valid" \
             data.train_feats="dump/asr_$tgt/asr/feats.scp" data.valid_feats="dump/asr_$tgt/valid/feats.scp" \
             data.tgt_tokenizer="dump/asr_$tgt/char.model"

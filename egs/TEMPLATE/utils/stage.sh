@@ -16,7 +16,8 @@
 # printed again with its path, and the script exits with the stage's status. The decisions are made
 # by `python -m legokit.recipe` (legokit/recipe.py). Variables read (set them before sourcing, e.g.
 # as options): stage, stop_stage, expdir (default exp), force (true: ignore done-markers),
-# recipe_tail_lines (default 30).
+# recipe_tail_lines (default 30), dry_run (true: print what each selected stage would run, run and write
+# nothing: see _recipe_dry_run).
 
 _recipe_done_dirs=()  # done-dirs of the stages declared so far (passed as --upstream to later ones)
 
@@ -57,6 +58,35 @@ _recipe_exec() {
     )
 }
 
+# _recipe_dry_run N NAME RC REASON CMD ARGS...: what run_stage would do, on stdout. A `queue` command prints
+# what `legokit queue --dry-run` would run (torchrun line, sbatch line and script); a function stage is traced
+# in a scratch directory with legokit and the file commands echoed, so its inner commands are listed as far as
+# they do not need earlier stages' outputs; any other command is printed.
+_recipe_dry_run() {
+    local n=$1 name=$2 rc=$3 reason=$4 scratch k
+    shift 4
+    if [ "$rc" -eq 0 ] && [ "${force:-false}" != true ]; then
+        echo "# stage $n ($name): done before with the same options, would skip"
+        return 0
+    fi
+    [ "$rc" -eq 10 ] || reason="forced (force=true)"
+    echo "# stage $n ($name): would run ($reason): $*"
+    if [ "$1" = queue ]; then
+        "$@" || echo "# stage $n ($name): legokit queue --dry-run refused it (above)"
+    elif declare -F "$1" >/dev/null; then
+        scratch=$(mktemp -d)
+        (
+            set +e
+            cd "$scratch" || exit 1
+            for k in legokit mkdir cp mv rm ln touch python python3; do
+                eval "$k() { echo \"  \$ $k \$*\"; }"
+            done
+            "$@"
+        ) 2>/dev/null
+        command rm -rf "$scratch"
+    fi
+}
+
 run_stage() {
     local n=${1:-} name=${2:-}
     if ! [[ $n =~ ^[0-9]+$ && $name =~ ^[A-Za-z0-9_.-]+$ ]]; then
@@ -82,10 +112,15 @@ run_stage() {
     for k in "${_recipe_done_dirs[@]}"; do fp+=(--upstream "$k"); done
     [[ " ${_recipe_done_dirs[*]} " == *" $exp/.done "* ]] || _recipe_done_dirs+=("$exp/.done")
     ((n >= ${stage:-0} && n <= ${stop_stage:-1000000})) || return 0
-    if declare -F "$1" >/dev/null; then fp+=(--function "$1=$(declare -f "$1")"); fi
+    # a function stage counts its body; `queue KIND LOG -- CMD` counts as CMD (legokit/recipe.py)
+    if [ "$1" != queue ] && declare -F "$1" >/dev/null; then fp+=(--function "$1=$(declare -f "$1")"); fi
 
     local marker="$exp/.done/stage$n.$name.done" logfile="$exp/logs/stage$n.$name.log" reason rc=0 reason_fresh
     reason=$(_recipe_py check "$marker" --log "$logfile" "${fp[@]}" -- "$@") || rc=$?
+    if [ "${dry_run:-false}" = true ]; then
+        _recipe_dry_run "$n" "$name" "$rc" "$reason" "$@"
+        return 0
+    fi
     if [ "$rc" -eq 0 ] && [ "${force:-false}" != true ]; then
         _recipe_log_at 1 "stage $n ($name): done before with the same options, skipping ($marker)"
         return 0
