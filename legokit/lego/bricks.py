@@ -42,6 +42,7 @@ from legokit.lego.interface import InterfaceVocab
 from legokit.lego.model import ChainLossConfig, LegoModel
 from legokit.provenance import environment, git_hash
 from legokit.train.checkpoint import MAGIC as CHECKPOINT_MAGIC
+from legokit.train.checkpoint import META_KEY as CHECKPOINT_META_KEY
 
 log = logging.getLogger(__name__)
 BRICK_FORMAT = "legokit-brick/1"
@@ -148,13 +149,20 @@ def save_model(bricks: list[Brick], path: str | Path) -> None:
     _atomic_save({"format": MODEL_FORMAT, "bricks": [brick_payload(b) for b in bricks]}, Path(path))
 
 
+def _checkpoint_given(path: Path) -> LegokitError:
+    return LegokitError(f"{path}: not a readable legokit brick/model file: it is a training checkpoint "
+                        "(from `legokit train` or `legokit average`); pass the model.pt or bricks/*.brick "
+                        "that `legokit train` exports (already averaged over the best checkpoints)")
+
+
 def _torch_load(path: Path) -> Any:
     with contextlib.suppress(OSError), open(path, "rb") as f:
-        if f.read(len(CHECKPOINT_MAGIC)) == CHECKPOINT_MAGIC:
-            raise LegokitError(f"{path}: not a readable legokit brick/model file: it is a training checkpoint "
-                               "(from `legokit train` or `legokit average`); pass the model.pt or bricks/*.brick "
-                               "that `legokit train` exports (already averaged over the best checkpoints)")
-    return load_plain(path, "legokit brick/model file", "re-create it with `legokit train` or `legokit compose`")
+        if f.read(len(CHECKPOINT_MAGIC)) == CHECKPOINT_MAGIC:  # a checkpoint of format 1 (not a torch file)
+            raise _checkpoint_given(path)
+    payload = load_plain(path, "legokit brick/model file", "re-create it with `legokit train` or `legokit compose`")
+    if isinstance(payload, dict) and CHECKPOINT_META_KEY in payload:
+        raise _checkpoint_given(path)
+    return payload
 
 
 def _build_module(manifest: dict[str, Any], origin: str) -> EncoderBrick | DecoderBrick:

@@ -1,11 +1,14 @@
 """Checkpoint files: atomic writes, a sha256 checksum, RNG states, and N-best averaging.
 
-File layout (one file, read back with `load_checkpoint`)::
+A checkpoint is a plain ``torch.save`` zip of a dict holding tensors and primitive types only, so any
+PyTorch program opens it with ``torch.load(path, weights_only=True)``. The checksum travels inside it::
 
-    b"legokit-checkpoint 1\\n" + sha256 hex digest of PAYLOAD (64 bytes) + b"\\n" + PAYLOAD
+    {"_legokit": {"format": "legokit-checkpoint/2", "sha256": <digest of every other entry>}, "model": ...}
 
-where PAYLOAD is `torch.save(dict)` of tensors and primitive types only, so it loads with
-`torch.load(weights_only=True)`. The digest catches truncated or corrupted files before unpickling.
+The digest runs over a canonical walk of the other entries (keys, types, dtypes, shapes, tensor bytes,
+values; see `payload_digest`), not over the file bytes, so it does not depend on how a torch version
+lays out the zip. `load_checkpoint` verifies it and returns the dict without the ``_legokit`` entry.
+Files of format 1 (``MAGIC`` + hex digest of the torch bytes + newline + torch bytes) still load.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import pickle
 import random
 import re
 from collections.abc import Sequence
@@ -25,17 +29,53 @@ import torch
 from legokit.errors import LegokitError
 from legokit.fileio import iter_text_lines, write_atomic
 
+#: header of format-1 checkpoint files (still readable; written by legokit before format 2)
 MAGIC = b"legokit-checkpoint 1\n"
 _DIGEST_LEN = 64
+FORMAT = "legokit-checkpoint/2"
+#: the payload entry that identifies a format-2 checkpoint and carries its checksum
+META_KEY = "_legokit"
+_ZIP_MAGIC = b"PK\x03\x04"
 CKPT_RE = re.compile(r"^ckpt-(\d+)\.pt$")
+_REMEDY = "Delete it and resume from an older ckpt-*.pt, or retrain"
+_MISMATCH = f"checkpoint is corrupted (sha256 mismatch; the file was truncated or altered). {_REMEDY}"
+
+
+def payload_digest(payload: Any) -> str:
+    """sha256 hex digest of a canonical walk of ``payload``: dict keys in order, list/tuple items, tensors
+    as dtype, shape and bytes, other values as type name and repr."""
+    digest = hashlib.sha256()
+    _feed(digest, payload)
+    return digest.hexdigest()
+
+
+def _feed(digest: Any, value: Any) -> None:
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous()
+        digest.update(f"T{tensor.dtype}{tuple(tensor.shape)}:".encode())
+        if tensor.numel():
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+    elif isinstance(value, dict):
+        digest.update(f"D{len(value)}:".encode())
+        for key, item in value.items():
+            _feed(digest, key)
+            _feed(digest, item)
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"{type(value).__name__}{len(value)}:".encode())
+        for item in value:
+            _feed(digest, item)
+    else:
+        text = repr(value)
+        digest.update(f"{type(value).__name__}{len(text)}:{text}".encode())
 
 
 def encode_checkpoint(payload: dict[str, Any]) -> bytes:
-    """The bytes of a checkpoint file holding `payload`."""
+    """The bytes of a checkpoint file holding `payload` (a plain torch.save zip with the checksum inside)."""
+    if META_KEY in payload:
+        raise ValueError(f"checkpoint payload must not hold the reserved key {META_KEY!r}")
     buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    data = buffer.getvalue()
-    return MAGIC + hashlib.sha256(data).hexdigest().encode() + b"\n" + data
+    torch.save({META_KEY: {"format": FORMAT, "sha256": payload_digest(payload)}, **payload}, buffer)
+    return buffer.getvalue()
 
 
 def save_checkpoint(payload: dict[str, Any], *paths: Path) -> None:
@@ -45,28 +85,59 @@ def save_checkpoint(payload: dict[str, Any], *paths: Path) -> None:
         write_atomic(data, Path(path))
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint written by `save_checkpoint`, verifying its checksum; tensors land on CPU."""
-    path = Path(path)
-    if not path.is_file():
-        raise LegokitError(f"{path}: checkpoint not found")
-    raw = path.read_bytes()
-    header_len = len(MAGIC) + _DIGEST_LEN + 1
-    if not raw.startswith(MAGIC) or len(raw) < header_len:
-        raise LegokitError(f"{path}: not a legokit checkpoint (expected a file written by legokit train "
-                           "or legokit average)")
-    digest, data = raw[len(MAGIC):header_len - 1].decode("ascii", "replace"), raw[header_len:]
-    if hashlib.sha256(data).hexdigest() != digest:
-        raise LegokitError(f"{path}: checkpoint is corrupted (sha256 mismatch; the file was truncated or "
-                           "altered). Delete it and resume from an older ckpt-*.pt, or retrain")
+def _unpickle(path: Path, source: Path | bytes) -> Any:
+    """torch.load(weights_only=True) of a checkpoint file or of the payload bytes of a format-1 file."""
     try:
-        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as err:  # pickled code (refused by weights_only), a foreign torch file ...
+        return torch.load(source if isinstance(source, Path) else io.BytesIO(source), map_location="cpu",
+                          weights_only=True)
+    except pickle.UnpicklingError:  # pickled code or objects, refused by weights_only before running
+        raise LegokitError(f"{path}: checkpoint payload cannot be loaded safely (UnpicklingError); it was altered "
+                           "or not written by legokit: delete it or resume from another ckpt-*.pt") from None
+    except Exception as err:  # a foreign torch file, a truncated or altered zip ...
+        if isinstance(source, Path):
+            raise LegokitError(f"{path}: checkpoint is corrupted (unreadable torch archive: {type(err).__name__}; "
+                               f"the file was truncated or altered). {_REMEDY}") from None
         raise LegokitError(f"{path}: checkpoint payload cannot be loaded safely ({type(err).__name__}); "
                            "it was not written by legokit: delete it or resume from another ckpt-*.pt") from None
+
+
+def _load_format1(path: Path, raw: bytes) -> Any:
+    header_len = len(MAGIC) + _DIGEST_LEN + 1
+    digest, data = raw[len(MAGIC):header_len - 1].decode("ascii", "replace"), raw[header_len:]
+    if len(raw) < header_len or hashlib.sha256(data).hexdigest() != digest:
+        raise LegokitError(f"{path}: {_MISMATCH}")
+    return _unpickle(path, data)
+
+
+def _as_dict(path: Path, payload: Any) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise LegokitError(f"{path}: checkpoint payload is a {type(payload).__name__}, expected a dict; "
                            "delete it or resume from another ckpt-*.pt")
+    return payload
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint written by `save_checkpoint` (either format), verifying its checksum; tensors land
+    on CPU."""
+    path = Path(path)
+    if not path.is_file():
+        raise LegokitError(f"{path}: checkpoint not found")
+    with open(path, "rb") as f:
+        head = f.read(len(MAGIC))
+    not_ours = f"{path}: not a legokit checkpoint (expected a file written by legokit train or legokit average)"
+    if head.startswith(MAGIC):
+        return _as_dict(path, _load_format1(path, path.read_bytes()))
+    if not head.startswith(_ZIP_MAGIC):
+        raise LegokitError(not_ours)
+    payload = _as_dict(path, _unpickle(path, path))
+    meta = payload.pop(META_KEY, None)
+    if not isinstance(meta, dict):
+        raise LegokitError(not_ours)
+    if meta.get("format") != FORMAT:
+        raise LegokitError(f"{path}: checkpoint format {meta.get('format')!r} is not {FORMAT!r}; it was written "
+                           "by another legokit version: read it with that version")
+    if payload_digest(payload) != meta.get("sha256"):
+        raise LegokitError(f"{path}: {_MISMATCH}")
     return payload
 
 

@@ -224,8 +224,14 @@ def _ckpt(change: Callable[[Path, Env], Any]) -> Callable[[Env], tuple[Path, Cal
 
 
 def _signed(payload: bytes) -> bytes:
-    """A checkpoint header with a correct digest in front of arbitrary payload bytes."""
+    """A format-1 checkpoint header with a correct digest in front of arbitrary payload bytes."""
     return MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
+
+
+def _format1(path: Path, payload: Any) -> Path:
+    """``path`` rewritten as a valid checkpoint of format 1 (before the checksum moved inside the torch file)."""
+    path.write_bytes(_signed(_torch_bytes(payload)))
+    return path
 
 
 def _torch_bytes(obj: Any) -> bytes:
@@ -374,16 +380,22 @@ CASES: list[Case] = [
          _brick(lambda p, e: torch.save({"format": "legokit-model/1", "bricks": []}, p), "model.pt")),
     # checkpoints
     Case("checkpoint", "empty file", "not a legokit checkpoint", _ckpt(lambda p, e: p.write_bytes(b""))),
-    Case("checkpoint", "truncated (half)", "checkpoint is corrupted \\(sha256 mismatch", _ckpt(_truncate)),
-    Case("checkpoint", "one byte flipped", "checkpoint is corrupted \\(sha256 mismatch",
-         _ckpt(lambda p, e: flip_byte(p, p.stat().st_size - 100))),
-    Case("checkpoint", "plain torch file (no header)", "not a legokit checkpoint",
+    Case("checkpoint", "truncated (half)", "checkpoint is corrupted \\(unreadable torch archive", _ckpt(_truncate)),
+    Case("checkpoint", "one byte of a weight flipped", "checkpoint is corrupted \\(sha256 mismatch",
+         _ckpt(lambda p, e: flip_byte(p, p.read_bytes().index(torch.ones(3).numpy().tobytes()) + 2))),
+    Case("checkpoint", "plain torch file (no _legokit entry)", "not a legokit checkpoint",
          _ckpt(lambda p, e: torch.save({"model": {}}, p))),
     Case("checkpoint", "a brick given as a checkpoint", "not a legokit checkpoint",
          _ckpt(lambda p, e: p.write_bytes((e.fixture("toy_model") / "bricks" / "encoder.brick").read_bytes()))),
-    Case("checkpoint", "pickle that would run code, correct digest", "cannot be loaded safely \\(UnpicklingError",
+    Case("checkpoint", "pickle that would run code", "cannot be loaded safely \\(UnpicklingError",
+         _ckpt(lambda p, e: torch.save({"_legokit": {}, "model": Evil(e.tmp / "PWNED")}, p))),
+    Case("checkpoint", "torch file holding a list", "payload is a list", _ckpt(lambda p, e: torch.save([1, 2], p))),
+    Case("checkpoint", "format 1: one byte flipped", "checkpoint is corrupted \\(sha256 mismatch",
+         _ckpt(lambda p, e: flip_byte(_format1(p, {"model": {}}), p.stat().st_size - 100))),
+    Case("checkpoint", "format 1: pickle that would run code, correct digest",
+         "cannot be loaded safely \\(UnpicklingError",
          _ckpt(lambda p, e: p.write_bytes(_signed(pickle.dumps(Evil(e.tmp / "PWNED")))))),
-    Case("checkpoint", "payload not a dict, correct digest", "payload is a list",
+    Case("checkpoint", "format 1: payload not a dict, correct digest", "payload is a list",
          _ckpt(lambda p, e: p.write_bytes(_signed(_torch_bytes([1, 2]))))),
     # feature dumps and CMVN stats
     Case("features", "feats.scp missing (interrupted dump)", "feature index not found", _dump(None)),

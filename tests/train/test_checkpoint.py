@@ -1,3 +1,5 @@
+import hashlib
+import io
 import json
 import random
 
@@ -6,8 +8,9 @@ import pytest
 import torch
 
 from legokit.errors import LegokitError
+from legokit.lego.bricks import load_bricks
 from legokit.train import average_checkpoints, load_checkpoint, save_checkpoint, select_checkpoints
-from legokit.train.checkpoint import MAGIC, rng_state, set_rng_state
+from legokit.train.checkpoint import FORMAT, MAGIC, META_KEY, payload_digest, rng_state, set_rng_state
 
 
 def _ckpt(path, **tensors):
@@ -26,28 +29,77 @@ def test_round_trip_to_several_paths_without_temp_files(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pt", "sub"]
 
 
-def test_payload_loads_with_weights_only(tmp_path):
+def test_checkpoint_is_a_plain_torch_file_with_the_checksum_inside(tmp_path):
+    """Any PyTorch program opens it; the "_legokit" entry carries the format and the digest."""
     path = _ckpt(tmp_path / "c.pt", w=torch.ones(2))
-    data = path.read_bytes()[len(MAGIC) + 65:]
-    (tmp_path / "raw.pt").write_bytes(data)
-    assert torch.equal(torch.load(tmp_path / "raw.pt", weights_only=True)["model"]["w"], torch.ones(2))
+    plain = torch.load(path, weights_only=True)
+    assert torch.equal(plain["model"]["w"], torch.ones(2)) and plain["step"] == 3
+    assert plain[META_KEY] == {"format": FORMAT, "sha256": payload_digest({"model": {"w": torch.ones(2)}, "step": 3})}
+    assert META_KEY not in load_checkpoint(path)
+    with pytest.raises(ValueError, match="reserved key"):
+        save_checkpoint(plain, tmp_path / "again.pt")
+
+
+def _flip_tensor_byte(path, tensor):
+    """Flip one byte inside the stored bytes of ``tensor`` (the zip stays readable: only the checksum tells)."""
+    data = bytearray(path.read_bytes())
+    offset = data.find(tensor.numpy().tobytes())
+    assert offset > 0
+    data[offset + 5] ^= 0xFF
+    path.write_bytes(bytes(data))
 
 
 def test_corrupted_or_foreign_file_is_a_clear_error(tmp_path):
-    path = _ckpt(tmp_path / "c.pt", w=torch.randn(100))
-    data = bytearray(path.read_bytes())
-    data[-10] ^= 0xFF
-    path.write_bytes(bytes(data))
+    weights = torch.arange(100.0) + 0.5
+    path = _ckpt(tmp_path / "c.pt", w=weights)
+    _flip_tensor_byte(path, weights)
     with pytest.raises(LegokitError, match=r"c\.pt: checkpoint is corrupted \(sha256 mismatch"):
         load_checkpoint(path)
     path.write_bytes(path.read_bytes()[:-50])  # truncated
-    with pytest.raises(LegokitError, match="corrupted"):
+    with pytest.raises(LegokitError, match=r"c\.pt: checkpoint is corrupted \(unreadable torch archive"):
         load_checkpoint(path)
     torch.save({"w": 1}, tmp_path / "plain.pt")
     with pytest.raises(LegokitError, match="plain.pt: not a legokit checkpoint"):
         load_checkpoint(tmp_path / "plain.pt")
+    (tmp_path / "text.pt").write_text("hello")
+    with pytest.raises(LegokitError, match="text.pt: not a legokit checkpoint"):
+        load_checkpoint(tmp_path / "text.pt")
+    torch.save({META_KEY: {"format": "legokit-checkpoint/9", "sha256": ""}}, tmp_path / "newer.pt")
+    with pytest.raises(LegokitError, match="newer.pt: checkpoint format 'legokit-checkpoint/9' is not"):
+        load_checkpoint(tmp_path / "newer.pt")
     with pytest.raises(LegokitError, match="missing.pt: checkpoint not found"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def _format1(path, payload):
+    """A checkpoint as legokit wrote it before format 2: header, hex digest of the torch bytes, torch bytes."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    data = buffer.getvalue()
+    path.write_bytes(MAGIC + hashlib.sha256(data).hexdigest().encode() + b"\n" + data)
+    return path
+
+
+def test_format1_checkpoints_still_load_and_are_still_verified(tmp_path):
+    weights = torch.arange(100.0) + 0.5
+    path = _format1(tmp_path / "old.pt", {"model": {"w": weights}, "loop": {"step": 4}})
+    loaded = load_checkpoint(path)
+    assert torch.equal(loaded["model"]["w"], weights) and loaded["loop"] == {"step": 4}
+    assert torch.equal(average_checkpoints([path, _ckpt(tmp_path / "new.pt", w=weights)])["w"], weights)
+    _flip_tensor_byte(path, weights)
+    with pytest.raises(LegokitError, match=r"old\.pt: checkpoint is corrupted \(sha256 mismatch"):
+        load_checkpoint(path)
+
+
+def test_digest_covers_values_types_and_order():
+    base = {"model": {"w": torch.ones(2)}, "betas": (0.9, 0.98), "step": 1}
+    variants = [{**base, "step": 2}, {**base, "step": 1.0}, {**base, "betas": [0.9, 0.98]},
+                {**base, "model": {"w": torch.ones(2, dtype=torch.float64)}},
+                {**base, "model": {"w": torch.ones(1, 2)}}, {**base, "model": {"w": torch.tensor([1.0, 2.0])}},
+                {"betas": (0.9, 0.98), "model": {"w": torch.ones(2)}, "step": 1}]
+    digests = {payload_digest(p) for p in [base, *variants]}
+    assert len(digests) == 1 + len(variants)
+    assert payload_digest(base) == payload_digest({"model": {"w": torch.ones(2)}, "betas": (0.9, 0.98), "step": 1})
 
 
 def test_rng_states_survive_a_checkpoint(tmp_path):
@@ -96,3 +148,10 @@ def test_select_by_validation_metric_or_last(tmp_path):
         select_checkpoints(tmp_path, 2, "bleu")
     with pytest.raises(LegokitError, match="no ckpt-<step>.pt files"):
         select_checkpoints(tmp_path / "nowhere", 2)
+
+
+def test_a_checkpoint_of_either_format_given_as_a_brick_says_so(tmp_path):
+    for path in (_ckpt(tmp_path / "new.pt", w=torch.ones(2)), _format1(tmp_path / "old.pt", {"model": {}})):
+        with pytest.raises(LegokitError, match=f"{path.name}: not a readable legokit brick/model file: it is a "
+                                               "training checkpoint"):
+            load_bricks(path)
