@@ -40,6 +40,7 @@ ALLOWED = {
     ("nn/quantize.py", "int8_linear"): "int8 dynamic quantisation runs on the CPU only",
     ("lego/codec.py", "encode_state"): "serialising a brick: its state goes to the CPU",
     ("lego/bricks.py", "brick_payload"): "serialising a brick: its state goes to the CPU",
+    ("workflows/compress.py", "qat_finetune"): "QAT trains on the CPU, where the int8 kernels it converts to run",
     ("lego/bricks.py", "_checksum"): "checksum of a brick's bytes: read on the CPU",
 }
 

@@ -9,13 +9,11 @@ embedding) are not compressible: compressing one copy would silently change the 
 from __future__ import annotations
 
 import contextlib
-import warnings
 from collections.abc import Iterator
 
 import torch
 from torch import Tensor, nn
 from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
-from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 from torch.nn.utils import parametrize, prune
 
 
@@ -70,22 +68,23 @@ def int8_linear(weight_int8: Tensor, scale: Tensor, bias: Tensor | None) -> Dyna
     out_features, in_features = weight_int8.shape
     zero = torch.zeros(out_features, dtype=torch.long)
     scale = scale.double()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch deprecates quantized tensors; the kernels still need them
-        qweight = torch.quantize_per_channel((weight_int8.double() * scale[:, None]).float(), scale, zero, 0,
-                                          torch.qint8)
-        layer = DynamicInt8Linear(in_features, out_features, bias_=bias is not None, dtype=torch.qint8)
-        layer.set_weight_bias(qweight, None if bias is None else bias.detach().float())
+    # torch deprecates quantized tensors (a UserWarning, once per process) but its dynamic int8 CPU kernels need
+    # them; torchao, where they move, is no dependency of legokit. tests/lego/test_compress.py pins this path.
+    qweight = torch.quantize_per_channel((weight_int8.double() * scale[:, None]).float(), scale, zero, 0, torch.qint8)
+    layer = DynamicInt8Linear(in_features, out_features, bias_=bias is not None, dtype=torch.qint8)
+    layer.set_weight_bias(qweight, None if bias is None else bias.detach().float())
     return layer
 
 
 def quantize_int8(module: nn.Module, names: list[str]) -> None:
-    """Replace the named Linear layers by dynamic int8 ones, in place
-    (``torch.ao.quantization.quantize_dynamic`` with per-channel symmetric weights)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.ao deprecation notices; the CPU kernels are what we use
-        quantize_dynamic(module, dict.fromkeys(names, per_channel_dynamic_qconfig), dtype=torch.qint8,
-                         inplace=True)
+    """Replace the named Linear layers by dynamic int8 ones, in place: per-channel symmetric int8 weights,
+    exactly the integers :func:`fake_quant_weight` simulates (what ``torch.ao.quantization.quantize_dynamic``
+    with ``per_channel_dynamic_qconfig`` computes; that API is deprecated, tests/lego/test_compress.py compares)."""
+    for name in names:
+        layer = module.get_submodule(name)
+        scale = weight_scale(layer.weight)
+        weight_int8 = torch.round(fake_quant_weight(layer.weight.detach()) / scale[:, None]).to(torch.int8)
+        module.set_submodule(name, int8_linear(weight_int8, scale, layer.bias))
 
 
 def int8_layers(module: nn.Module) -> Iterator[tuple[str, DynamicInt8Linear]]:

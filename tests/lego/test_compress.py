@@ -3,6 +3,7 @@ pruning hits its sparsity with the smallest weights, and compressed bricks round
 files (weights_only), keep their interfaces, compose and decode."""
 
 import argparse
+import ast
 import copy
 import json
 from pathlib import Path
@@ -98,12 +99,31 @@ def _data_dir(tmp_path: Path, n: int = 6) -> Path:
 
 # --- int8 rounding and QAT ----------------------------------------------------------------------------
 def test_fake_quant_weight_equals_torch_dynamic_int8_weights():
-    quantized = nn.Sequential(nn.Linear(16, 8))
-    simulated = fake_quant_weight(quantized[0].weight)
-    quantize_int8(quantized, ["0"])  # torch.ao.quantization.quantize_dynamic, per-channel
-    torch.testing.assert_close(simulated, quantized[0].weight().dequantize(), rtol=0, atol=1e-7)
+    """The plan for torch's int8 API: legokit rounds weights itself (no torch.ao.quantization, deprecated) and
+    keeps only the dynamic int8 Linear kernel. This fails when torch drops quantize_dynamic (then delete the
+    comparison) or the kernel (then move int8_linear to torchao or a hand-written int8 matmul)."""
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    reference, ours = nn.Sequential(nn.Linear(16, 8)), nn.Sequential(nn.Linear(16, 8))
+    ours.load_state_dict(reference.state_dict())
+    simulated = fake_quant_weight(ours[0].weight)
+    with pytest.warns(DeprecationWarning):
+        quantize_dynamic(reference, {"0": per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True)
+    quantize_int8(ours, ["0"])
+    assert type(ours[0]) is DynamicInt8Linear
+    assert torch.equal(ours[0].weight().int_repr(), reference[0].weight().int_repr())
+    assert torch.equal(ours[0].weight().q_per_channel_scales(), reference[0].weight().q_per_channel_scales())
+    torch.testing.assert_close(simulated, ours[0].weight().dequantize(), rtol=0, atol=1e-7)
     # per-channel symmetric: every row's largest magnitude maps to ±127.5 -> 127 or -128
-    assert quantized[0].weight().int_repr().int().abs().amax(1).min() >= 127
+    assert ours[0].weight().int_repr().int().abs().amax(1).min() >= 127
+
+
+def test_legokit_does_not_use_the_deprecated_torch_ao_quantization_api():
+    package = Path(__file__).parents[2] / "legokit"
+    users = [str(path.relative_to(package)) for path in package.rglob("*.py")
+             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("torch.ao.quantization")]
+    assert not users
 
 
 def test_fake_quant_is_straight_through():
