@@ -1,4 +1,5 @@
-"""`legokit data split|merge-hyps|merge-feats`: split a data dir into N jobs' parts and merge their outputs."""
+"""`legokit data split|merge-hyps|merge-feats|export-kaldi`: split a data dir into N jobs' parts and merge their
+outputs; export a feature dump as Kaldi feats.ark/feats.scp/cmvn.ark."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from pathlib import Path
 from legokit.commands._types import positive_int
 from legokit.errors import LegokitError
 
-HELP = "split a data dir for N jobs (DIR/splitN/k, as Kaldi) and merge the jobs' hypotheses or feature dumps"
+HELP = ("split a data dir for N jobs (DIR/splitN/k, as Kaldi) and merge the jobs' hypotheses or feature dumps; "
+        "export a feature dump as Kaldi files")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         else:
             p.add_argument("--out-dir", required=True, type=Path,
                            help="merged dump: feats.scp (pointing at the parts' shards), cmvn.json, fbank.json")
+    export = sub.add_parser("export-kaldi", help="write a feature dump as Kaldi feats.ark, feats.scp (a real Kaldi "
+                                                 "script file, which legokit's own feats.scp index is not) and "
+                                                 "cmvn.ark, for Kaldi, ESPnet, lhotse or kaldiio")
+    export.add_argument("dump", type=Path, metavar="DUMP", help="legokit feature dump: its directory or feats.scp")
+    export.add_argument("out_dir", type=Path, metavar="OUT", help="output directory (not the dump itself)")
 
 
 def _parts(pattern: str, num: int) -> list[Path]:
@@ -52,7 +59,11 @@ def run(args: argparse.Namespace) -> int:
     elif args.action == "merge-hyps":
         count = split.merge_hyps(args.data_dir, _parts(args.pattern, args.nj), args.out)
         logger.info("merged %d hypotheses of %d jobs into %s", count, args.nj, args.out)
-    else:
+    elif args.action == "merge-feats":
         scp = split.merge_features(args.data_dir, _parts(args.pattern, args.nj), args.out_dir)
         logger.info("merged the feature dumps of %d jobs into %s", args.nj, scp)
+    else:
+        from legokit.data.kaldi_export import export_kaldi
+
+        logger.info("wrote Kaldi features of %s: %s", args.dump, export_kaldi(args.dump, args.out_dir))
     return 0

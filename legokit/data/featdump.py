@@ -6,7 +6,8 @@ Layout of the output directory::
     fbank.json            the FbankConfig used, and the feature dimension
     cmvn.json             global CMVN stats (count, sum, sumsq) over all frames
     feats.scp             index, one line per utterance: ``<utt_id> <shard>:<first_frame>:<num_frames>``
-                          (shard path relative to the directory)
+                          (shard path relative to the directory); legokit's own format, not a Kaldi scp:
+                          legokit.data.kaldi_export writes a Kaldi feats.ark/feats.scp
     skipped               ``<utt_id> <reason>`` of each utterance left out (shorter than one frame); only
                           when there are any
 
