@@ -60,7 +60,9 @@ class OutputLengthController(nn.Module):
     def forward(self, states: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """states (B, T, D), lengths (B,) -> (queries attended (B, K, D), output lengths (B,))."""
         out_lengths = output_lengths(lengths, self.rate)
-        k_max = int(out_lengths.max())
+        # K_max from the padded length T (= max(lengths) for a collated batch): a shape, not data, so
+        # torch.export / ONNX see a symbolic size and training does not wait for a device sync
+        k_max = max(1, math.floor(states.size(1) * self.rate))
         positions = torch.arange(k_max, device=states.device)
         learned = self.learned(positions.clamp(max=self.learned.num_embeddings - 1))
         table = sinusoidal_table(k_max, self.dim, states.device).to(states)

@@ -9,7 +9,9 @@ by 1 / (1 - that probability), so the expectation is exactly preserved. The draw
 ``bernoulli_``, and autograd keeps only the boolean mask (one byte per element).
 
 On other devices (CUDA has a fused Philox dropout kernel) :func:`dropout` is ``F.dropout``. Masks come from
-torch's default generator, so ``torch.manual_seed`` makes them reproducible.
+torch's default generator, so ``torch.manual_seed`` makes them reproducible. :class:`Dropout` compiles with
+``torch.jit.script`` (scripted, it is ``F.dropout``: TorchScript cannot view int64 words as int16), and in eval
+mode it is the identity, so ``torch.export`` / ONNX graphs hold no dropout.
 """
 
 from __future__ import annotations
@@ -42,10 +44,11 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
         return x
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability must be in [0, 1]; got {p}")
-    if x.device.type != "cpu" or round(p * _LEVELS) >= _LEVELS:
-        return F.dropout(x, p, training=True)
-    keep, scale = keep_mask(x.shape, p, x.device)
-    return torch.where(keep, x * scale, 0.0)
+    if not torch.jit.is_scripting():  # a condition TorchScript drops at compile time (the mask is Python-only)
+        if x.device.type == "cpu" and round(p * _LEVELS) < _LEVELS:
+            keep, scale = keep_mask(x.shape, p, x.device)
+            return torch.where(keep, x * scale, 0.0)
+    return F.dropout(x, p, training=True)
 
 
 class Dropout(nn.Dropout):
