@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                       "whose token counts define the buckets")
     p.add_argument("--ref", required=True, help="test references, one segment per line")
     p.add_argument("--hyp", required=True, nargs="+", help="hypothesis file(s), one per system")
-    p.add_argument("--labels", default=None, help="comma-separated system names (default: file names)")
+    p.add_argument("--labels", default=None, help="comma-separated system names; if not given, the file names")
     p.add_argument("--buckets", default="1,2,3,4,5-9,10-99,100-999,1000+",
                    help="training-frequency buckets: N, A-B or N+; unseen (0) and open-ended buckets "
                         "are added when missing")

@@ -42,7 +42,7 @@ def add_compress_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     p.add_argument("--qat-steps", type=positive_int, default=200, help="int8-qat: fine-tuning updates")
     p.add_argument("--qat-lr", type=positive_float, default=1e-4, help="int8-qat: Adam learning rate")
     p.add_argument("--qat-dir", type=Path, help="int8-qat: where the trainer writes checkpoints, train.log and "
-                        "metrics.jsonl; the same command resumes from them (default: a temporary directory)")
+                        "metrics.jsonl; the same command resumes from them; if not given, a temporary directory")
     p.add_argument("--eval-data", type=Path,
                    help="data dir to decode before and after compression (BLEU for text, WER for speech)")
     p.add_argument("--eval-feats", type=Path, help="speech: feats.scp of the --eval-data feature dump")

@@ -32,13 +32,13 @@ def _corpus_args(p: argparse.ArgumentParser, prepare: bool) -> None:
                    help="first download what --root lacks (as the download action does)")
     p.add_argument("--lang", default="en", help="europarl-st: spoken language to transcribe")
     p.add_argument("--targets", nargs="+", default=None,
-                   help="europarl-st: target-language dirs whose segments to pool (default: all present)")
+                   help="europarl-st: target-language dirs whose segments to pool; if not given, all present")
     p.add_argument("--audio-dir", default="downloads/europarl-st-flac",
                    help="europarl-st: where m4a recordings converted to flac (ffmpeg) are written")
     p.add_argument("--nj", type=positive_int, default=1, help="europarl-st: parallel ffmpeg conversions")
     p.add_argument("--cased", action="store_true",
-                   help="europarl-st: keep transcripts as released in text (default: lower-case, no punctuation, "
-                        "as ASR is scored; text.cased always holds the released form)")
+                   help="europarl-st: keep transcripts as released in text; without it they are lower-cased without "
+                        "punctuation, as ASR is scored (text.cased always holds the released form)")
     p.add_argument("--max-words", type=positive_int, default=250, help="wmt16: drop training pairs with a longer side")
     p.add_argument("--max-ratio", type=positive_float, default=1.5, help="wmt16: drop pairs with a larger word ratio")
     p.add_argument("--dump-dir", default="dump", help="how2: feature dumps <dump-dir>/{train,valid,test}")

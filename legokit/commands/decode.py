@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="hypotheses in Kaldi text format (<id> <text>), one per input")
     parser.add_argument("--config", help="YAML decode config (keys of DecodeConfig: beam.*, max_tokens, ...)")
     parser.add_argument("--device", help="torch device, e.g. cpu, cuda, cuda:1 or auto (cuda if available); "
-                        "overrides the config's device (default cpu)")
+                        "overrides the config's device (cpu unless the config sets one)")
     parser.add_argument("--on-long-input", choices=("truncate", "skip", "error"),
                         help="an input longer than max_source_tokens (MT, default 1024) or max_source_frames "
                              "(speech, default 100000) is truncated with a warning (the default), skipped (listed "

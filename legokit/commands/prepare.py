@@ -60,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common(sm)
     s = SumPrepConfig()
     sm.add_argument("--lists-dir", default=None,
-                    help="apt lists dir holding Translation-en files (default: a private apt-get update)")
+                    help="apt lists dir holding Translation-en files; if not given, a private apt-get update")
     sm.add_argument("--min-words", type=nonnegative_int, default=s.min_words, help="minimum document length in words")
     sm.add_argument("--max-words", type=nonnegative_int, default=s.max_words, help="maximum document length (0: none)")
     sm.add_argument("--max-docs", type=nonnegative_int, default=s.max_docs, help="cap on documents, by hash (0: all)")

@@ -38,8 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="--ref/--hyp are Kaldi style '<id> <text>' lines, matched by id")
     parser.add_argument("--metrics", default="bleu,chrf",
                         help=f"comma-separated metrics for --ref/--hyp, from {','.join(METRICS)}")
-    parser.add_argument("--config", help="training config to record (default: <exp-dir>/config.yaml if it "
-                                         "exists, else the one recorded before)")
+    parser.add_argument("--config", help="training config to record; if not given, <exp-dir>/config.yaml if "
+                                         "it exists, else the one recorded before")
     parser.add_argument("--compare", nargs="+", metavar="EXP_DIR",
                         help="print a markdown table of the scores of these experiment directories")
 

@@ -30,8 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kaldi", action="store_true",
                         help="both files are Kaldi style '<id> <text>' lines, matched by id")
     parser.add_argument("--metrics", default=None,
-                        help=f"comma-separated metrics for 'all', from {','.join(METRICS)} (default: "
-                             f"{','.join(DEFAULT_METRICS)}; meteor fetches WordNet from Debian on first use)")
+                        help=f"comma-separated metrics for 'all', from {','.join(METRICS)} if not given: "
+                             f"{','.join(DEFAULT_METRICS)} (meteor fetches WordNet from Debian on first use)")
     parser.add_argument("--output", default=None, help="also write the JSON scores to this file")
     parser.add_argument("--json", action="store_true",
                         help="print the scores as one JSON object on the last line")
@@ -39,9 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a second system's hypotheses: paired bootstrap resampling (Koehn, 2004) of --hyp "
                              "against them, printing both scores, the difference with its 95%% interval and p")
     parser.add_argument("--bootstrap-samples", type=positive_int, default=1000,
-                        help="resamples of the test set for --compare (default 1000)")
+                        help="resamples of the test set for --compare")
     parser.add_argument("--seed", type=nonnegative_int, default=12345,
-                        help="random seed of the resampling (default 12345)")
+                        help="random seed of the resampling")
 
 
 def selected_metrics(args: argparse.Namespace) -> list[str]:

@@ -193,7 +193,7 @@ class Trainer:
                         self.device, self.amp, self.world_size, sum(p.numel() for p in self.params), self.state.step)
             with deterministic_algorithms(self.cfg.deterministic, self.device):
                 reason = self._loop(train_batches, valid_batches)
-            logger.info("stopped (%s) at epoch %d step %d; best %s=%s at step %s", reason, self.state.epoch,
+            logger.info("stopped (%s) %s at step %d; best %s=%s at step %s", reason, self._epochs_done(),
                         self.state.step, self.cfg.best_metric, self.state.best, self.state.best_step)
             if self.writer is not None:
                 self.writer.close()
@@ -211,6 +211,12 @@ class Trainer:
             detach_handlers(handlers)
             if self._owns_group:
                 torch.distributed.destroy_process_group()
+
+    def _epochs_done(self) -> str:
+        """Where the loop stands for the log: "after N epoch(s)" between epochs, "in epoch N" inside one."""
+        if self.state.epoch_batches:
+            return f"in epoch {self.state.epoch}"
+        return f"after {self.state.epoch - 1} epoch(s)"
 
     def _loop(self, train_batches: Callable[[int], Iterable[Batch]],
               valid_batches: Callable[[], Iterable[Batch]] | None) -> str:

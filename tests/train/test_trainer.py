@@ -154,3 +154,13 @@ def test_user_errors(toy, tmp_path):
     _run(toy, tmp_path / "b", max_steps=2, valid=False)
     with pytest.raises(LegokitError, match="checkpoint_last.pt: does not fit this model"):
         _run(toy, tmp_path / "b", model=torch.nn.Linear(2, 2))
+
+
+def test_stop_message_counts_the_epochs_done(toy, tmp_path):
+    """max_epochs=2 ends "after 2 epoch(s)" (not "at epoch 3"); a stop inside an epoch names that epoch."""
+    result, _ = _run(toy, tmp_path / "epochs", max_epochs=2, valid=False)
+    assert (result.reason, result.step, result.epoch) == ("max_epochs", 16, 3)  # FitResult.epoch: in progress
+    log = (tmp_path / "epochs" / "train.log").read_text()
+    assert "stopped (max_epochs) after 2 epoch(s) at step 16;" in log and "at epoch 3" not in log
+    _run(toy, tmp_path / "steps", max_steps=3, valid=False)
+    assert "stopped (max_steps) in epoch 1 at step 3;" in (tmp_path / "steps" / "train.log").read_text()

@@ -1,0 +1,62 @@
+"""Every `--help` of every command and subcommand states each option's default at most once."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from legokit.cli import build_parser, main
+
+
+def _command_paths(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    yield path
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _command_paths(sub, (*path, name))
+
+
+def _option_entries(help_text: str) -> Iterator[str]:
+    """The entries of a help text's argument sections: a line indented by two, with its continuation lines."""
+    entry: list[str] = []
+    for line in help_text.splitlines():
+        if re.match(r"^ {2}\S", line) or not re.match(r"^ {3,}\S", line):
+            if entry:
+                yield " ".join(" ".join(entry).split())
+            entry = [line] if re.match(r"^ {2}\S", line) else []
+        else:
+            entry.append(line)
+    if entry:
+        yield " ".join(" ".join(entry).split())
+
+
+PATHS = list(_command_paths(build_parser()))
+
+
+def test_every_command_and_subcommand_is_checked():
+    assert ("score",) in PATHS and ("data", "export-kaldi") in PATHS and ("brick", "compress") in PATHS
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda path: " ".join(path) or "legokit")
+def test_no_option_states_its_default_twice(path: tuple[str, ...], capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    with pytest.raises(SystemExit) as done:
+        main([*path, "--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith("usage: legokit")
+    doubled = [entry for entry in _option_entries(text) if entry.count("(default") > 1]
+    assert not doubled, doubled
+
+
+def test_score_help_says_the_bootstrap_default_once(capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    with pytest.raises(SystemExit):
+        main(["score", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "resamples of the test set for --compare (default: 1000)" in text and "(default 1000)" not in text
