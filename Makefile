@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e '.[dev,tts]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,tts,export]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)  ## make .venv with CPU torch and legokit (editable) + dev and TTS extras

@@ -13,9 +13,10 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("bricks", nargs="+", type=Path,
+    parser.add_argument("bricks", nargs="+",
                         help="brick files in chain order: encoder brick(s) then an optional decoder brick "
-                             "(a model.pt contributes all of its bricks)")
+                             "(a model.pt, a packaged folder or an hf://owner/name hub id contributes all of "
+                             "its bricks; docs/export.md)")
     parser.add_argument("-o", "--output", required=True, type=Path, help="composed model file to write")
     parser.add_argument("--length-rate", default="auto", type=_length_rate,
                         help="length rate r of the last encoder's output length controller: 'auto' (match "

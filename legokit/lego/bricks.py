@@ -208,7 +208,12 @@ def brick_from_payload(payload: Any, origin: str) -> Brick:
 
 
 def load_bricks(path: str | Path) -> list[Brick]:
-    """Load a brick file (one brick) or a model file (its bricks in chain order)."""
+    """Load a brick file (one brick), a model file, a packaged folder or an ``hf://owner/name`` hub id
+    (their bricks in chain order; folders and hub ids: :mod:`legokit.lego.hub`)."""
+    from legokit.lego import hub
+
+    if hub.is_hub_id(path) or Path(path).is_dir():
+        return hub.load_bricks_from_folder(hub.resolve_hub_id(path) if hub.is_hub_id(path) else path)
     path = Path(path)
     payload = _torch_load(path)
     if isinstance(payload, dict) and payload.get("format") == MODEL_FORMAT:
