@@ -2,12 +2,14 @@
 
 import pytest
 import torch
+from robustness.conftest import tiny_overrides, toy_model, toy_tokenizers  # noqa: F401 (fixtures)
 
+from legokit.config import load_config
 from legokit.errors import LegokitError
-from legokit.lego.bricks import Brick, make_manifest, save_brick
+from legokit.lego.bricks import Brick, load_brick, make_manifest, save_brick
 from legokit.lego.encoders import EncoderBrick, EncoderBrickConfig
 from legokit.nn.config import EncoderConfig
-from legokit.workflows.experiment import _load_into
+from legokit.workflows.experiment import ExperimentConfig, _load_into, build_model, export_bricks, load_data
 
 VOCAB = 12
 
@@ -113,3 +115,18 @@ def test_resuming_under_another_config_is_refused(tmp_path):
     (tmp_path / "exp" / "config.yaml").unlink()  # e.g. deleted while a killed run was still saving
     with pytest.raises(LegokitError, match=r"checkpoints but no config.yaml"):
         train(None, common, tmp_path / "exp")
+
+
+def test_build_model_returns_the_bricks_it_loaded(toy_model, toy_tokenizers, tmp_path):  # noqa: F811 (fixtures)
+    """Bricks loaded from files come back from build_model (not as a model attribute); export keeps their
+    manifests and appends the previous training record to their history."""
+    overrides = tiny_overrides(toy_tokenizers)
+    data = load_data(load_config(ExperimentConfig, None, overrides).data)
+    assert build_model(load_config(ExperimentConfig, None, overrides), data)[1] == {}
+    cfg = load_config(ExperimentConfig, None, [*overrides, f"model.init_model={toy_model / 'model.pt'}"])
+    model, loaded = build_model(cfg, data)
+    assert sorted(loaded) == [0, 1] and not hasattr(model, "loaded_bricks")
+    assert loaded[0].module is model.encoders[0] and loaded[1].module is model.decoder
+    export_bricks(model, data, tmp_path, {"run": "fine-tuning"}, loaded)
+    manifest = load_brick(tmp_path / "bricks" / "decoder.brick").manifest
+    assert manifest["training"] == {"run": "fine-tuning"} and manifest["history"] == [{}]

@@ -225,7 +225,7 @@ def _check_feature_dim(encoder: EncoderBrickConfig, data: ExperimentData, where:
             dataset.feats.check_dim(encoder.feat_dim, where)
 
 
-def _model_from_file(cfg: ExperimentConfig, data: ExperimentData) -> LegoModel:
+def _model_from_file(cfg: ExperimentConfig, data: ExperimentData) -> tuple[LegoModel, dict[int, Brick]]:
     """Fine-tuning a composed model: the architecture comes from the bricks' manifests."""
     bricks = load_bricks(cfg.model.init_model)
     if bricks[-1].kind != "decoder":
@@ -235,21 +235,18 @@ def _model_from_file(cfg: ExperimentConfig, data: ExperimentData) -> LegoModel:
     _check_tokenizer(bricks[-1], "output", data.tgt_tokenizer, "data.tgt_tokenizer")
     _check_feature_dim(bricks[0].module.cfg, data, f"the first brick of {cfg.model.init_model}")
     log.info("fine-tuning the composed model %s (%d bricks)", cfg.model.init_model, len(bricks))
-    model = compose(bricks, length_rate=None, loss=cfg.loss, allow_states=True)
-    model.loaded_bricks = dict(enumerate(bricks))
-    return model
+    return compose(bricks, length_rate=None, loss=cfg.loss, allow_states=True), dict(enumerate(bricks))
 
 
-def build_model(cfg: ExperimentConfig, data: ExperimentData) -> LegoModel:
-    if cfg.model.init_model:
-        model = _model_from_file(cfg, data)
-    else:
-        model = _model_from_config(cfg, data)
+def build_model(cfg: ExperimentConfig, data: ExperimentData) -> tuple[LegoModel, dict[int, Brick]]:
+    """The model to train, and the bricks loaded from files (model.init_model, model.upstream) by their index
+    in the chain: `export_bricks` keeps their manifests."""
+    model, loaded = (_model_from_file if cfg.model.init_model else _model_from_config)(cfg, data)
     if cfg.model.freeze_encoder:
         model.freeze(f"encoders.{len(model.encoders) - 1}")
     if cfg.model.freeze_decoder and model.decoder is not None:
         model.freeze("decoder")
-    return model
+    return model, loaded
 
 
 def load_upstream(paths: list[str], encoder_cfg: EncoderBrickConfig) -> list[Brick]:
@@ -266,7 +263,7 @@ def load_upstream(paths: list[str], encoder_cfg: EncoderBrickConfig) -> list[Bri
     return bricks
 
 
-def _model_from_config(cfg: ExperimentConfig, data: ExperimentData) -> LegoModel:
+def _model_from_config(cfg: ExperimentConfig, data: ExperimentData) -> tuple[LegoModel, dict[int, Brick]]:
     vocab = data.tgt_tokenizer.vocab_size
     src_vocab = data.src_tokenizer.vocab_size if data.src_tokenizer else 0
     upstream = load_upstream(cfg.model.upstream, cfg.model.encoder) if cfg.model.upstream else []
@@ -288,10 +285,9 @@ def _model_from_config(cfg: ExperimentConfig, data: ExperimentData) -> LegoModel
         target = (data.tgt_tokenizer, "data.tgt_tokenizer")
         _load_into(decoder, cfg.model.init_decoder, "decoder", vocabularies={"input": target, "output": target})
     model = LegoModel([*(b.module for b in upstream), encoder], decoder, loss=cfg.loss)
-    model.loaded_bricks = dict(enumerate(upstream))
     for i in range(len(upstream) if cfg.model.freeze_upstream else 0):
         model.freeze(f"encoders.{i}")
-    return model
+    return model, dict(enumerate(upstream))
 
 
 def _new_brick(module: EncoderBrick | DecoderBrick, src_tok: Tokenizer | None, data: ExperimentData,
@@ -308,11 +304,13 @@ def _new_brick(module: EncoderBrick | DecoderBrick, src_tok: Tokenizer | None, d
     return Brick(module, make_manifest("encoder", module, arch, inp, out, training), tokenizers)
 
 
-def export_bricks(model: LegoModel, data: ExperimentData, out_dir: Path, training: dict) -> list[Brick]:
+def export_bricks(model: LegoModel, data: ExperimentData, out_dir: Path, training: dict,
+                  loaded: dict[int, Brick] | None = None) -> list[Brick]:
     """Write the trained bricks to bricks/ (encoder.brick — or encoder<i>.brick for several — and
-    decoder.brick) and the whole chain to model.pt. Bricks loaded from files (model.init_model,
-    model.upstream) keep their manifests, with this run's length statistics and training record."""
-    loaded: dict[int, Brick] = getattr(model, "loaded_bricks", {})
+    decoder.brick) and the whole chain to model.pt. ``loaded``: the bricks `build_model` loaded from files
+    (model.init_model, model.upstream) by chain index; they keep their manifests, with this run's length
+    statistics and training record."""
+    loaded = loaded or {}
     chain = [*model.encoders, *([model.decoder] if model.decoder is not None else [])]
     bricks: list[Brick] = []
     for i, module in enumerate(chain):
@@ -361,7 +359,7 @@ def train(config: str | None, overrides: list[str], out_dir: Path) -> LegoModel:
     (out_dir / "config.yaml").write_text(dump_yaml(cfg))
     seed_everything(cfg.train.seed)  # before anything random: the same weights on every run and every rank
     data = load_data(cfg.data)
-    model = build_model(cfg, data)
+    model, loaded = build_model(cfg, data)
     n_params = sum(p.numel() for p in model.parameters())
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log.info("model: %.2fM parameters (%.2fM trained); %d training samples", n_params / 1e6, n_train / 1e6,
@@ -385,5 +383,5 @@ def train(config: str | None, overrides: list[str], out_dir: Path) -> LegoModel:
                          "samples": len(data.train)},
                 "steps": result.step, "epochs": result.epoch, "best_valid": result.best,
                 "averaged": [p.name for p in paths], "config": to_dict(cfg)}
-    export_bricks(model, data, out_dir, training)
+    export_bricks(model, data, out_dir, training, loaded)
     return model

@@ -69,7 +69,8 @@ def toy_model(toy_tokenizers: Path, tmp_path_factory: pytest.TempPathFactory) ->
     out = tmp_path_factory.mktemp("exp")
     cfg = load_config(ExperimentConfig, None, tiny_overrides(toy_tokenizers))
     data = load_data(cfg.data)
-    export_bricks(build_model(cfg, data), data, out, training={})
+    built, loaded = build_model(cfg, data)
+    export_bricks(built, data, out, training={}, loaded=loaded)
     return out
 
 

@@ -85,7 +85,8 @@ def test_decode_refuses_a_feature_dump_of_another_dimension(asr_setup: dict, spe
                                                             capfd: pytest.CaptureFixture[str]) -> None:
     cfg = load_config(ExperimentConfig, None, [*asr_setup["overrides"], f"data.train_feats={asr_setup['dumps'][80]}"])
     data = load_data(cfg.data)
-    export_bricks(build_model(cfg, data), data, tmp_path / "exp", training={})
+    built, loaded = build_model(cfg, data)
+    export_bricks(built, data, tmp_path / "exp", training={}, loaded=loaded)
     model, dump40, hyp = tmp_path / "exp" / "model.pt", asr_setup["dumps"][40], tmp_path / "hyp"
     err = _error(capfd, "decode", "--model", str(model), "--data-dir", str(speech_dir), "--feats", str(dump40),
                  "--out", str(hyp))

@@ -50,7 +50,8 @@ def asr_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "model.decoder.ingestor.kind=states", f"data.train_dir={data}", f"data.valid_dir={data}",
         f"data.train_feats={feats}", f"data.valid_feats={feats}", f"data.tgt_tokenizer={tok}"])
     data_ = load_data(cfg.data)
-    export_bricks(build_model(cfg, data_), data_, tmp / "exp", training={})
+    built, loaded = build_model(cfg, data_)
+    export_bricks(built, data_, tmp / "exp", training={}, loaded=loaded)
     return tmp / "exp" / "model.pt"
 
 
