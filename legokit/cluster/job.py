@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from legokit.fileio import split_lines
+
 STATUS = re.compile(r"^# ended \(exit code (-?\d+)\)")
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]  # what the `torchrun` script runs
 
@@ -75,7 +77,7 @@ def first_node() -> str:
 def read_status(log: Path) -> int | None:
     """The exit code in the last status line of ``log``; None when the job left none (never ran or was killed)."""
     try:
-        lines = log.read_bytes().decode("utf-8", errors="replace").splitlines()
+        lines = split_lines(log.read_bytes().decode("utf-8", errors="replace"))
     except FileNotFoundError:
         return None
     for line in reversed(lines):
@@ -126,7 +128,7 @@ def run_job(index: int, log_pattern: str, command: list[str], nproc: int = 1, no
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m legokit.cluster.job", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m legokit.cluster.job", description=__doc__.split("\n")[0])
     parser.add_argument("--index", type=int, default=os.environ.get("SLURM_ARRAY_TASK_ID"),
                         help="job index (replaces JOB); default: $SLURM_ARRAY_TASK_ID")
     parser.add_argument("--log", required=True, help="log file, with JOB for the index")

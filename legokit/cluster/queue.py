@@ -25,7 +25,7 @@ from pathlib import Path
 from legokit.cluster.config import Resources
 from legokit.cluster.job import launch, read_status, substitute
 from legokit.errors import LegokitError
-from legokit.fileio import write_atomic
+from legokit.fileio import split_lines, write_atomic
 
 log = logging.getLogger(__name__)
 _JOBS = re.compile(r"^JOB=(\d+):(\d+)$")
@@ -146,7 +146,7 @@ def run_slurm(array: JobArray, indices: list[int], dry_run: bool = False) -> Non
             subprocess.run(["scancel", job_id], check=False)
         raise
     if not job_id:
-        problem = (err.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
+        problem = (split_lines(err.strip()) or [f"exit code {proc.returncode}"])[-1]
         raise LegokitError(f"sbatch refused the {array.kind} jobs of {array.log}: {problem}")
     log.info("SLURM job array %s (%s) ended", job_id, ",".join(map(str, indices)))
 
@@ -165,7 +165,7 @@ def _tail(path: Path, lines: int = TAIL_LINES) -> str:
         text = path.read_bytes().decode("utf-8", errors="replace")
     except FileNotFoundError:
         return "(no log: the job never started)\n"
-    return "".join(line + "\n" for line in text.splitlines()[-lines:])
+    return "".join(line + "\n" for line in split_lines(text)[-lines:])
 
 
 def run_array(array: JobArray, cmd: str, retries: int = 1, dry_run: bool = False) -> None:
