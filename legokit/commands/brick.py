@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     export.add_argument("--language", action="append",
                         help="hf: a language code of the model card (repeatable; default: the training config's "
                              "source and target languages)")
-    export.add_argument("--data-license", help="hf: licence of the training data (default: the manifest's, or "
-                        "'not recorded')")
+    export.add_argument("--data-license", help="hf: licence of the training data; if not given, the manifest's, "
+                        "or 'not recorded'")
 
 
 def run_export(args: argparse.Namespace) -> int:
