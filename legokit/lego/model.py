@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from legokit.decode.beam_search import BeamSearchConfig, beam_search
+from legokit.decode.beam_search import BeamSearchConfig, Hypothesis, beam_search
 from legokit.decode.ctc import ctc_greedy
 from legokit.lego.decoders import DecoderBrick
 from legokit.lego.encoders import EncoderBrick, EncoderOutput
@@ -143,12 +143,22 @@ class LegoModel(nn.Module):
     # --- inference ----------------------------------------------------------------------------------
     @torch.no_grad()
     def recognize(self, batch: dict, beam: BeamSearchConfig | None = None) -> list[list[int]]:
-        """Best token sequence per utterance (no bos/eos): beam search with the decoder (optionally
-        fused with the last interface's CTC prefix scores), or greedy CTC for encoder-only models."""
+        """Best token sequence per utterance (no bos/eos): see :meth:`hypotheses`."""
+        return [h.tokens for h in self.hypotheses(batch, beam)]
+
+    @torch.no_grad()
+    def hypotheses(self, batch: dict, beam: BeamSearchConfig | None = None) -> list[Hypothesis]:
+        """Best hypothesis per utterance: beam search with the decoder (optionally fused with the last
+        interface's CTC prefix scores), or greedy CTC for encoder-only models (score = the best path's
+        log-probability, att_score 0). An utterance without a finished hypothesis gets empty tokens, score -inf."""
         outputs = self.encode(batch)
         last = outputs[-1]
         if self.decoder is None:
-            return ctc_greedy(F.log_softmax(last.logits.float(), -1), last.lengths, blank=BLANK)
+            log_probs = F.log_softmax(last.logits.float(), -1)
+            frames = torch.arange(log_probs.size(1), device=log_probs.device)[None, :] < last.lengths[:, None]
+            best = (log_probs.max(-1).values * frames).sum(-1).tolist()
+            return [Hypothesis(tokens, score, 0.0, score)
+                    for tokens, score in zip(ctc_greedy(log_probs, last.lengths, blank=BLANK), best, strict=True)]
         beam = beam or BeamSearchConfig()
         memory, memory_mask = self.decoder.ingest(self.decoder_input(last), last.lengths)
         ctc_lp = F.log_softmax(last.logits.float(), -1) if beam.ctc_weight > 0 and last.logits is not None else None
@@ -156,4 +166,4 @@ class LegoModel(nn.Module):
         hyps = beam_search(self.decoder, memory, memory_mask, source_lengths, beam, bos=BOS, eos=EOS,
                            ctc_log_probs=ctc_lp, ctc_lengths=last.lengths if ctc_lp is not None else None,
                            blank=BLANK)
-        return [h[0].tokens if h else [] for h in hyps]
+        return [h[0] if h else Hypothesis([], float("-inf"), float("-inf"), None) for h in hyps]

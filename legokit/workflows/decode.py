@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,8 @@ from legokit.config import ranged
 from legokit.data.batching import BucketBatchSampler, SpeechCollator, collate_text
 from legokit.data.datadir import read_kaldi_map
 from legokit.data.featdump import SKIPPED, FeatureReader, write_skipped
-from legokit.decode.beam_search import BeamSearchConfig
+from legokit.data.tokenizer import Tokenizer
+from legokit.decode.beam_search import BeamSearchConfig, Hypothesis
 from legokit.errors import LegokitError
 from legokit.fileio import atomic_output, check_outputs
 from legokit.lego.bricks import Brick, compose, load_bricks
@@ -82,11 +84,14 @@ def check_device(device: str) -> None:
         raise LegokitError(f"--device {device}: no such device on this machine (available: {', '.join(available)})")
 
 
-def load_model(path: str | Path, device: str = "cpu") -> tuple[LegoModel, list[Brick]]:
-    """A model file or brick -> (eval-mode LegoModel on device, its bricks)."""
-    bricks = load_bricks(path)
+def ready_model(bricks: list[Brick], cfg: DecodeConfig) -> tuple[LegoModel, torch.device, torch.dtype]:
+    """Bricks -> (eval-mode LegoModel on ``cfg.device`` in ``cfg.dtype``, the device, the dtype); sets
+    ``cfg.num_threads``."""
+    device, dtype = resolve_device(cfg.device), DTYPES[cfg.dtype]
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
     model = compose(bricks, length_rate=None, allow_states=True)
-    return model.eval().to(device), bricks
+    return model.eval().to(device, dtype=dtype), device, dtype
 
 
 def _to(value: object, device: torch.device, dtype: torch.dtype) -> object:
@@ -97,7 +102,7 @@ def _to(value: object, device: torch.device, dtype: torch.dtype) -> object:
     return value.to(device, dtype=dtype if value.is_floating_point() else None, non_blocking=True)
 
 
-class _Items(torch.utils.data.Dataset):
+class DecodeItems(torch.utils.data.Dataset):
     """Decoding inputs: (id, source tokens) for MT or (id, features) for speech; targets are empty."""
 
     def __init__(self, ids: list[str], get, lengths: list[int], key: str) -> None:
@@ -110,7 +115,7 @@ class _Items(torch.utils.data.Dataset):
         return {"id": self.ids[i], self.key: self.get(i), "target": torch.zeros(0, dtype=torch.long)}
 
 
-def _bound(ids: list[str], lengths: list[int], limit: int, option: str, source: Path, cfg: DecodeConfig,
+def bound_lengths(ids: list[str], lengths: list[int], limit: int, option: str, source: Path, cfg: DecodeConfig,
            skipped: dict[str, str]) -> list[str]:
     """The ids to decode: inputs longer than ``limit`` are truncated, skipped (into ``skipped``: id -> reason)
     or refused, as ``cfg.on_long_input`` says; each one is logged with its id."""
@@ -141,7 +146,7 @@ def _missing_features(data_dir: Path, feats: Path, reader: FeatureReader) -> dic
 
 
 def _dataset(bricks: list[Brick], data_dir: Path, feats: Path | None, src_lang: str, cfg: DecodeConfig,
-             skipped: dict[str, str]) -> _Items:
+             skipped: dict[str, str]) -> DecodeItems:
     first = bricks[0]
     if first.module.cfg.input == "speech":
         if feats is None:
@@ -149,19 +154,46 @@ def _dataset(bricks: list[Brick], data_dir: Path, feats: Path | None, src_lang: 
         reader, limit = FeatureReader(feats), cfg.max_source_frames
         reader.check_dim(first.module.cfg.feat_dim, f"the model's first brick {first.path}")
         skipped.update(_missing_features(data_dir, Path(feats), reader))
-        ids = _bound(list(reader.index), [reader.num_frames(u) for u in reader.index], limit, "max_source_frames",
-                     Path(feats), cfg, skipped)
-        return _Items(ids, lambda i: torch.from_numpy(reader[ids[i]][:limit]),
-                      [min(reader.num_frames(u), limit) for u in ids], "speech")
+        ids = bound_lengths(list(reader.index), [reader.num_frames(u) for u in reader.index], limit,
+                            "max_source_frames", Path(feats), cfg, skipped)
+        return DecodeItems(ids, lambda i: torch.from_numpy(reader[ids[i]][:limit]),
+                           [min(reader.num_frames(u), limit) for u in ids], "speech")
     if "input" not in first.tokenizers:
         raise LegokitError(f"{first.path}: the brick carries no input tokenizer; re-export it")
     source = data_dir / f"text.{src_lang}"
     sentences = read_kaldi_map(source)
     tokens = dict(zip(sentences, first.tokenizers["input"].encode_batch(list(sentences.values())), strict=True))
     limit = cfg.max_source_tokens
-    ids = _bound(list(tokens), [len(t) for t in tokens.values()], limit, "max_source_tokens", source, cfg, skipped)
-    return _Items(ids, lambda i: torch.tensor(tokens[ids[i]][:limit], dtype=torch.long),
-                  [min(len(tokens[u]), limit) for u in ids], "source")
+    ids = bound_lengths(list(tokens), [len(t) for t in tokens.values()], limit, "max_source_tokens", source, cfg,
+                        skipped)
+    return DecodeItems(ids, lambda i: torch.tensor(tokens[ids[i]][:limit], dtype=torch.long),
+                       [min(len(tokens[u]), limit) for u in ids], "source")
+
+
+def output_tokenizer(bricks: list[Brick], origin: str | Path) -> Tokenizer:
+    """The tokenizer that turns the chain's output tokens into text."""
+    tokenizer = bricks[-1].tokenizers.get("output")
+    if tokenizer is None:
+        raise LegokitError(f"{origin}: the last brick carries no output tokenizer; re-export it")
+    return tokenizer
+
+
+def decode_batches(model: LegoModel, items: DecodeItems, cfg: DecodeConfig, desc: str
+                   ) -> Iterator[tuple[list[str], list[Hypothesis], float]]:
+    """Decode ``items`` in length-bucketed batches (``cfg.max_tokens``, ``cfg.max_batch_size``) with
+    ``cfg.beam`` on the model made by :func:`ready_model` with ``cfg``: yields (ids, best hypothesis of each,
+    seconds the batch took)."""
+    device, dtype = resolve_device(cfg.device), DTYPES[cfg.dtype]
+    sampler = BucketBatchSampler(items.lengths, max(cfg.max_tokens, max(items.lengths, default=1)),
+                                 cfg.max_batch_size, shuffle=False)
+    collate = collate_text if items.key == "source" else SpeechCollator(None)
+    # inputs are read and collated on the CPU; each batch moves to the device once
+    loader = DataLoader(items, batch_sampler=sampler, collate_fn=collate, pin_memory=device.type == "cuda")
+    for batch in progress_bar(loader, desc=desc, unit="batch"):
+        start = time.perf_counter()
+        batch = {k: _to(v, device, dtype) for k, v in batch.items()}
+        best = model.hypotheses(batch, cfg.beam)
+        yield batch["ids"], best, time.perf_counter() - start
 
 
 def decode_dir(model_path: Path, data_dir: Path, out: Path, cfg: DecodeConfig, feats: Path | None = None,
@@ -171,30 +203,19 @@ def decode_dir(model_path: Path, data_dir: Path, out: Path, cfg: DecodeConfig, f
     ``out`` may not be any file of ``data_dir``, the feature dump or the model (refused before anything is
     touched); it is written atomically at the end, and a failed run leaves no hypothesis file at all."""
     check_outputs([model_path, data_dir, feats, feats and Path(feats).parent], [out])
-    device = resolve_device(cfg.device)
+    resolve_device(cfg.device)
     out.unlink(missing_ok=True)  # a failed run must not leave an older run's hypotheses behind
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
-    model, bricks = load_model(model_path, device)
-    dtype = DTYPES[cfg.dtype]
-    model.to(dtype=dtype)
-    tokenizer = bricks[-1].tokenizers.get("output")
-    if tokenizer is None:
-        raise LegokitError(f"{model_path}: the last brick carries no output tokenizer; re-export it")
+    bricks = load_bricks(model_path)
+    model, device, _ = ready_model(bricks, cfg)
+    tokenizer = output_tokenizer(bricks, model_path)
     skipped: dict[str, str] = {}
     items = _dataset(bricks, data_dir, feats, src_lang, cfg, skipped)
-    sampler = BucketBatchSampler(items.lengths, max(cfg.max_tokens, max(items.lengths, default=1)),
-                                 cfg.max_batch_size, shuffle=False)
-    collate = collate_text if items.key == "source" else SpeechCollator(None)
-    # inputs are read and collated on the CPU; each batch moves to the device once
-    loader = DataLoader(items, batch_sampler=sampler, collate_fn=collate, pin_memory=device.type == "cuda")
     hyps: dict[str, str] = {}
     start, n_tokens = time.perf_counter(), 0
-    for batch in progress_bar(loader, desc=f"decode {data_dir}", unit="batch"):
-        batch = {k: _to(v, device, dtype) for k, v in batch.items()}
-        for utt, tokens in zip(batch["ids"], model.recognize(batch, cfg.beam)):
-            hyps[utt] = tokenizer.decode(tokens)
-            n_tokens += len(tokens)
+    for ids, best, _ in decode_batches(model, items, cfg, f"decode {data_dir}"):
+        for utt, hyp in zip(ids, best, strict=True):
+            hyps[utt] = tokenizer.decode(hyp.tokens)
+            n_tokens += len(hyp.tokens)
     elapsed = time.perf_counter() - start
     with atomic_output(out) as tmp:
         tmp.write_text("".join(f"{utt} {hyps[utt]}\n" for utt in items.ids), encoding="utf-8")
