@@ -18,7 +18,7 @@ config's ``model`` section is ignored). The trained model is ``<out>/model.pt``:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -162,6 +162,21 @@ def train_tts(config: str | None, overrides: list[str], out_dir: Path) -> TTSMod
     return tts
 
 
+def speak(tts: TTSModel, texts: list[str], where: str, length_scale: float = 1.0,
+          phon_cfg: PhonemizerConfig | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, list[str], list[int]]]:
+    """(waveform in [-1, 1] at ``tts.mel.sample_rate``, mel, phones, phone durations) of each text, in order;
+    unknown phones are warned about (naming ``where``) and mapped to the nearest known one."""
+    tts.model.eval()
+    encode = tts.encoder(where, "warn", fallback=True)
+    for phones in phonemize(texts, tts.lang, phon_cfg):
+        inputs = encode(phones)[None]
+        with torch.no_grad():
+            mel, length, durations = tts.model.infer(inputs, torch.tensor([inputs.size(1)]), length_scale,
+                                                     return_durations=True)
+        mel = mel[0, : int(length)].numpy()
+        yield np.clip(griffin_lim(mel, tts.mel), -1, 1), mel, phones, durations[0].tolist()
+
+
 def synthesize(model_path: str | Path, texts: dict[str, str], out_dir: str | Path, length_scale: float = 1.0,
                phon_cfg: PhonemizerConfig | None = None, plots: int = 0) -> list[Path]:
     """Speak ``texts`` ({utt: text}) into ``out_dir/wav/<utt>.wav`` and a Kaldi dir (wav.scp, text, utt2spk);
@@ -169,22 +184,16 @@ def synthesize(model_path: str | Path, texts: dict[str, str], out_dir: str | Pat
     from legokit.tts.plot import plot_synthesis
 
     tts = load_tts_model(model_path)
-    tts.model.eval()
-    encode = tts.encoder(str(model_path), "warn", fallback=True)
     out = Path(out_dir)
     (out / "wav").mkdir(parents=True, exist_ok=True)
     ids = list(texts)
     wavs = []
-    for i, (uid, phones) in enumerate(zip(ids, phonemize([texts[u] for u in ids], tts.lang, phon_cfg))):
-        inputs = encode(phones)[None]
-        mel, length, durations = tts.model.infer(inputs, torch.tensor([inputs.size(1)]), length_scale,
-                                                 return_durations=True)
-        mel = mel[0, : int(length)].numpy()
-        wave = griffin_lim(mel, tts.mel)
+    spoken = speak(tts, [texts[u] for u in ids], str(model_path), length_scale, phon_cfg)
+    for i, (uid, (wave, mel, phones, durations)) in enumerate(zip(ids, spoken)):
         wavs.append((out / "wav" / f"{uid}.wav").resolve())
-        sf.write(wavs[-1], np.clip(wave, -1, 1), tts.mel.sample_rate, subtype="PCM_16")
+        sf.write(wavs[-1], wave, tts.mel.sample_rate, subtype="PCM_16")
         if i < plots:
-            plot_synthesis(mel, phones, durations[0].tolist(), out / "plots" / f"{uid}.png",
+            plot_synthesis(mel, phones, durations, out / "plots" / f"{uid}.png",
                            f"{uid} ({tts.lang})", 1000 * tts.mel.hop_length / tts.mel.sample_rate)
     (out / "wav.scp").write_text("".join(f"{u} {w}\n" for u, w in zip(ids, wavs)), encoding="utf-8")
     (out / "text").write_text("".join(f"{u} {texts[u]}\n" for u in ids), encoding="utf-8")
