@@ -14,10 +14,10 @@ PACKAGE = Path(__file__).parents[1] / "legokit"
 LAYERS: list[tuple[str, set[str]]] = [
     # the shared ground: errors, files, progress, configs, locks, provenance, recipe helpers (and __version__)
     ("ground", {"legokit", "errors", "fileio", "progress", "config", "lock", "provenance", "recipe"}),
-    # the library's parts. prepare/ and corpora/ acquire and normalise data (text normalisation is shared by
-    # score/ and tts/), so they sit with data/; score/ computes metrics and tables over text files and
+    # the library's parts. corpora/ acquires and normalises data (text normalisation and espeak-ng are shared by
+    # score/ and tts/), so it sits with data/; score/ computes metrics and tables over text files and
     # needs nothing from the models
-    ("library", {"data", "nn", "losses", "train", "decode", "score", "prepare", "corpora"}),
+    ("library", {"data", "nn", "losses", "train", "decode", "score", "corpora"}),
     # models: LegoNN bricks and the TTS system; interop/ adapts foreign checkpoints (fairseq) to nn/ modules
     # and our losses to fairseq: an adapter over the library that nothing below may depend on
     ("models", {"lego", "tts", "interop"}),

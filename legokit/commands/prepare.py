@@ -6,10 +6,10 @@ import argparse
 import json
 
 from legokit.commands._types import fraction, nonnegative_int, positive_int
+from legokit.corpora.debian_mt import DEFAULT_SIZES, PAIRS, SOURCES, MTPrepConfig, prepare_debian_mt
+from legokit.corpora.debian_sum import SumPrepConfig, prepare_debian_sum
+from legokit.corpora.espeak import EspeakConfig, make_espeak_speech
 from legokit.lock import lock_dir
-from legokit.prepare.espeak import EspeakConfig, make_espeak_speech
-from legokit.prepare.mt import DEFAULT_SIZES, PAIRS, SOURCES, MTPrepConfig, prepare_debian_mt
-from legokit.prepare.summ import SumPrepConfig, prepare_debian_sum
 
 HELP = "prepare data sets from Debian packages: De-En/Ro-En text, espeak-ng English speech, summarisation"
 

@@ -133,7 +133,7 @@ def _rank(args: argparse.Namespace) -> int:
 
 def _prepare(args: argparse.Namespace) -> int:
     from legokit.config import load_config
-    from legokit.tts.corpus import CorpusConfig, prepare_espeak_language, prepare_festvox_ru
+    from legokit.corpora.tts import CorpusConfig, prepare_espeak_language, prepare_festvox_ru
 
     cfg = load_config(CorpusConfig, args.config, args.overrides)
     if args.festvox:

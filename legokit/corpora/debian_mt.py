@@ -18,10 +18,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from legokit.errors import LegokitError
-from legokit.prepare.debian import fetch_apt_lists, fetch_deb, index_files, read_index
-from legokit.prepare.sources import ddtp_pairs, ding_pairs, mo_pairs
-from legokit.prepare.text import (
+from legokit.corpora.debian import fetch_apt_lists, fetch_deb, index_files, read_index
+from legokit.corpora.sources import ddtp_pairs, ding_pairs, mo_pairs
+from legokit.corpora.text import (
     FilterConfig,
     Pair,
     dedup,
@@ -31,6 +30,7 @@ from legokit.prepare.text import (
     text_hash,
     write_text,
 )
+from legokit.errors import LegokitError
 
 log = logging.getLogger(__name__)
 

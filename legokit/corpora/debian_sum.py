@@ -5,7 +5,7 @@ The long description is the document, the one-line synopsis its summary::
     <out>/{train,valid,test}/text.doc, text.sum     ids `debsum-<package>`
     <out>/stats.json, README.md
 
-Spoken with :func:`legokit.prepare.espeak.make_espeak_speech` (speak="doc", target="sum") it becomes a
+Spoken with :func:`legokit.corpora.espeak.make_espeak_speech` (speak="doc", target="sum") it becomes a
 speech summarisation set with long inputs. Usage::
 
     legokit prepare debian-sum --out data/debsum --download-dir downloads
@@ -18,9 +18,9 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from legokit.corpora.debian import fetch_apt_lists, index_files, parse_deb822, read_index, split_description
+from legokit.corpora.text import normalize, split_by_hash, text_hash, write_text
 from legokit.errors import LegokitError
-from legokit.prepare.debian import fetch_apt_lists, index_files, parse_deb822, read_index, split_description
-from legokit.prepare.text import normalize, split_by_hash, text_hash, write_text
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ from pathlib import Path
 import soundfile as sf
 import soxr
 
+from legokit.corpora.debian import require_tool
+from legokit.corpora.text import read_text, text_hash, write_text
 from legokit.errors import LegokitError
-from legokit.prepare.debian import require_tool
-from legokit.prepare.text import read_text, text_hash, write_text
 from legokit.progress import progress_bar
 
 log = logging.getLogger(__name__)

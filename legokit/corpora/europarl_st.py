@@ -45,10 +45,10 @@ from pathlib import Path
 import soundfile as sf
 
 from legokit.corpora.download import Resource, download, extract
+from legokit.corpora.text import write_text
 from legokit.data.datadir import validate_speech_dir
 from legokit.errors import LegokitError
 from legokit.fileio import read_text_lines
-from legokit.prepare.text import write_text
 
 log = logging.getLogger(__name__)
 

@@ -44,11 +44,11 @@ from pathlib import Path
 import kaldiio
 import numpy as np
 
+from legokit.corpora.text import write_text
 from legokit.data.datadir import read_kaldi_map
 from legokit.data.featdump import SKIPPED, write_skipped
 from legokit.data.features import CMVNStats
 from legokit.errors import LegokitError
-from legokit.prepare.text import write_text
 
 log = logging.getLogger(__name__)
 

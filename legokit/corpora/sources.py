@@ -1,7 +1,7 @@
 """Readers of the parallel-text sources: gettext .mo catalogs, the Ding dictionary, DDTP translations.
 
 Each reader yields raw (foreign, English) string pairs; normalisation and filtering happen in
-:mod:`legokit.prepare.text`.
+:mod:`legokit.corpora.text`.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import struct
 from collections.abc import Iterator
 from pathlib import Path
 
+from legokit.corpora.debian import parse_deb822, split_description
 from legokit.errors import LegokitError
 from legokit.fileio import iter_text_lines
-from legokit.prepare.debian import parse_deb822, split_description
 
 _MO_MAGIC = 0x950412DE
 

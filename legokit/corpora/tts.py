@@ -20,12 +20,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from legokit.corpora.debian import fetch_deb
+from legokit.corpora.espeak import EspeakConfig, make_espeak_speech
+from legokit.corpora.sources import mo_pairs
+from legokit.corpora.text import text_hash, write_text
 from legokit.errors import LegokitError
 from legokit.fileio import read_text_lines
-from legokit.prepare.debian import fetch_deb
-from legokit.prepare.espeak import EspeakConfig, make_espeak_speech
-from legokit.prepare.sources import mo_pairs
-from legokit.prepare.text import text_hash, write_text
 
 log = logging.getLogger(__name__)
 

@@ -31,10 +31,10 @@ from pathlib import Path
 from sacrebleu.dataset import DATASETS
 
 from legokit.corpora.download import Resource, download, extract, md5sum
+from legokit.corpora.text import write_text
 from legokit.data.datadir import validate_text_dir
 from legokit.errors import LegokitError
 from legokit.fileio import iter_text_lines
-from legokit.prepare.text import write_text
 
 log = logging.getLogger(__name__)
 

@@ -56,7 +56,7 @@ def wordnet_root(download_dir: str | Path | None = None) -> Path:
         if not (root / "data.noun").is_file() or not (root / "lexnames").is_file():
             raise LegokitError(f"LEGOKIT_WORDNET={root}: expected WordNet 3.0 files (data.noun, lexnames, ...)")
         return root
-    from legokit.prepare.debian import fetch_deb
+    from legokit.corpora.debian import fetch_deb
 
     tree = fetch_deb("wordnet-base", download_dir or DEFAULT_DOWNLOAD_DIR)
     root, manpage = tree / "usr/share/wordnet", tree / "usr/share/man/man5/lexnames.5WN.gz"

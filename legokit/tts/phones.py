@@ -30,10 +30,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from legokit.corpora.debian import require_tool
+from legokit.corpora.espeak import ESPEAK_HINT
 from legokit.errors import LegokitError
 from legokit.fileio import read_text_lines
-from legokit.prepare.debian import require_tool
-from legokit.prepare.espeak import ESPEAK_HINT
 
 log = logging.getLogger(__name__)
 

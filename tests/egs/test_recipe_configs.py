@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from legokit.config import load_config
-from legokit.tts.corpus import CorpusConfig
+from legokit.corpora.tts import CorpusConfig
 from legokit.tts.experiment import TTSConfig
 from legokit.workflows.decode import DecodeConfig
 from legokit.workflows.experiment import ExperimentConfig

@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 
+from legokit.corpora import debian
+from legokit.corpora.debian import fetch_deb, index_files, parse_deb822, read_index, split_description
 from legokit.errors import LegokitError
-from legokit.prepare import debian
-from legokit.prepare.debian import fetch_deb, index_files, parse_deb822, read_index, split_description
 
 
 def test_parse_deb822_and_split_description(fixtures: Path):

@@ -4,9 +4,9 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
+from legokit.corpora.espeak import EspeakConfig, make_espeak_speech, synthesize
+from legokit.corpora.text import read_text, write_text
 from legokit.errors import LegokitError
-from legokit.prepare.espeak import EspeakConfig, make_espeak_speech, synthesize
-from legokit.prepare.text import read_text, write_text
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
                                   reason="espeak-ng is not installed (apt-get install espeak-ng)")

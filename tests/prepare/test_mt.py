@@ -3,11 +3,11 @@ from pathlib import Path
 
 import pytest
 
+from legokit.corpora import debian_mt
+from legokit.corpora.debian_mt import MTPrepConfig, Source, prepare_debian_mt
+from legokit.corpora.sources import ding_pairs, mo_pairs
+from legokit.corpora.text import read_text
 from legokit.errors import LegokitError
-from legokit.prepare import mt
-from legokit.prepare.mt import MTPrepConfig, Source, prepare_debian_mt
-from legokit.prepare.sources import ding_pairs, mo_pairs
-from legokit.prepare.text import read_text
 
 
 @pytest.fixture
@@ -17,7 +17,7 @@ def tiny_sources(fixtures: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     (locale / "x.mo").write_bytes((fixtures / "de.mo").read_bytes())
     sources = (Source("ding", "Ding", "GPL-2.0-or-later", lambda lang, d: ding_pairs(fixtures / "ding.txt")),
                Source("mo-system", "catalogs", "various", lambda lang, d: mo_pairs([tmp_path / "locale"], lang)))
-    monkeypatch.setattr(mt, "SOURCES", sources)
+    monkeypatch.setattr(debian_mt, "SOURCES", sources)
 
 
 def test_prepare_debian_mt_writes_aligned_kaldi_dirs(tiny_sources, tmp_path: Path):
@@ -43,7 +43,7 @@ def test_prepare_debian_mt_is_idempotent(tiny_sources, tmp_path: Path, monkeypat
     first = prepare_debian_mt(tmp_path / "out", tmp_path / "dl", cfg)
     def fail(lang, download_dir):
         pytest.fail("a re-run must not read any source")
-    monkeypatch.setattr(mt, "SOURCES", tuple(Source(s.tag, "", "", fail) for s in mt.SOURCES))
+    monkeypatch.setattr(debian_mt, "SOURCES", tuple(Source(s.tag, "", "", fail) for s in debian_mt.SOURCES))
     assert prepare_debian_mt(tmp_path / "out", tmp_path / "dl", cfg) == first
 
 

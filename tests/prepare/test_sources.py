@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
+from legokit.corpora.sources import ddtp_pairs, ding_pairs, mo_pairs, read_mo
 from legokit.errors import LegokitError
-from legokit.prepare.sources import ddtp_pairs, ding_pairs, mo_pairs, read_mo
 
 
 def test_read_mo_matches_stdlib_gettext(fixtures: Path):

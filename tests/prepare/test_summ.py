@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from legokit.prepare.summ import SumPrepConfig, description_pairs, prepare_debian_sum
-from legokit.prepare.text import read_text
+from legokit.corpora.debian_sum import SumPrepConfig, description_pairs, prepare_debian_sum
+from legokit.corpora.text import read_text
 
 
 def test_description_pairs(fixtures: Path):

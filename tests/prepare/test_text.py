@@ -4,8 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from legokit.errors import LegokitError
-from legokit.prepare.text import (
+from legokit.corpora.text import (
     Pair,
     dedup,
     keep_pair,
@@ -15,6 +14,7 @@ from legokit.prepare.text import (
     text_hash,
     write_text,
 )
+from legokit.errors import LegokitError
 
 GOOD = ("Die Datei konnte nicht geöffnet werden.", "The file could not be opened.")
 

@@ -17,10 +17,10 @@ import pytest
 from robustness.cases import write_wav
 
 from legokit.cli import main
+from legokit.corpora.text import read_text
 from legokit.corpora.wmt import read_parallel
 from legokit.errors import LegokitError
 from legokit.fileio import iter_text_lines, read_text_lines, split_lines
-from legokit.prepare.text import read_text
 from legokit.score.metrics import compute, score_files
 
 PACKAGE = Path(__file__).parents[2] / "legokit"
@@ -30,7 +30,7 @@ NOT_LINE_ENDS = ["\x0c", "\x0b", "\x1c", "\x85", "\u2028", "\u2029", "\r"]
 #: (file, function) allowed to call .splitlines() on strings legokit made itself, never file contents
 #: (besides ``str(err).splitlines()``, the first line of an exception message, allowed everywhere)
 SPLITLINES_ALLOWED = {
-    ("prepare/debian.py", "_run"): "the tail of a subprocess's output",
+    ("corpora/debian.py", "_run"): "the tail of a subprocess's output",
     ("workflows/experiment.py", "_check_resumable"): "a diff of two YAML texts that legokit wrote",
 }
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from legokit.prepare.espeak import synthesize
-from legokit.prepare.text import write_text
+from legokit.corpora.espeak import synthesize
+from legokit.corpora.text import write_text
 
 SENTENCES = ["Сізде жаңа пошта бар.", "Бүгін ауа райы жақсы.", "Мен кітап оқимын.", "Қала үлкен және әдемі."]
 

@@ -9,8 +9,8 @@ import soundfile as sf
 from helpers.gettext_mo import write_mo
 
 from legokit.config import load_config
+from legokit.corpora.tts import CorpusConfig, prepare_espeak_language, read_festvox, sentences
 from legokit.errors import LegokitError
-from legokit.tts.corpus import CorpusConfig, prepare_espeak_language, read_festvox, sentences
 
 FESTVOX = Path(__file__).parents[1] / "fixtures" / "tts" / "festvox"
 
