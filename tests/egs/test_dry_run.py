@@ -32,13 +32,14 @@ def _recipe(tmp_path: Path, recipe: str) -> Path:
     egs = tmp_path / "egs"
     egs.mkdir()
     (egs / "TEMPLATE").symlink_to(ROOT / "egs" / "TEMPLATE")
-    shutil.copytree(ROOT / "egs" / recipe, egs / recipe, symlinks=True,
-                    ignore=shutil.ignore_patterns("data", "dump", "exp", "downloads", ".lock*"))
+    for name in (recipe, "europarl_st/asr1", "wmt16_de_en/mt1", "wmt16_ro_en/mt1"):  # paper configs link there
+        shutil.copytree(ROOT / "egs" / name, egs / name, symlinks=True, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("data", "dump", "exp", "downloads", ".lock*"))
     return egs / recipe
 
 
 def _files(root: Path) -> dict[str, float]:
-    return {str(p.relative_to(root)): p.stat().st_mtime for p in root.rglob("*")}
+    return {str(p.relative_to(root)): p.lstat().st_mtime for p in root.rglob("*")}
 
 
 def _dry_run(root: Path, *args: str) -> str:
@@ -65,8 +66,7 @@ def test_dry_run_lists_every_stage_and_writes_nothing(tmp_path: Path, recipe: st
     for name in PAPER_RECIPES[recipe]:
         assert name in names, out
         section = out.split(f"({name}): would run", 1)[1].split("\n# stage", 1)[0]
-        assert "queue train" in section and f"JOB=1: {torchrun}" in section and " train --config " in section, \
-            section
+        assert f"JOB=1: {torchrun}" in section and " train --config " in section, section
     assert "legokit decode" in out and "--device cuda" in out
 
 

@@ -69,7 +69,8 @@ _recipe_dry_run() {
         echo "# stage $n ($name): done before with the same options, would skip"
         return 0
     fi
-    [ "$rc" -eq 10 ] || reason="forced (force=true)"
+    [ "$rc" -eq 0 ] && reason="forced (force=true)"
+    [ "$rc" -eq 0 ] || [ "$rc" -eq 10 ] || reason="its done-marker cannot be checked: see the error above"
     echo "# stage $n ($name): would run ($reason): $*"
     if [ "$1" = queue ]; then
         "$@" || echo "# stage $n ($name): legokit queue --dry-run refused it (above)"

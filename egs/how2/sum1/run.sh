@@ -11,11 +11,13 @@ opts=(--conf conf/paper --asr_train_set asr_train --asr_valid_set asr_valid --tr
       --vocab 1000 --bpe_type unigram)
 stage=1
 stop_stage=100
+dry_run=false
 args=("$@")
 for ((i = 0; i + 1 < ${#args[@]}; i++)); do
     case ${args[i]} in
         --stage) stage=${args[i + 1]} ;;
         --stop_stage) stop_stage=${args[i + 1]} ;;
+        --dry_run) dry_run=${args[i + 1]} ;;
         --help | -h) exec ./sum.sh "$@" ;;
     esac
 done
@@ -24,6 +26,8 @@ if [ "$stage" -le 1 ]; then
     ./sum.sh "${opts[@]}" "$@" --stop_stage 1 || [ -f exp/.done/stage1.data.done ]
 fi
 if [ "$stop_stage" -ge 3 ]; then
-    feat_dim=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["dim"])' dump/train/fbank.json)
+    feat_dim="<dim_of_dump/train/fbank.json>"  # a dry run before stage 1 has run
+    [ "$dry_run" = true ] && [ ! -f dump/train/fbank.json ] ||
+        feat_dim=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["dim"])' dump/train/fbank.json)
     ./sum.sh "${opts[@]}" --train_args "model.encoder.feat_dim=$feat_dim" "$@" --stage $((stage > 3 ? stage : 3))
 fi
