@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from legokit.nn.masks import padding_mask
+
 NEG_INF = float("-inf")
 
 
@@ -74,7 +76,7 @@ class CTCPrefixScorer:
     def __init__(self, log_probs: Tensor, lengths: Tensor, blank: int = 0, eos: int | None = None) -> None:
         batch, frames, _ = log_probs.shape
         lengths = lengths.to(log_probs.device)
-        padded = torch.arange(frames, device=log_probs.device)[None, :] >= lengths[:, None]  # (B, T)
+        padded = padding_mask(lengths, frames)  # (B, T)
         log_probs = log_probs.masked_fill(padded[:, :, None], NEG_INF)
         log_probs[:, :, blank] = log_probs[:, :, blank].masked_fill(padded, 0.0)
         self.log_probs = log_probs.transpose(0, 1).contiguous()  # (T, B, V)

@@ -13,9 +13,10 @@ import torch
 from torch import Tensor, nn
 
 from legokit.config import ranged
-from legokit.lego.encoders import LengthStats, padding_mask
+from legokit.lego.encoders import LengthStats
 from legokit.lego.ingestors import IngestorConfig, build_ingestor
 from legokit.nn.config import check_heads
+from legokit.nn.masks import padding_mask
 from legokit.nn.positional import SinusoidalPositionalEncoding
 from legokit.nn.transformer import TransformerDecoder
 

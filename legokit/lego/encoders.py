@@ -24,6 +24,7 @@ from legokit.lego.ingestors import IngestorConfig, build_ingestor
 from legokit.lego.interface import CTCHead
 from legokit.lego.length_controller import OutputLengthController
 from legokit.nn.config import EncoderConfig, build_encoder, check_heads
+from legokit.nn.masks import padding_mask
 from legokit.nn.positional import SinusoidalPositionalEncoding
 from legokit.nn.subsampling import Conv2dSubsampling
 
@@ -56,11 +57,6 @@ class EncoderOutput:
     states: Tensor
     lengths: Tensor
     logits: Tensor | None
-
-
-def padding_mask(lengths: Tensor, max_len: int) -> Tensor:
-    """(B,) -> (B, T) bool, True at padding."""
-    return torch.arange(max_len, device=lengths.device)[None, :] >= lengths[:, None]
 
 
 class LengthStats(nn.Module):

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from legokit.config import ranged
+from legokit.nn.masks import padding_mask
 from legokit.nn.positional import SinusoidalPositionalEncoding
 from legokit.nn.transformer import TransformerEncoder
 
@@ -40,11 +41,6 @@ class IngestorConfig:
     combine: Literal["concat", "weighted"] = "concat"  # BeamConv: rank-order concat or prob-weighted sum
 
 
-def _padding_mask(lengths: Tensor, max_len: int) -> Tensor:
-    """(B,) lengths -> (B, T) bool, True at padding."""
-    return torch.arange(max_len, device=lengths.device)[None, :] >= lengths[:, None]
-
-
 class _IngestorBody(nn.Module):
     """Positions + Transformer encoder layers shared by every ingestor."""
 
@@ -55,7 +51,7 @@ class _IngestorBody(nn.Module):
                        if num_layers > 0 else None)
 
     def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        mask = _padding_mask(lengths, x.size(1))
+        mask = padding_mask(lengths, x.size(1))
         x = self.pos(x).masked_fill(mask[..., None], 0.0)
         if self.layers is not None:
             x = self.layers(x, mask)
@@ -84,7 +80,7 @@ class WEmb(nn.Module):
         """probs (B, K, |V|) rows summing to 1, lengths (B,) -> ((B, K, dim), lengths)."""
         x = (probs @ self.embedding) * self.scale  # (B, K, dim): expected embedding
         if self.conv is not None:
-            x = x.masked_fill(_padding_mask(lengths, x.size(1))[..., None], 0.0)
+            x = x.masked_fill(padding_mask(lengths, x.size(1))[..., None], 0.0)
             x = self.conv(x.transpose(1, 2)).transpose(1, 2)
         return self.body(x, lengths)
 
@@ -125,7 +121,7 @@ class BeamConv(nn.Module):
         else:
             weights = top_p / top_p.sum(-1, keepdim=True).clamp_min(1e-9)
             x = (weights[..., None] * emb).sum(2)
-        x = x.masked_fill(_padding_mask(lengths, x.size(1))[..., None], 0.0)
+        x = x.masked_fill(padding_mask(lengths, x.size(1))[..., None], 0.0)
         x = self.conv(x.transpose(1, 2)).transpose(1, 2)
         return self.body(x, lengths)
 

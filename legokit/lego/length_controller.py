@@ -18,6 +18,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from legokit.nn.masks import padding_mask
 from legokit.nn.positional import sinusoidal_table
 from legokit.nn.transformer import TransformerDecoder
 
@@ -72,7 +73,7 @@ class OutputLengthController(nn.Module):
             source = torch.floor(positions.double() / self.rate).long()[None, :]
             source = torch.minimum(source, (lengths - 1).clamp(min=0)[:, None])
             queries = queries + states.gather(1, source[..., None].expand(-1, -1, states.size(-1)))
-        memory_mask = torch.arange(states.size(1), device=states.device)[None, :] >= lengths[:, None]
+        memory_mask = padding_mask(lengths, states.size(1))
         query_mask = positions[None, :] >= out_lengths[:, None]
         out = self.layers(queries, states, memory_mask, padding_mask=query_mask)
         return out.masked_fill(query_mask[..., None], 0.0), out_lengths
