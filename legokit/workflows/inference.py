@@ -130,8 +130,8 @@ class Model:
 
     def _require(self, task: str) -> None:
         if self.task != task:
-            raise LegokitError(f"{self.origin}: is a {self.task} model: it cannot {METHODS[task]}(); use "
-                               f"{METHODS[self.task]}()")
+            raise LegokitError(f"{self.origin}: is a {self.task} model, it cannot {METHODS[task]}; use "
+                               f"{METHODS[self.task]} (`legokit {METHODS[self.task]}`) instead")
 
     # --- text -----------------------------------------------------------------------------------------
     def translate(self, sentences: Sequence[str], beam: BeamSearchConfig | None = None) -> list[Result]:
@@ -278,7 +278,7 @@ class Speaker:
                 for wave, *_ in speak(self.tts, list(texts), self.origin, self.length_scale)]
 
     def _refuse(self, *_args, **_kwargs) -> list[Result]:
-        raise LegokitError(f"{self.origin}: is a tts model: it can only synthesize()")
+        raise LegokitError(f"{self.origin}: is a tts model, it can only synthesize (`legokit tts synthesize`)")
 
     translate = transcribe = summarize = _refuse
 
