@@ -70,6 +70,7 @@ def decode_dtype(args: argparse.Namespace) -> torch.dtype:
 # --- legokit side ------------------------------------------------------------------------------------------
 def build_legokit(vocab: int, decoder: bool):
     """Speech EncoderBrick (conformer, CTC head) [+ a DecoderBrick reading its states]."""
+    from legokit.data.vocab import VocabularyInfo
     from legokit.lego.decoders import DecoderBrick, DecoderBrickConfig
     from legokit.lego.encoders import EncoderBrick, EncoderBrickConfig
     from legokit.lego.ingestors import IngestorConfig
@@ -85,7 +86,8 @@ def build_legokit(vocab: int, decoder: bool):
     dec = DecoderBrick(DecoderBrickConfig(ingestor=IngestorConfig(kind="states"), dim=DIM, num_layers=DEC_LAYERS,
                                           num_heads=HEADS, ffn_dim=DEC_FFN, dropout=DROPOUT), 0, vocab,
                        input_dim=DIM)
-    return LegoModel([encoder], dec)
+    ids = VocabularyInfo(vocab, blank=0, pad=0, unk=1, bos=2, eos=3)  # the legokit convention
+    return LegoModel([encoder], dec, vocabularies=[ids, ids])
 
 
 def legokit_encoder(args: argparse.Namespace) -> dict:

@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from legokit.data.vocab import VocabularyInfo
 from legokit.decode import BeamSearchConfig, beam_search, reorder_nested
 
 BOS, EOS = 2, 3
@@ -61,11 +62,12 @@ def measure(batch: int, beam: int, args: argparse.Namespace) -> float:
     ctc = torch.randn(batch, args.frames, args.vocab).log_softmax(-1) if args.ctc_weight else None
     cfg = BeamSearchConfig(beam_size=beam, max_len_ratio=0.0, max_len_offset=args.length, min_len_ratio=1.0,
                            ctc_weight=args.ctc_weight)
+    ids = VocabularyInfo(args.vocab, blank=0, pad=0, unk=1, bos=BOS, eos=EOS)
     times = []
     with torch.inference_mode():
         for _ in range(args.repeats):
             start = time.perf_counter()
-            beam_search(decoder, memory, mask, lengths, cfg, BOS, EOS, ctc_log_probs=ctc,
+            beam_search(decoder, memory, mask, lengths, cfg, ids, ctc_log_probs=ctc,
                         ctc_lengths=torch.full((batch,), args.frames))
             times.append(time.perf_counter() - start)
     return sorted(times)[len(times) // 2] * 1000 / (args.length + 1)
@@ -90,7 +92,7 @@ def decoder_step_ms(batch: int, beam: int, args: argparse.Namespace) -> float:
 def measure_mt(args: argparse.Namespace) -> None:
     """Time beam search (one warm-up, then --repeats) on the MT benchmark model; print one line per repeat."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from mt_fairseq import LK_BOS, LK_EOS, build_legokit, legokit_batch
+    from mt_fairseq import build_legokit, legokit_batch, legokit_ids
 
     torch.manual_seed(0)
     model = build_legokit(tie=False).eval()
@@ -100,10 +102,10 @@ def measure_mt(args: argparse.Namespace) -> None:
     with torch.inference_mode():
         last = model.encode(batch)[-1]
         memory, mask = model.decoder.ingest(model.decoder_input(last), last.lengths)
-        hyps = beam_search(model.decoder, memory, mask, batch["source_lengths"], cfg, bos=LK_BOS, eos=LK_EOS)
+        hyps = beam_search(model.decoder, memory, mask, batch["source_lengths"], cfg, legokit_ids())
         for _ in range(args.repeats):
             wall, cpu = time.perf_counter(), time.process_time()
-            hyps = beam_search(model.decoder, memory, mask, batch["source_lengths"], cfg, bos=LK_BOS, eos=LK_EOS)
+            hyps = beam_search(model.decoder, memory, mask, batch["source_lengths"], cfg, legokit_ids())
             print(f"mt beam {cfg.beam_size} {args.sentences} sentences: wall {time.perf_counter() - wall:.3f} s "
                   f"cpu {time.process_time() - cpu:.3f} s", flush=True)
     print(f"peak RSS of the process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")

@@ -59,6 +59,12 @@ UNK_PENALTY = 1e9
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
+def legokit_ids():
+    """legokit's special ids of the benchmark vocabulary (imported here: the fairseq worker runs without legokit)."""
+    from legokit.data.vocab import VocabularyInfo
+
+    return VocabularyInfo(VOCAB, blank=LK_BLANK, pad=LK_BLANK, unk=LK_UNK, bos=LK_BOS, eos=LK_EOS)
+
 def token_permutation(vocab: int) -> torch.Tensor:
     """perm (V,): legokit row i of an embedding = fairseq row perm[i] (the map is an involution)."""
     perm = torch.arange(vocab)
@@ -104,7 +110,7 @@ def build_legokit(tie: bool = True):
                                               num_heads=HEADS, ffn_dim=FFN, dropout=DROPOUT, tie_embeddings=tie),
                            0, VOCAB, input_dim=DIM)
     loss = ChainLossConfig(ctc_weight=0.0, decoder=LossConfig(label_smoothing=0.1))
-    return LegoModel([encoder], decoder, loss=loss)
+    return LegoModel([encoder], decoder, loss=loss, vocabularies=[legokit_ids()] * 2)
 
 
 _LAYER_MAP = {"self_attn_layer_norm": "norm_self", "encoder_attn_layer_norm": "norm_cross",
@@ -212,7 +218,7 @@ def legokit_decode(args: argparse.Namespace) -> dict:
         last = model.encode(batch)[-1]
         memory, mask = model.decoder.ingest(model.decoder_input(last), last.lengths)
         result["hyps"] = beam_search(model.decoder, memory, mask, batch["source_lengths"], cfg,
-                                     bos=LK_BOS, eos=LK_EOS)
+                                     legokit_ids())
 
     times = timed(search, args.repeats, warmup=1)
     hyps = [h[0] for h in result["hyps"]]

@@ -25,6 +25,7 @@ import torch
 import yaml
 
 from legokit.config import from_dict
+from legokit.data.vocab import VocabularyInfo
 from legokit.lego.bricks import Brick, load_bricks
 from legokit.lego.encoders import EncoderBrick, EncoderBrickConfig
 from legokit.lego.onnx import GreedyCTCEncoder, OnnxEncoder, export_encoder_onnx
@@ -39,7 +40,8 @@ def demo_brick(config: Path, vocab: int) -> Brick:
     """An untrained text encoder brick of ``config``'s model.encoder architecture."""
     cfg = from_dict(EncoderBrickConfig, yaml.safe_load(config.read_text())["model"]["encoder"], source=str(config))
     module = EncoderBrick(cfg, vocab, vocab)
-    manifest = {"kind": "encoder", "output_interface": {"type": "vocabulary", "blank_id": 0, "size": vocab}}
+    manifest = {"kind": "encoder", "output_interface": {"type": "vocabulary", "size": vocab,
+                                                   **VocabularyInfo(vocab, 0, 0, 1, 2, 3).describe()}}
     return Brick(module, manifest, {}, str(config))
 
 
@@ -81,7 +83,7 @@ def main() -> int:
     set_threads(args.threads)
     torch.manual_seed(args.seed)
     brick = load_bricks(args.brick)[0] if args.brick else demo_brick(args.config, args.vocab)
-    module = GreedyCTCEncoder(brick.module.eval()).eval()
+    module = GreedyCTCEncoder(brick.module.eval(), blank=brick.vocabulary.blank).eval()
     data = batches(brick.module, args.sentences, args.batch, args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()

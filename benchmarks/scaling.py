@@ -20,7 +20,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, machine, set_threads, summary, timed, write_record  # noqa: E402
-from mt_fairseq import LK_BOS, LK_EOS, build_legokit, legokit_batch  # noqa: E402
+from mt_fairseq import build_legokit, legokit_batch, legokit_ids  # noqa: E402
 
 # What the plot shows: process CPU seconds (all threads), steadier than wall time on a shared machine.
 TIME = "median_cpu_s"
@@ -49,7 +49,7 @@ def decode_point(model, sentences: int, beam: int, length: int, repeats: int) ->
     def search() -> None:
         last = model.encode(data)[-1]
         memory, mask = model.decoder.ingest(model.decoder_input(last), last.lengths)
-        beam_search(model.decoder, memory, mask, data["source_lengths"], cfg, bos=LK_BOS, eos=LK_EOS)
+        beam_search(model.decoder, memory, mask, data["source_lengths"], cfg, legokit_ids())
 
     return {**summary(timed(search, repeats)), "load_avg": os.getloadavg()[0]}
 

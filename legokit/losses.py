@@ -124,7 +124,7 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 1.0, i
 
 
 def ctc_loss(log_probs: torch.Tensor, input_lengths: torch.Tensor, targets: torch.Tensor,
-             target_lengths: torch.Tensor, blank: int = 0, reduction: str = "sum",
+             target_lengths: torch.Tensor, blank: int, reduction: str = "sum",
              zero_infinity: bool = True) -> torch.Tensor:
     """CTC loss on batch-first log-probabilities (fused kernel of ``F.ctc_loss``).
 
@@ -133,6 +133,7 @@ def ctc_loss(log_probs: torch.Tensor, input_lengths: torch.Tensor, targets: torc
         input_lengths: (B,) valid frames per utterance.
         targets: (B, U) token ids padded with anything (``target_lengths`` is authoritative).
         target_lengths: (B,).
+        blank: the blank id of the vocabulary (``VocabularyInfo.blank``).
         zero_infinity: impossible alignments (T too short for the target) give 0 loss and gradient.
     Returns:
         (B,) for "none"; "sum" over the batch; "mean" is PyTorch's: each loss divided by its target

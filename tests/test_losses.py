@@ -118,19 +118,19 @@ def test_ctc_by_hand_and_against_torch():
     target = torch.tensor([[1]])
     # alignments of "1" in 2 frames: (1,1), (0,1), (1,0)
     expected = -math.log(0.4 * 0.7 + 0.6 * 0.7 + 0.4 * 0.3)
-    out = ctc_loss(probs.log(), torch.tensor([2]), target, torch.tensor([1]))
+    out = ctc_loss(probs.log(), torch.tensor([2]), target, torch.tensor([1]), blank=0)
     assert out.item() == pytest.approx(expected, rel=1e-6)
 
     log_probs = torch.randn(3, 8, 5).log_softmax(-1)
     targets = torch.tensor([[1, 2, 0], [3, 3, 4], [2, 0, 0]])
     in_lens, tgt_lens = torch.tensor([8, 6, 3]), torch.tensor([2, 3, 1])
     ref = F.ctc_loss(log_probs.transpose(0, 1), targets, in_lens, tgt_lens, reduction="none")
-    torch.testing.assert_close(ctc_loss(log_probs, in_lens, targets, tgt_lens, reduction="none"), ref)
+    torch.testing.assert_close(ctc_loss(log_probs, in_lens, targets, tgt_lens, blank=0, reduction="none"), ref)
 
 
 def test_ctc_impossible_alignment_is_zero():
     log_probs = torch.randn(1, 2, 5).log_softmax(-1).requires_grad_(True)
-    loss = ctc_loss(log_probs, torch.tensor([2]), torch.tensor([[1, 2, 3]]), torch.tensor([3]))
+    loss = ctc_loss(log_probs, torch.tensor([2]), torch.tensor([[1, 2, 3]]), torch.tensor([3]), blank=0)
     loss.backward()
     assert loss.item() == 0.0 and torch.all(log_probs.grad == 0)
 

@@ -1,7 +1,8 @@
 """sentencepiece tokenizers with legokit's fixed id convention.
 
 Every model is trained with pad_id=0 whose piece is "<blank>" (the CTC blank and the padding value),
-unk_id=1 "<unk>", bos_id=2 "<s>", eos_id=3 "</s>". :class:`Tokenizer` refuses models that differ.
+unk_id=1 "<unk>", bos_id=2 "<s>", eos_id=3 "</s>". :class:`Tokenizer` refuses models that differ, and
+carries the ids of its model as :class:`legokit.data.vocab.VocabularyInfo` (``tokenizer.vocab``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import sentencepiece as spm
 
+from legokit.data.vocab import VocabularyInfo
 from legokit.errors import LegokitError
 from legokit.fileio import iter_text_lines
 
@@ -65,11 +67,6 @@ def train_tokenizer(text_files: list[str], model_prefix: str, vocab_size: int, m
 class Tokenizer:
     """A sentencepiece model with the legokit id convention; built from serialized model bytes."""
 
-    blank_id = pad_id = 0
-    unk_id = 1
-    bos_id = 2
-    eos_id = 3
-
     def __init__(self, model_bytes: bytes, origin: str = "<bytes>") -> None:
         self.sp = spm.SentencePieceProcessor()
         try:
@@ -83,6 +80,9 @@ class Tokenizer:
                                            self.sp.eos_id()) != (0, 1, 2, 3):
             raise LegokitError(f"{origin}: model breaks the id convention: first pieces "
                                f"{self.pieces[:4]}, expected {expected}; retrain: `legokit tokenizer train`")
+        pad = self.sp.pad_id()  # the "<blank>" piece: CTC blank and padding value
+        self.vocab = VocabularyInfo(len(self.pieces), blank=pad, pad=pad, unk=self.sp.unk_id(),
+                                    bos=self.sp.bos_id(), eos=self.sp.eos_id())
 
     @classmethod
     def load(cls, path: str | Path) -> Tokenizer:
@@ -104,4 +104,5 @@ class Tokenizer:
 
     def decode(self, ids: list[int]) -> str:
         """Text of ``ids``; blank/bos/eos are ignored."""
-        return self.sp.DecodeIds([i for i in ids if i not in (self.blank_id, self.bos_id, self.eos_id)])
+        skip = (self.vocab.blank, self.vocab.bos, self.vocab.eos)
+        return self.sp.DecodeIds([i for i in ids if i not in skip])

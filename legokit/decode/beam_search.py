@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from legokit.data.vocab import VocabularyInfo
 from legokit.decode.ctc import CTCCandidates, CTCPrefixScorer, CTCPrefixState
 from legokit.decode.protocol import StepDecoder
 from legokit.errors import LegokitError
@@ -114,11 +115,13 @@ def mask_scores_(scores: Tensor, tokens: Tensor, min_len: Tensor, max_len: Tenso
 
 
 def greedy_search(decoder: StepDecoder, memory: Tensor, memory_padding_mask: Tensor, source_lengths: Tensor,
-                  cfg: BeamSearchConfig, bos: int, eos: int, blank: int = 0) -> list[list[Hypothesis]]:
+                  cfg: BeamSearchConfig, vocab: VocabularyInfo) -> list[list[Hypothesis]]:
     """Argmax decoding of B utterances in one batch; same result as beam_size 1, without the bookkeeping.
 
-    memory (B, S, D), memory_padding_mask (B, S), source_lengths (B,) -> B lists of one Hypothesis.
+    memory (B, S, D), memory_padding_mask (B, S), source_lengths (B,) -> B lists of one Hypothesis; bos, eos
+    and blank are those of ``vocab``, the decoder's output vocabulary.
     """
+    bos, eos = vocab.bos, vocab.eos
     batch, device = memory.shape[0], memory.device
     max_len, min_len = (limit.to(device) for limit in length_limits(source_lengths, cfg))
     state = decoder.init_state(memory, memory_padding_mask)
@@ -128,7 +131,7 @@ def greedy_search(decoder: StepDecoder, memory: Tensor, memory_padding_mask: Ten
     for _ in range(int(max_len.max()) + 1):
         log_probs, state = decoder.step(tokens, state)
         log_probs = mask_scores_(log_probs.to(score.dtype, copy=True), tokens, min_len, max_len, cfg,
-                                 (bos, eos, blank))
+                                 (bos, eos, vocab.blank))
         best, token = log_probs.max(dim=-1)
         score = score + best.masked_fill(done, 0.0)
         tokens = torch.cat([tokens, token.masked_fill(done, eos)[:, None]], dim=1)
@@ -144,12 +147,13 @@ def greedy_search(decoder: StepDecoder, memory: Tensor, memory_padding_mask: Ten
 
 
 def beam_search(decoder: StepDecoder, memory: Tensor, memory_padding_mask: Tensor, source_lengths: Tensor,
-                cfg: BeamSearchConfig, bos: int, eos: int, ctc_log_probs: Tensor | None = None,
-                ctc_lengths: Tensor | None = None, blank: int = 0) -> list[list[Hypothesis]]:
+                cfg: BeamSearchConfig, vocab: VocabularyInfo, ctc_log_probs: Tensor | None = None,
+                ctc_lengths: Tensor | None = None) -> list[list[Hypothesis]]:
     """Beam search for B utterances at once, with joint CTC/attention scoring when cfg.ctc_weight > 0.
 
     memory (B, S, D), memory_padding_mask (B, S) True at padding, source_lengths (B,) for the length
-    limits, ctc_log_probs (B, T, V) and ctc_lengths (B,) the CTC posteriors (required with CTC).
+    limits, vocab the decoder's output vocabulary (bos, eos; blank never output), ctc_log_probs (B, T, V)
+    and ctc_lengths (B,) the CTC posteriors over the same vocabulary (required with CTC).
     Returns per utterance up to cfg.nbest hypotheses, best first (fewer, possibly none, only if no
     hypothesis has a finite score).
     """
@@ -161,11 +165,11 @@ def beam_search(decoder: StepDecoder, memory: Tensor, memory_padding_mask: Tenso
     if memory.shape[0] == 0:
         return []
     if cfg.beam_size == 1 and cfg.ctc_weight == 0:
-        return greedy_search(decoder, memory, memory_padding_mask, source_lengths, cfg, bos, eos, blank)
+        return greedy_search(decoder, memory, memory_padding_mask, source_lengths, cfg, vocab)
     scorer = None
     if cfg.ctc_weight > 0:
-        scorer = CTCPrefixScorer(ctc_log_probs.to(_score_dtype(memory)), ctc_lengths, blank=blank, eos=eos)
-    return _BatchBeamSearch(decoder, cfg, (bos, eos, blank), scorer).run(
+        scorer = CTCPrefixScorer(ctc_log_probs.to(_score_dtype(memory)), ctc_lengths, blank=vocab.blank, eos=vocab.eos)
+    return _BatchBeamSearch(decoder, cfg, (vocab.bos, vocab.eos, vocab.blank), scorer).run(
         memory, memory_padding_mask, source_lengths)
 
 

@@ -28,7 +28,7 @@ from legokit.nn.masks import padding_mask
 NEG_INF = float("-inf")
 
 
-def ctc_greedy(log_probs: Tensor, lengths: Tensor, blank: int = 0) -> list[list[int]]:
+def ctc_greedy(log_probs: Tensor, lengths: Tensor, blank: int) -> list[list[int]]:
     """Best-path CTC decoding: argmax per frame, collapse repeats, drop blanks.
 
     log_probs (B, T, V), lengths (B,) valid frames -> B token-id lists.
@@ -73,7 +73,7 @@ class CTCPrefixScorer:
     B utterances through `utt`, so any number of hypotheses per utterance can be scored at once.
     """
 
-    def __init__(self, log_probs: Tensor, lengths: Tensor, blank: int = 0, eos: int | None = None) -> None:
+    def __init__(self, log_probs: Tensor, lengths: Tensor, blank: int, eos: int | None = None) -> None:
         batch, frames, _ = log_probs.shape
         lengths = lengths.to(log_probs.device)
         padded = padding_mask(lengths, frames)  # (B, T)

@@ -33,6 +33,7 @@ from torch import Tensor
 from legokit import __version__
 from legokit.config import from_dict, to_dict
 from legokit.data.tokenizer import Tokenizer
+from legokit.data.vocab import VocabularyInfo
 from legokit.errors import LegokitError
 from legokit.fileio import load_plain, write_atomic
 from legokit.lego.codec import decode_module, encode_state, load_weights
@@ -61,6 +62,13 @@ class Brick:
     @property
     def kind(self) -> str:
         return self.manifest["kind"]
+
+    @property
+    def vocabulary(self) -> VocabularyInfo:
+        """Ids of the output vocabulary, read from the manifest's output interface; bricks written before the
+        ids were recorded (and encoders with a states interface) take them from their output tokenizer."""
+        return VocabularyInfo.from_interface(self.manifest["output_interface"], self.tokenizers.get("output"),
+                                             f"{self.path} (output_interface)")
 
 
 # --- interfaces ---------------------------------------------------------------------------------------
@@ -295,4 +303,7 @@ def compose(bricks: list[Brick], length_rate: float | str | None = "auto",
             last.cfg.length_rate = rate
             encoders[-1].manifest["arch"]["config"]["length_rate"] = rate
             encoders[-1].manifest.setdefault("composition", {})["length_rate"] = rate
-    return LegoModel([e.module for e in encoders], decoder.module if decoder else None, loss=loss)
+    target = bricks[-1].vocabulary  # what an encoder without a vocabulary interface (states) is trained towards
+    vocabularies = [b.vocabulary if b.manifest["output_interface"].get("type") != "states" else target for b in bricks]
+    return LegoModel([e.module for e in encoders], decoder.module if decoder else None, loss=loss,
+                     vocabularies=vocabularies)

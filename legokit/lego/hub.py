@@ -117,10 +117,8 @@ def export_folder(bricks: list[Brick], out: str | Path, license: str = "unknown"
     # one tensor per key (tied weights are stored twice: safetensors refuses shared storage)
     tensors = {f"bricks.{i}.{k}": v.contiguous().clone() for i, p in enumerate(payloads)
                for k, v in p["state_dict"].items()}
-    ids = {"blank_id": Tokenizer.blank_id, "pad_id": Tokenizer.pad_id, "unk_id": Tokenizer.unk_id,
-           "bos_id": Tokenizer.bos_id, "eos_id": Tokenizer.eos_id}
     config = {"format": FOLDER_FORMAT, "library_name": "legokit", "legokit_version": __version__,
-              "vocabulary_ids": ids, "weights": WEIGHTS,
+              "vocabulary_ids": bricks[-1].vocabulary.describe(), "weights": WEIGHTS,
               "bricks": [_brick_config(b, p, names) for b, p in zip(bricks, payloads)]}
     for model_bytes, name in names.items():
         write_atomic(model_bytes, out / f"{name}.model")

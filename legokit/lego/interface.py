@@ -3,7 +3,7 @@
 A brick's output interface is K distributions P_1..P_K over an interface vocabulary V (the pieces of a
 sentencepiece model, the CTC blank included). Two bricks can be joined when the upstream output
 interface and the downstream input interface have the same *signature*: a hash of the ordered piece
-list with the blank index.
+list with the blank index. The manifest entry also carries the special ids (:class:`VocabularyInfo`).
 """
 
 from __future__ import annotations
@@ -15,18 +15,19 @@ import torch
 from torch import Tensor, nn
 
 from legokit.data.tokenizer import Tokenizer
+from legokit.data.vocab import VocabularyInfo
 
 
 @dataclass(frozen=True)
 class InterfaceVocab:
-    """An interface vocabulary: ordered pieces (index = token id) and the CTC blank index."""
+    """An interface vocabulary: ordered pieces (index = token id) and the ids of its special symbols."""
 
     pieces: tuple[str, ...]
-    blank_id: int = 0
+    ids: VocabularyInfo
 
     @classmethod
     def from_tokenizer(cls, tokenizer: Tokenizer) -> InterfaceVocab:
-        return cls(tuple(tokenizer.pieces), tokenizer.blank_id)
+        return cls(tuple(tokenizer.pieces), tokenizer.vocab)
 
     @property
     def size(self) -> int:
@@ -35,15 +36,14 @@ class InterfaceVocab:
     @property
     def signature(self) -> str:
         """Stable identity: sha256 over the blank index and the ordered pieces (first 16 hex digits)."""
-        digest = hashlib.sha256(f"blank={self.blank_id}\n".encode())
+        digest = hashlib.sha256(f"blank={self.ids.blank}\n".encode())
         for piece in self.pieces:
             digest.update(piece.encode("utf-8") + b"\n")
         return digest.hexdigest()[:16]
 
     def describe(self) -> dict[str, object]:
         """Manifest entry for this interface."""
-        return {"type": "vocabulary", "signature": self.signature, "size": self.size,
-                "blank_id": self.blank_id}
+        return {"type": "vocabulary", "signature": self.signature, "size": self.size, **self.ids.describe()}
 
 
 class CTCHead(nn.Module):

@@ -8,7 +8,8 @@ CTC/attention ASR).
 
 Batches follow the legokit convention; the first encoder reads ``speech``/``speech_lengths`` or
 ``source``/``source_lengths``. Interface i's CTC target is ``batch[interface_targets[i]]`` (default
-"target") with its ``*_lengths``.
+"target") with its ``*_lengths``. The special ids (CTC blank, padding, bos, eos) are those of each brick's
+output vocabulary (``vocabularies``, from the brick manifests: :attr:`legokit.lego.bricks.Brick.vocabulary`).
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from legokit.data.vocab import VocabularyInfo
 from legokit.decode.beam_search import BeamSearchConfig, Hypothesis, beam_search
 from legokit.decode.ctc import ctc_greedy
 from legokit.lego.decoders import DecoderBrick
 from legokit.lego.encoders import EncoderBrick, EncoderOutput
 from legokit.lego.interface import marginals
 from legokit.losses import LossConfig, ctc_loss, sequence_loss
-
-BLANK, BOS, EOS, IGNORE = 0, 2, 3, -100
+from legokit.nn.masks import padding_mask
 
 
 @dataclass
@@ -37,14 +38,14 @@ class ChainLossConfig:
     decoder: LossConfig = field(default_factory=LossConfig)  # ce / label smoothing / anti-focal / focal
 
 
-def _decoder_io(target: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """target (B, U) padded with 0 -> prev tokens (B, U+1) = bos+target, gold (B, U+1) = target+eos
-    (padding = IGNORE), and prev lengths (B,) = U_b + 1."""
+def _decoder_io(target: Tensor, lengths: Tensor, vocab: VocabularyInfo) -> tuple[Tensor, Tensor, Tensor]:
+    """target (B, U) padded -> prev tokens (B, U+1) = bos+target, gold (B, U+1) = target+eos (padding =
+    ``vocab.pad``, never a target token), and prev lengths (B,) = U_b + 1."""
     b, u = target.shape
-    prev = torch.cat([target.new_full((b, 1), BOS), target], dim=1)
+    prev = torch.cat([target.new_full((b, 1), vocab.bos), target], dim=1)
     gold = torch.cat([target, target.new_zeros(b, 1)], dim=1)
-    gold.scatter_(1, lengths[:, None], EOS)
-    gold = gold.masked_fill(torch.arange(u + 1, device=target.device)[None, :] > lengths[:, None], IGNORE)
+    gold.scatter_(1, lengths[:, None], vocab.eos)
+    gold = gold.masked_fill(padding_mask(lengths + 1, u + 1), vocab.pad)
     return prev, gold, lengths + 1
 
 
@@ -56,13 +57,20 @@ class LegoModel(nn.Module):
         decoder: reads the marginals of e_n (or its states for a baseline); None for CTC-only models.
         loss: CTC weight and decoder loss.
         interface_targets: batch key of each interface's CTC target (default "target" for all).
+        vocabularies: each brick's output vocabulary, in chain order (encoders, then the decoder): encoder
+            i's CTC blank, the decoder's bos/eos/pad (an encoder without a CTC head: its target vocabulary).
     """
 
     def __init__(self, encoders: list[EncoderBrick], decoder: DecoderBrick | None = None,
-                 loss: ChainLossConfig | None = None, interface_targets: list[str] | None = None) -> None:
+                 loss: ChainLossConfig | None = None, interface_targets: list[str] | None = None, *,
+                 vocabularies: list[VocabularyInfo]) -> None:
         super().__init__()
         if not encoders:
             raise ValueError("a LegoModel needs at least one encoder brick")
+        if len(vocabularies) != len(encoders) + (decoder is not None):
+            raise ValueError(f"a LegoModel needs one vocabulary per brick: {len(vocabularies)} for "
+                             f"{len(encoders)} encoders{' and a decoder' if decoder is not None else ''}")
+        self.vocabularies = list(vocabularies)
         self.encoders = nn.ModuleList(encoders)
         self.decoder = decoder
         self.loss_cfg = loss or ChainLossConfig()
@@ -119,19 +127,19 @@ class LegoModel(nn.Module):
                 continue  # a frozen brick's CTC term has no gradient: skip it
             key = self.interface_targets[i]
             log_probs = F.log_softmax(out.logits.float(), dim=-1)
-            ctc = ctc_loss(log_probs, out.lengths, batch[key], batch[f"{key}_lengths"], blank=BLANK,
-                           reduction="sum")
+            ctc = ctc_loss(log_probs, out.lengths, batch[key], batch[f"{key}_lengths"],
+                           blank=self.vocabularies[i].blank, reduction="sum")
             stats[f"ctc{i}" if len(outputs) > 1 else "ctc"] = ctc.detach()
             ctc_total = ctc_total + ctc
         loss = loss + self.loss_cfg.ctc_weight * ctc_total
         weight = target_lengths.sum()
         if self.decoder is not None:
-            prev, gold, prev_lengths = _decoder_io(target, target_lengths)
+            pad = self.vocabularies[-1].pad
+            prev, gold, prev_lengths = _decoder_io(target, target_lengths, self.vocabularies[-1])
             logits = self.decoder(self.decoder_input(outputs[-1]), outputs[-1].lengths, prev, prev_lengths)
             flat_logits, flat_gold = logits.reshape(-1, logits.size(-1)).float(), gold.reshape(-1)
-            ce = sequence_loss(self.loss_cfg.decoder, flat_logits, flat_gold, ignore_index=IGNORE,
-                               reduction="sum")
-            mask = flat_gold != IGNORE
+            ce = sequence_loss(self.loss_cfg.decoder, flat_logits, flat_gold, ignore_index=pad, reduction="sum")
+            mask = flat_gold != pad
             stats["ce"] = ce.detach()
             stats["correct"] = (flat_logits.argmax(-1)[mask] == flat_gold[mask]).sum().float()
             loss = loss + ce
@@ -155,15 +163,14 @@ class LegoModel(nn.Module):
         last = outputs[-1]
         if self.decoder is None:
             log_probs = F.log_softmax(last.logits.float(), -1)
-            frames = torch.arange(log_probs.size(1), device=log_probs.device)[None, :] < last.lengths[:, None]
+            frames = ~padding_mask(last.lengths, log_probs.size(1))
             best = (log_probs.max(-1).values * frames).sum(-1).tolist()
-            return [Hypothesis(tokens, score, 0.0, score)
-                    for tokens, score in zip(ctc_greedy(log_probs, last.lengths, blank=BLANK), best, strict=True)]
+            tokens = ctc_greedy(log_probs, last.lengths, blank=self.vocabularies[-1].blank)
+            return [Hypothesis(t, score, 0.0, score) for t, score in zip(tokens, best, strict=True)]
         beam = beam or BeamSearchConfig()
         memory, memory_mask = self.decoder.ingest(self.decoder_input(last), last.lengths)
         ctc_lp = F.log_softmax(last.logits.float(), -1) if beam.ctc_weight > 0 and last.logits is not None else None
         source_lengths = batch[f"{self.input_key}_lengths"] if self.input_key == "source" else last.lengths
-        hyps = beam_search(self.decoder, memory, memory_mask, source_lengths, beam, bos=BOS, eos=EOS,
-                           ctc_log_probs=ctc_lp, ctc_lengths=last.lengths if ctc_lp is not None else None,
-                           blank=BLANK)
+        hyps = beam_search(self.decoder, memory, memory_mask, source_lengths, beam, self.vocabularies[-1],
+                           ctc_log_probs=ctc_lp, ctc_lengths=last.lengths if ctc_lp is not None else None)
         return [h[0] if h else Hypothesis([], float("-inf"), float("-inf"), None) for h in hyps]

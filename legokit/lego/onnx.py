@@ -29,7 +29,7 @@ INPUT_NAMES = ["inputs", "lengths"]
 OUTPUT_NAMES = ["log_probs", "out_lengths", "tokens", "token_lengths"]
 
 
-def greedy_tokens(log_probs: Tensor, lengths: Tensor, blank: int = 0) -> tuple[Tensor, Tensor]:
+def greedy_tokens(log_probs: Tensor, lengths: Tensor, blank: int) -> tuple[Tensor, Tensor]:
     """Best CTC path as a padded tensor: (B, K, V), (B,) -> tokens (B, K) padded with -1, counts (B,).
 
     The same path as :func:`legokit.decode.ctc.ctc_greedy`, with shape-only operations (no data-dependent
@@ -46,7 +46,7 @@ def greedy_tokens(log_probs: Tensor, lengths: Tensor, blank: int = 0) -> tuple[T
 class GreedyCTCEncoder(nn.Module):
     """An encoder brick followed by log-softmax and greedy CTC: what the ONNX graph computes."""
 
-    def __init__(self, encoder: EncoderBrick, blank: int = 0) -> None:
+    def __init__(self, encoder: EncoderBrick, blank: int) -> None:
         super().__init__()
         self.encoder = encoder
         self.blank = blank
@@ -74,7 +74,7 @@ def export_encoder_onnx(brick: Brick, path: str | Path) -> Path:
     if brick.kind != "encoder" or brick.module.ctc is None:
         raise LegokitError(f"{brick.path}: ONNX export takes an encoder brick with a CTC head (an interface); "
                            f"this is a {brick.kind} brick{'' if brick.kind != 'encoder' else ' without CTC head'}")
-    module = GreedyCTCEncoder(brick.module, blank=int(brick.manifest["output_interface"].get("blank_id", 0))).eval()
+    module = GreedyCTCEncoder(brick.module, blank=brick.vocabulary.blank).eval()
     batch, time = torch.export.Dim("batch"), torch.export.Dim("time")
     dims = ({0: batch, 1: time}, {0: batch})
     with torch.no_grad(), warnings.catch_warnings():

@@ -284,7 +284,9 @@ def _model_from_config(cfg: ExperimentConfig, data: ExperimentData) -> tuple[Leg
     if cfg.model.init_decoder and decoder is not None:
         target = (data.tgt_tokenizer, "data.tgt_tokenizer")
         _load_into(decoder, cfg.model.init_decoder, "decoder", vocabularies={"input": target, "output": target})
-    model = LegoModel([*(b.module for b in upstream), encoder], decoder, loss=cfg.loss)
+    target = data.tgt_tokenizer.vocab
+    model = LegoModel([*(b.module for b in upstream), encoder], decoder, loss=cfg.loss,
+                      vocabularies=[*(b.vocabulary for b in upstream), target, *([target] if decoder else [])])
     for i in range(len(upstream) if cfg.model.freeze_upstream else 0):
         model.freeze(f"encoders.{i}")
     return model, dict(enumerate(upstream))

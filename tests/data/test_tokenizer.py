@@ -3,6 +3,7 @@ import sentencepiece as spm
 from helpers.datagen import MT_DIR
 
 from legokit.data.tokenizer import Tokenizer, train_tokenizer
+from legokit.data.vocab import VocabularyInfo
 from legokit.errors import LegokitError
 
 
@@ -18,7 +19,7 @@ def sentences(tmp_path_factory):
 def test_id_convention_and_round_trip(tmp_path, sentences, model_type, vocab_size):
     tok = Tokenizer.load(train_tokenizer([str(sentences)], str(tmp_path / "m"), vocab_size, model_type))
     assert tok.pieces[:4] == ["<blank>", "<unk>", "<s>", "</s>"]
-    assert (tok.blank_id, tok.pad_id, tok.unk_id, tok.bos_id, tok.eos_id) == (0, 0, 1, 2, 3)
+    assert tok.vocab == VocabularyInfo(tok.vocab_size, blank=0, pad=0, unk=1, bos=2, eos=3)
     assert len(tok.pieces) == tok.vocab_size == tok.sp.GetPieceSize()
     if model_type != "char":
         assert tok.vocab_size == vocab_size

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from legokit.data.vocab import VocabularyInfo
 from legokit.decode.beam_search import BeamSearchConfig, _BatchBeamSearch, beam_search, greedy_search
 from legokit.decode.ctc import ctc_greedy
 from legokit.decode.protocol import StepDecoder, reorder_nested
@@ -15,6 +16,7 @@ from legokit.errors import LegokitError
 BLANK, UNK, BOS, EOS = 0, 1, 2, 3
 A, B, C, D = 4, 5, 6, 7
 VOCAB = 8
+IDS = VocabularyInfo(VOCAB, blank=BLANK, pad=BLANK, unk=UNK, bos=BOS, eos=EOS)
 
 
 class GRUDecoder(nn.Module):
@@ -88,7 +90,7 @@ def memory_batch(lengths: list[int], dim: int = 8) -> tuple[torch.Tensor, torch.
 
 def search(decoder: StepDecoder, cfg: BeamSearchConfig, lengths=(3,), **kwargs):
     memory, mask, lengths_t = memory_batch(list(lengths))
-    return beam_search(decoder, memory, mask, lengths_t, cfg, BOS, EOS, **kwargs)
+    return beam_search(decoder, memory, mask, lengths_t, cfg, IDS, **kwargs)
 
 
 def naive_greedy(decoder: StepDecoder, memory, mask, max_len: int) -> list[int]:
@@ -107,7 +109,7 @@ def test_beam_one_equals_greedy():
     decoder = GRUDecoder()
     memory, mask, lengths = memory_batch([5, 2, 7])
     cfg = BeamSearchConfig(beam_size=1, max_len_ratio=0.0, max_len_offset=6)
-    greedy = greedy_search(decoder, memory, mask, lengths, cfg, BOS, EOS)
+    greedy = greedy_search(decoder, memory, mask, lengths, cfg, IDS)
     beam_one = _BatchBeamSearch(decoder, cfg, (BOS, EOS, BLANK), None).run(memory, mask, lengths)
     for b in range(3):
         expected = naive_greedy(decoder, memory[b : b + 1, : lengths[b]], mask[b : b + 1, : lengths[b]], 6)
@@ -123,11 +125,11 @@ def test_batched_equals_one_by_one(ctc_weight):
     memory, mask, lengths_t = memory_batch(lengths)
     ctc = torch.randn(4, 9, 12, dtype=torch.float64).mul(3).log_softmax(-1)
     cfg = BeamSearchConfig(beam_size=4, nbest=4, max_len_ratio=1.0, max_len_offset=2, ctc_weight=ctc_weight)
-    batched = beam_search(decoder, memory, mask, lengths_t, cfg, BOS, EOS, ctc_log_probs=ctc,
+    batched = beam_search(decoder, memory, mask, lengths_t, cfg, IDS, ctc_log_probs=ctc,
                           ctc_lengths=lengths_t)
     for b, length in enumerate(lengths):
         one = slice(b, b + 1)
-        single = beam_search(decoder, memory[one, :length], mask[one, :length], lengths_t[one], cfg, BOS, EOS,
+        single = beam_search(decoder, memory[one, :length], mask[one, :length], lengths_t[one], cfg, IDS,
                              ctc_log_probs=ctc[one, :length], ctc_lengths=lengths_t[one])
         assert [h.tokens for h in batched[b]] == [h.tokens for h in single[0]]
         for got, want in zip(batched[b], single[0]):
@@ -193,7 +195,7 @@ def test_ctc_only_recovers_the_ctc_best_path():
     uniform = OracleDecoder({}, {})
     frames = [A, A, BLANK, B, BLANK, B, C, C, BLANK]
     ctc, lengths = peaked_ctc(frames), torch.tensor([len(frames)])
-    assert ctc_greedy(ctc, lengths) == [[A, B, B, C]]
+    assert ctc_greedy(ctc, lengths, BLANK) == [[A, B, B, C]]
     cfg = BeamSearchConfig(beam_size=3, ctc_weight=1.0, length_penalty=0.0)
     best = search(uniform, cfg, lengths=(9,), ctc_log_probs=ctc, ctc_lengths=lengths)[0][0]
     assert best.tokens == [A, B, B, C]
@@ -216,7 +218,7 @@ def test_bound_early_stop_never_worse_than_beam_stop():
     memory, mask, lengths = memory_batch([5, 3])
     for penalty in (0.0, 1.0):
         results = {stop: beam_search(decoder, memory, mask, lengths, BeamSearchConfig(
-            beam_size=3, length_penalty=penalty, early_stop=stop), BOS, EOS) for stop in ("beam", "bound")}
+            beam_size=3, length_penalty=penalty, early_stop=stop), IDS) for stop in ("beam", "bound")}
         for beam_hyps, bound_hyps in zip(results["beam"], results["bound"]):
             assert bound_hyps[0].score >= beam_hyps[0].score - 1e-9
 
@@ -231,7 +233,7 @@ def test_config_errors_name_the_key(key, value):
 def test_empty_batch():
     memory, mask = torch.zeros(0, 3, 8), torch.zeros(0, 3, dtype=torch.bool)
     assert beam_search(GRUDecoder(), memory, mask, torch.zeros(0, dtype=torch.long), BeamSearchConfig(),
-                       BOS, EOS) == []
+                       IDS) == []
 
 
 def test_ctc_weight_without_ctc_log_probs_is_an_error():

@@ -3,11 +3,13 @@
 import pytest
 import torch
 
+from legokit.data.vocab import VocabularyInfo
 from legokit.decode.beam_search import BeamSearchConfig, beam_search
 from legokit.lego.decoders import DecoderBrick, DecoderBrickConfig
 from legokit.lego.ingestors import IngestorConfig
 
 BOS, EOS, VOCAB, DIM = 2, 3, 20, 16
+IDS = VocabularyInfo(VOCAB, blank=0, pad=0, unk=1, bos=BOS, eos=EOS)
 
 
 @pytest.fixture
@@ -22,7 +24,7 @@ def test_greedy_output_is_the_argmax_of_the_teacher_forced_decoder(brick):
     lengths = torch.tensor([7, 4])
     memory, mask = brick.ingest(torch.randn(2, 7, DIM, dtype=torch.float64), lengths)
     cfg = BeamSearchConfig(beam_size=1, max_len_ratio=0.0, max_len_offset=6)
-    for b, hyp in enumerate(beam_search(brick, memory, mask, lengths, cfg, BOS, EOS)):
+    for b, hyp in enumerate(beam_search(brick, memory, mask, lengths, cfg, IDS)):
         tokens = hyp[0].tokens
         prefix = torch.tensor([[BOS] + tokens])
         logits = brick.decoder(brick._embed(prefix), memory[b : b + 1, : lengths[b]], mask[b : b + 1, : lengths[b]])
@@ -36,10 +38,10 @@ def test_batched_equals_one_by_one_with_the_kv_cache(brick):
     lengths = torch.tensor([7, 3, 5])
     memory, mask = brick.ingest(torch.randn(3, 7, DIM, dtype=torch.float64), lengths)
     cfg = BeamSearchConfig(beam_size=4, nbest=3, max_len_ratio=1.0, max_len_offset=1)
-    batched = beam_search(brick, memory, mask, lengths, cfg, BOS, EOS)
+    batched = beam_search(brick, memory, mask, lengths, cfg, IDS)
     for b in range(3):
         one = slice(b, b + 1)
-        single = beam_search(brick, memory[one, : lengths[b]], mask[one, : lengths[b]], lengths[one], cfg, BOS, EOS)
+        single = beam_search(brick, memory[one, : lengths[b]], mask[one, : lengths[b]], lengths[one], cfg, IDS)
         assert [h.tokens for h in batched[b]] == [h.tokens for h in single[0]]
         assert [h.score for h in batched[b]] == pytest.approx([h.score for h in single[0]])
 
@@ -53,7 +55,7 @@ def test_scores_equal_teacher_forced_rescoring_and_first_step_runs_once_per_utte
     step = brick.step
     brick.step = lambda tokens, state: rows_seen.append(tokens.size(0)) or step(tokens, state)
     cfg = BeamSearchConfig(beam_size=4, nbest=4, max_len_ratio=1.0, max_len_offset=2)
-    hyps = beam_search(brick, memory, mask, lengths, cfg, BOS, EOS)
+    hyps = beam_search(brick, memory, mask, lengths, cfg, IDS)
     assert rows_seen[:2] == [2, 8]
     for b, utterance in enumerate(hyps):
         for hyp in utterance:

@@ -32,8 +32,8 @@ def brute_force(log_probs: torch.Tensor, prefix: tuple[int, ...], complete: bool
 def test_ctc_greedy_collapses_repeats_drops_blanks_and_respects_lengths():
     frames = torch.tensor([[1, 1, 0, 1, 2, 2, 0, 3], [0, 2, 2, 2, 0, 0, 1, 1]])
     log_probs = F.one_hot(frames, 4).double().log_softmax(-1)
-    assert ctc_greedy(log_probs, torch.tensor([8, 5])) == [[1, 1, 2, 3], [2]]
-    assert ctc_greedy(log_probs, torch.tensor([0, 8])) == [[], [2, 1]]
+    assert ctc_greedy(log_probs, torch.tensor([8, 5]), BLANK) == [[1, 1, 2, 3], [2]]
+    assert ctc_greedy(log_probs, torch.tensor([0, 8]), BLANK) == [[], [2, 1]]
 
 
 def _tiny_batch() -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,7 +87,7 @@ def test_complete_scores_agree_with_ctc_loss():
 
 def test_prefix_longer_than_utterance_scores_minus_infinity():
     log_probs = torch.randn(1, 2, 4).log_softmax(-1)
-    scorer = CTCPrefixScorer(log_probs, torch.tensor([2]), eos=EOS)
+    scorer = CTCPrefixScorer(log_probs, torch.tensor([2]), blank=BLANK, eos=EOS)
     state = scorer.init_state(torch.tensor([0]))
     for token in (1, 2):
         state = scorer.select(state, scorer.score(state, torch.tensor([[token]])), torch.tensor([0]),

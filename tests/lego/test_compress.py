@@ -149,7 +149,7 @@ def test_fake_quantized_linear_simulates_the_int8_kernel():
 
 def test_qat_lowers_the_interface_loss_and_converts_to_what_it_simulated(pair, tokenizers, tmp_path):
     encoder, _ = pair
-    model = LegoModel([encoder.module])
+    model = LegoModel([encoder.module], vocabularies=[encoder.vocabulary])
     batch = _batch(tokenizers)
     losses = qat_finetune(model, encoder.module, lambda epoch: [batch], steps=20, lr=3e-3, out_dir=tmp_path)
     assert losses[-1] < 0.8 * losses[0]

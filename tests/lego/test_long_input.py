@@ -22,6 +22,7 @@ import pytest
 PROBE = r"""
 import json, sys
 import torch
+from legokit.data.vocab import VocabularyInfo
 from legokit.decode.beam_search import BeamSearchConfig
 from legokit.lego.decoders import DecoderBrick, DecoderBrickConfig
 from legokit.lego.encoders import EncoderBrick, EncoderBrickConfig
@@ -41,7 +42,8 @@ stack = EncoderConfig(kind="conformer", num_layers=2, dim=64, num_heads=4, ffn_d
 encoder = EncoderBrick(EncoderBrickConfig(input="speech", feat_dim=80, encoder=stack, ctc_head=False), 0, 20)
 decoder = DecoderBrick(DecoderBrickConfig(ingestor=IngestorConfig(kind="states"), dim=64, num_layers=1,
                                           num_heads=4, ffn_dim=128), 20, 20, input_dim=64)
-model = LegoModel([encoder], decoder).eval()
+ids = VocabularyInfo(20, blank=0, pad=0, unk=1, bos=2, eos=3)
+model = LegoModel([encoder], decoder, vocabularies=[ids, ids]).eval()
 result = {}
 for frames in (7500, 30000):
     batch = {"speech": torch.randn(1, frames, 80), "speech_lengths": torch.tensor([frames])}

@@ -23,7 +23,7 @@ pytest.importorskip("onnxscript", reason="torch.onnx.export needs onnxscript (pi
 
 
 def _check(onnx_path: Path, module: EncoderBrick, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-    runner, reference = OnnxEncoder(onnx_path), GreedyCTCEncoder(module).eval()
+    runner, reference = OnnxEncoder(onnx_path), GreedyCTCEncoder(module, blank=0).eval()
     for inputs, lengths in batches:
         with torch.no_grad():
             log_probs, out_lengths, tokens, counts = reference(inputs, lengths)
@@ -31,7 +31,7 @@ def _check(onnx_path: Path, module: EncoderBrick, batches: list[tuple[torch.Tens
         assert out["log_probs"].shape == tuple(log_probs.shape)
         np.testing.assert_allclose(out["log_probs"], log_probs.numpy(), atol=1e-4, rtol=0)
         np.testing.assert_array_equal(out["out_lengths"], out_lengths.numpy())
-        assert runner.token_lists(out) == ctc_greedy(log_probs, out_lengths)
+        assert runner.token_lists(out) == ctc_greedy(log_probs, out_lengths, blank=0)
         np.testing.assert_array_equal(out["tokens"], tokens.numpy())
 
 
@@ -93,8 +93,8 @@ def test_greedy_tokens_equal_ctc_greedy() -> None:
     torch.manual_seed(0)
     log_probs = torch.log_softmax(torch.randn(6, 30, 5), -1)  # small |V|: many blanks and repeats
     lengths = torch.tensor([30, 1, 17, 2, 29, 10])
-    tokens, counts = greedy_tokens(log_probs, lengths)
-    assert [row[:n].tolist() for row, n in zip(tokens, counts)] == ctc_greedy(log_probs, lengths)
+    tokens, counts = greedy_tokens(log_probs, lengths, blank=0)
+    assert [row[:n].tolist() for row, n in zip(tokens, counts)] == ctc_greedy(log_probs, lengths, blank=0)
     assert all((row[n:] == -1).all() for row, n in zip(tokens, counts))
 
 
