@@ -1,4 +1,4 @@
-"""`legokit prepare {debian-mt,espeak-speech,debian-sum}`: build real data sets from Debian packages."""
+"""`legokit prepare {debian-mt,espeak-speech,festival-speech,debian-sum}`: build real data sets from Debian packages."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from legokit.commands._types import fraction, nonnegative_int, positive_int
 from legokit.corpora.debian_mt import DEFAULT_SIZES, PAIRS, SOURCES, MTPrepConfig, prepare_debian_mt
 from legokit.corpora.debian_sum import SumPrepConfig, prepare_debian_sum
 from legokit.corpora.espeak import EspeakConfig, make_espeak_speech
+from legokit.corpora.festival import FestivalConfig, make_festival_speech
 from legokit.lock import lock_dir
 
-HELP = "prepare data sets from Debian packages: De-En/Ro-En text, espeak-ng English speech, summarisation"
+HELP = ("prepare data sets from Debian packages: De-En/Ro-En text, espeak-ng and Festival English speech, "
+        "summarisation")
 
 
 def _common(p: argparse.ArgumentParser, download: bool = True) -> None:
@@ -55,6 +57,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sp.add_argument("--splits", nargs="+", default=d.splits, help="splits to speak")
     sp.add_argument("--nj", type=positive_int, default=1, help="parallel espeak-ng processes")
 
+    fe = sub.add_parser("festival-speech", formatter_class=fmt,
+                        help="speak an MT-style dir (train/valid/test) with Festival's Debian English voices")
+    _common(fe, download=False)
+    f = FestivalConfig()
+    fe.add_argument("--text-dir", required=True, help="dir with <split>/text.<speak> (from debian-mt/-sum)")
+    fe.add_argument("--voices", nargs="+", default=f.voices, help="Festival voices for train and valid")
+    fe.add_argument("--test-voices", "--heldout-voice", nargs="+", default=f.test_voices,
+                    help="held-out Festival voices, the only ones in test (must differ from --voices)")
+    fe.add_argument("--stretches", nargs="+", type=float, default=f.stretches,
+                    help="Duration_Stretch values (>1: slower)")
+    fe.add_argument("--sample-rate", type=positive_int, default=f.sample_rate, help="output sample rate in Hz")
+    fe.add_argument("--speak", default=f.speak, help="spoken side: reads text.<speak> (e.g. en, doc)")
+    fe.add_argument("--target", default=f.target, help="side written to `text`: text.<target> (e.g. en, sum)")
+    fe.add_argument("--max-utts", type=nonnegative_int, default=0, help="utterances per split, chosen by hash (0: all)")
+    fe.add_argument("--splits", nargs="+", default=f.splits, help="splits to speak")
+    fe.add_argument("--nj", type=positive_int, default=1, help="parallel text2wave processes")
+
     sm = sub.add_parser("debian-sum", formatter_class=fmt,
                         help="summarisation set: package long descriptions -> synopses")
     _common(sm)
@@ -86,6 +105,11 @@ def _run(args: argparse.Namespace) -> int:
                            pitches=args.pitches, sample_rate=args.sample_rate, speak=args.speak,
                            target=args.target, max_utts=args.max_utts, splits=args.splits)
         stats = make_espeak_speech(args.text_dir, args.out, cfg, nj=args.nj, force=args.force)
+    elif args.dataset == "festival-speech":
+        cfg = FestivalConfig(voices=args.voices, test_voices=args.test_voices, stretches=args.stretches,
+                             sample_rate=args.sample_rate, speak=args.speak, target=args.target,
+                             max_utts=args.max_utts, splits=args.splits)
+        stats = make_festival_speech(args.text_dir, args.out, cfg, nj=args.nj, force=args.force)
     else:
         cfg = SumPrepConfig(min_words=args.min_words, max_words=args.max_words, max_docs=args.max_docs,
                             valid_size=args.valid_size, test_size=args.test_size,

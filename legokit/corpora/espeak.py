@@ -21,6 +21,7 @@ import logging
 import subprocess
 import tempfile
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -56,8 +57,21 @@ class EspeakConfig:
     splits: list[str] = field(default_factory=lambda: ["train", "valid", "test"])  # splits to speak
 
 
-def _choose(options: list, key: str) -> object:
+def choose(options: list, key: str) -> object:
     return options[int(text_hash(key) * len(options))]
+
+
+def save_wav(audio, rate: int, wav: Path, sample_rate: int, what: str) -> float:
+    """Write `audio` (read at `rate`) to `wav` as mono PCM-16 at `sample_rate`; return its duration in seconds.
+    `what` names the synthesizer and voice for the error raised on empty audio."""
+    if audio.size == 0:
+        raise LegokitError(f"{what} produced no audio")
+    if audio.ndim > 1:
+        audio = audio.mean(axis=1)
+    if rate != sample_rate:
+        audio = soxr.resample(audio, rate, sample_rate)
+    sf.write(wav, audio, sample_rate, subtype="PCM_16")
+    return len(audio) / sample_rate
 
 
 def synthesize(text: str, wav: Path, voice: str, speed: int, pitch: int, sample_rate: int) -> float:
@@ -68,34 +82,29 @@ def synthesize(text: str, wav: Path, voice: str, speed: int, pitch: int, sample_
         if proc.returncode != 0:
             raise LegokitError(f"espeak-ng failed for voice {voice}: {proc.stderr.strip()}")
         audio, rate = sf.read(tmp.name, dtype="float32")
-    if audio.size == 0:
-        raise LegokitError(f"espeak-ng produced no audio for voice {voice} and text {text[:60]!r}")
-    if rate != sample_rate:
-        audio = soxr.resample(audio, rate, sample_rate)
-    sf.write(wav, audio, sample_rate, subtype="PCM_16")
-    return len(audio) / sample_rate
+    return save_wav(audio, rate, wav, sample_rate, f"espeak-ng voice {voice} for text {text[:60]!r}")
 
 
 def _job(args: tuple[str, Path, str, int, int, int]) -> float:
     return synthesize(*args)
 
 
-def _speak_split(text_dir: Path, out: Path, voices: list[str], cfg: EspeakConfig, nj: int) -> dict:
+def _speak_split(text_dir: Path, out: Path, voices: list[str], cfg, nj: int, job: Callable[[tuple], float],
+                 params: Callable[[str], tuple], name: str) -> dict:
     spoken = read_text(text_dir / f"text.{cfg.speak}")
     targets = read_text(text_dir / f"text.{cfg.target}")
     ids = sorted(spoken, key=text_hash)[:cfg.max_utts or None]
     (out / "wav").mkdir(parents=True, exist_ok=True)
     jobs, wav_scp, utt2spk = [], {}, {}
     for uid in ids:
-        voice = str(_choose(voices, uid + "voice"))
+        voice = str(choose(voices, uid + "voice"))
         utt = f"{voice}-{uid}"
         wav = (out / "wav" / f"{utt}.wav").resolve()
-        jobs.append((spoken[uid], wav, voice, _choose(cfg.speeds, uid + "speed"),
-                     _choose(cfg.pitches, uid + "pitch"), cfg.sample_rate))
+        jobs.append((spoken[uid], wav, voice, *params(uid), cfg.sample_rate))
         wav_scp[utt], utt2spk[utt] = str(wav), voice
     with ProcessPoolExecutor(max_workers=nj) as pool:
-        durations = list(progress_bar(pool.map(_job, jobs, chunksize=8), total=len(jobs), unit="utt",
-                                             desc=f"espeak {out.name}"))
+        durations = list(progress_bar(pool.map(job, jobs, chunksize=8), total=len(jobs), unit="utt",
+                                             desc=f"{name} {out.name}"))
     utts = dict(zip(wav_scp, ids))
     write_text(out / "wav.scp", wav_scp)
     write_text(out / "utt2spk", utt2spk)
@@ -109,14 +118,12 @@ def _speak_split(text_dir: Path, out: Path, voices: list[str], cfg: EspeakConfig
     return {"utterances": len(ids), "hours": round(sum(durations) / 3600, 3), "speakers": len(spk2utt)}
 
 
-def make_espeak_speech(text_dir: Path | str, out_dir: Path | str, cfg: EspeakConfig | None = None,
-                       nj: int = 1, force: bool = False) -> dict[str, dict]:
-    """Speak the splits of an MT-style dir into Kaldi speech dirs; return {split: counts}.
-
-    Each split is skipped when its ``.completed`` marker records the same options, unless `force`.
-    """
-    cfg = cfg or EspeakConfig()
-    require_tool("espeak-ng", "synthesise speech", ESPEAK_HINT)
+def speak_splits(text_dir: Path | str, out_dir: Path | str, cfg, nj: int, force: bool,
+                 job: Callable[[tuple], float], params: Callable[[str], tuple], name: str) -> dict[str, dict]:
+    """Speak each split of `cfg.splits` with `job((text, wav, voice, *params(utt id), sample_rate))` (a
+    module-level function: it runs in worker processes); test with `cfg.test_voices`, the others with
+    `cfg.voices`. A split is skipped when its ``.completed`` marker records the same options, unless `force`.
+    `cfg` is a dataclass with voices, test_voices, sample_rate, speak, target, max_utts and splits."""
     shared = sorted(set(cfg.voices) & set(cfg.test_voices))
     if shared:
         raise LegokitError(f"test voices must not be training voices; both lists contain {shared}")
@@ -133,7 +140,20 @@ def make_espeak_speech(text_dir: Path | str, out_dir: Path | str, cfg: EspeakCon
             stats[split] = json.loads(marker.read_text())["stats"]
             continue
         voices = cfg.test_voices if split == "test" else cfg.voices
-        stats[split] = _speak_split(src, out, voices, cfg, nj)
-        log.info("espeak %s: %s", split, stats[split])
+        stats[split] = _speak_split(src, out, voices, cfg, nj, job, params, name)
+        log.info("%s %s: %s", name, split, stats[split])
         marker.write_text(json.dumps({"options": options, "stats": stats[split]}))
     return stats
+
+
+def make_espeak_speech(text_dir: Path | str, out_dir: Path | str, cfg: EspeakConfig | None = None,
+                       nj: int = 1, force: bool = False) -> dict[str, dict]:
+    """Speak the splits of an MT-style dir into Kaldi speech dirs; return {split: counts}.
+
+    Each split is skipped when its ``.completed`` marker records the same options, unless `force`.
+    """
+    cfg = cfg or EspeakConfig()
+    require_tool("espeak-ng", "synthesise speech", ESPEAK_HINT)
+    return speak_splits(text_dir, out_dir, cfg, nj, force, _job,
+                        lambda uid: (choose(cfg.speeds, uid + "speed"), choose(cfg.pitches, uid + "pitch")),
+                        "espeak")
