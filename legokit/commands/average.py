@@ -8,7 +8,6 @@ from pathlib import Path
 
 from legokit.commands._types import positive_int
 from legokit.fileio import check_outputs
-from legokit.train.checkpoint import average_checkpoints, save_checkpoint, select_checkpoints
 
 HELP = "average the N best (by a validation statistic) or the last N checkpoints of an experiment"
 
@@ -30,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from legokit.train.checkpoint import average_checkpoints, save_checkpoint, select_checkpoints  # torch
+
     paths = select_checkpoints(args.exp_dir, args.num, None if args.last else args.metric, args.mode)
     check_outputs([args.exp_dir / "checkpoints", args.exp_dir / "metrics.jsonl"], [args.output])
     if len(paths) < args.num:

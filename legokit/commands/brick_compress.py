@@ -15,7 +15,11 @@ import argparse
 from pathlib import Path
 
 from legokit.commands._types import fraction, nonnegative_int, positive_float, positive_int
-from legokit.workflows.compress import METHODS, PRUNE_SCOPES
+
+#: the choices of legokit.workflows.compress (METHODS, PRUNE_SCOPES), spelt out so that `--help` does not import
+#: torch; tests/commands/test_help.py checks that they agree
+METHODS = ("int8-dynamic", "int8-qat", "prune")
+PRUNE_SCOPES = ("global", "layer")
 
 HELP = "compress a brick: int8 dynamic quantisation, int8 quantisation-aware fine-tuning, or pruning"
 

@@ -6,8 +6,7 @@ import argparse
 import logging
 
 from legokit.commands._types import nonnegative_float, positive_float, positive_int
-from legokit.data.featdump import CMVN_FILE, FEATS_SCP, META_FILE, dump_features
-from legokit.data.features import FbankConfig
+from legokit.data.fbank_config import FbankConfig
 from legokit.fileio import check_outputs
 from legokit.lock import lock_dir
 
@@ -30,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from legokit.data.featdump import CMVN_FILE, FEATS_SCP, META_FILE, dump_features  # imports torch
+
     check_outputs([args.data_dir], [f"{args.out_dir}/{name}" for name in (FEATS_SCP, CMVN_FILE, META_FILE)])
     cfg = FbankConfig(num_mel_bins=args.num_mel_bins, frame_length_ms=args.frame_length_ms,
                       frame_shift_ms=args.frame_shift_ms, dither=args.dither, sample_rate=args.sample_rate)

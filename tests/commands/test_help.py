@@ -60,3 +60,18 @@ def test_score_help_says_the_bootstrap_default_once(capsys: pytest.CaptureFixtur
         main(["score", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "resamples of the test set for --compare (default: 1000)" in text and "(default 1000)" not in text
+
+
+def test_help_does_not_import_torch_and_compress_choices_agree() -> None:
+    """`legokit --help` and every recipe's first call stay fast: building the parser imports no torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys, legokit.cli; legokit.cli.build_parser(); "
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))[:3])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", f"building the CLI parser imports {out.strip()}"
+    from legokit.commands import brick_compress
+    from legokit.workflows import compress
+
+    assert (brick_compress.METHODS, brick_compress.PRUNE_SCOPES) == (compress.METHODS, compress.PRUNE_SCOPES)
