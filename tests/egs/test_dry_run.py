@@ -32,7 +32,8 @@ def _recipe(tmp_path: Path, recipe: str) -> Path:
     egs = tmp_path / "egs"
     egs.mkdir()
     (egs / "TEMPLATE").symlink_to(ROOT / "egs" / "TEMPLATE")
-    for name in (recipe, "europarl_st/asr1", "wmt16_de_en/mt1", "wmt16_ro_en/mt1", "lego_reuse_paper/lego1"):
+    for name in dict.fromkeys((recipe, "europarl_st/asr1", "wmt16_de_en/mt1", "wmt16_ro_en/mt1",
+                               "lego_reuse_paper/lego1")):
         shutil.copytree(ROOT / "egs" / name, egs / name, symlinks=True, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("data", "dump", "exp", "downloads", ".lock*"))
     return egs / recipe

@@ -83,7 +83,7 @@ _recipe_dry_run() {
                 eval "$k() { echo \"  \$ $k \$*\"; }"
             done
             "$@"
-        ) 2>/dev/null
+        ) 2>/dev/null || true  # its status is meaningless here: earlier stages' outputs are missing
         command rm -rf "$scratch"
     fi
 }
