@@ -75,9 +75,11 @@ run_stage 14 asr_finetune --config "$conf/asr_finetune.yaml" -- train asr_finetu
     model.init_model="$expdir/asr_zeroshot/model.pt" "${asr_args[@]}"
 
 decode_all() {
-    decode_systems de_en_lego -- --data-dir data/de_en/test --src-lang de --config "$conf/decode_mt.yaml"
-    decode_systems ro_en_baseline ro_en_zeroshot ro_en_finetune -- --data-dir data/ro_en/test --src-lang ro \
-        --config "$conf/decode_mt.yaml"
+    # LegoNN MT systems: joint CTC/attention (decode_mt_lego.yaml); the baseline has no CTC head
+    decode_systems de_en_lego -- --data-dir data/de_en/test --src-lang de --config "$conf/decode_mt_lego.yaml"
+    decode_systems ro_en_baseline -- --data-dir data/ro_en/test --src-lang ro --config "$conf/decode_mt.yaml"
+    decode_systems ro_en_zeroshot ro_en_finetune -- --data-dir data/ro_en/test --src-lang ro \
+        --config "$conf/decode_mt_lego.yaml"
     decode_systems asr_baseline asr_zeroshot asr_finetune -- --data-dir data/en_speech/test \
         --feats dump/en_speech/test/feats.scp --config "$conf/decode_asr.yaml"
 }
@@ -90,7 +92,8 @@ score_all() {
         --ref data/en_speech/test/text --metrics wer,cer
     legokit table reuse --exp-dir "$expdir" --out "$expdir/RESULTS.md" >/dev/null
 }
-run_stage 15 decode --config "$conf/decode_mt.yaml" --config "$conf/decode_asr.yaml" -- decode_all
+run_stage 15 decode --config "$conf/decode_mt.yaml" --config "$conf/decode_mt_lego.yaml" --config "$conf/decode_asr.yaml" \
+    -- decode_all
 run_stage 16 score -- score_all
 
 [ ! -f "$expdir/RESULTS.md" ] || cat "$expdir/RESULTS.md"
