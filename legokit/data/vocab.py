@@ -5,12 +5,9 @@ into the brick manifest's interfaces and read back from there by everything that
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from legokit.errors import LegokitError
-
-if TYPE_CHECKING:
-    from legokit.data.tokenizer import Tokenizer
 
 #: manifest key of each id
 KEYS = {"blank": "blank_id", "pad": "pad_id", "unk": "unk_id", "bos": "bos_id", "eos": "eos_id"}
@@ -32,15 +29,15 @@ class VocabularyInfo:
         return {key: getattr(self, name) for name, key in KEYS.items()}
 
     @classmethod
-    def from_interface(cls, entry: dict[str, Any], tokenizer: Tokenizer | None, origin: str) -> VocabularyInfo:
+    def from_interface(cls, entry: dict[str, Any], fallback: VocabularyInfo | None, origin: str) -> VocabularyInfo:
         """The vocabulary of a manifest interface ``entry``; an entry written before the ids were recorded
-        (or a states interface) takes them from the brick's embedded ``tokenizer``."""
+        (or a states interface) takes ``fallback``, the ids of the brick's embedded tokenizer."""
         if all(key in entry for key in KEYS.values()) and "size" in entry:
             try:
                 return cls(int(entry["size"]), **{name: int(entry[key]) for name, key in KEYS.items()})
             except (TypeError, ValueError) as err:
                 raise LegokitError(f"{origin}: manifest interface ids must be integers, got {entry}") from err
-        if tokenizer is None:
+        if fallback is None:
             raise LegokitError(f"{origin}: the manifest interface has no vocabulary ids and the brick embeds no "
                                "tokenizer to derive them from; re-export it")
-        return tokenizer.vocab
+        return fallback

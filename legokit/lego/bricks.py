@@ -67,7 +67,8 @@ class Brick:
     def vocabulary(self) -> VocabularyInfo:
         """Ids of the output vocabulary, read from the manifest's output interface; bricks written before the
         ids were recorded (and encoders with a states interface) take them from their output tokenizer."""
-        return VocabularyInfo.from_interface(self.manifest["output_interface"], self.tokenizers.get("output"),
+        tokenizer = self.tokenizers.get("output")
+        return VocabularyInfo.from_interface(self.manifest["output_interface"], tokenizer and tokenizer.vocab,
                                              f"{self.path} (output_interface)")
 
 
