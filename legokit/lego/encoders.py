@@ -24,6 +24,7 @@ from legokit.lego.ingestors import IngestorConfig, build_ingestor
 from legokit.lego.interface import CTCHead
 from legokit.lego.length_controller import OutputLengthController
 from legokit.nn.config import EncoderConfig, build_encoder, check_heads
+from legokit.nn.dropout import Dropout
 from legokit.nn.masks import padding_mask
 from legokit.nn.positional import SinusoidalPositionalEncoding
 from legokit.nn.subsampling import Conv2dSubsampling
@@ -113,7 +114,9 @@ class EncoderBrick(nn.Module):
             nn.init.normal_(self.frontend.weight, std=dim**-0.5)
         else:
             self.frontend = build_ingestor(cfg.ingestor, input_vocab_size, dim)
-        self.pos = SinusoidalPositionalEncoding(dim, dropout=cfg.encoder.dropout)
+        # relative self-attention (encoder.pos_enc "rel") takes no positions in its input: dropout only
+        self.pos = (SinusoidalPositionalEncoding(dim, dropout=cfg.encoder.dropout) if cfg.encoder.pos_enc == "abs"
+                    else Dropout(cfg.encoder.dropout))
         self.encoder = build_encoder(cfg.encoder)
         self.olc = (OutputLengthController(dim, cfg.length_rate, cfg.olc_layers, cfg.encoder.num_heads,
                                            cfg.encoder.ffn_dim, cfg.encoder.dropout, queries=cfg.olc_queries)

@@ -5,6 +5,12 @@ keys i-w..i+w. :func:`restricted_attention` computes it block by block so that t
 O(T·w) instead of O(T²): the sequence is cut into blocks of ``block_size`` positions and each query block
 attends, through the fused attention kernel, to its own key block and ``ceil(w / block_size)`` blocks on
 each side, with a static band mask.
+
+Relative positional self-attention (Transformer-XL, Dai et al., 2019; ESPnet's ``RelPositionMultiHeadedAttention``
+as the Conformer uses it): :class:`RelPositionMultiHeadAttention` scores key j for query i as
+((q_i + u)·k_j + (q_i + v)·p_{i-j}) / √Dh, where p_{i-j} is a projected sinusoid of the offset and u, v are
+learned per head. The positional term goes into the fused kernel as an additive float mask; with restricted
+attention only offsets -w..w exist, so it is a (2w + 1)-wide band computed and placed block by block, O(T·w).
 """
 
 from __future__ import annotations
@@ -19,20 +25,32 @@ from legokit.nn.dropout import dropout
 
 
 def attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None = None, dropout_p: float = 0.0
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    attn_mask: torch.Tensor | None = None,
+    dropout_p: float = 0.0,
+    bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Scaled dot-product attention, softmax(q·kᵀ/√Dh)·v: q (..., Tq, Dh), k, v (..., Tk, Dh) -> (..., Tq, Dh).
+    """Scaled dot-product attention, softmax(q·kᵀ/√Dh + bias)·v: q (..., Tq, Dh), k, v (..., Tk, Dh) -> (..., Tq, Dh).
 
     attn_mask: bool, broadcastable to (..., Tq, Tk), True where attention is allowed; a query with no allowed
-    key gets zeros. Without dropout, or off the CPU, this is the fused ``F.scaled_dot_product_attention``; with
+    key gets zeros. bias: float scores (..., Tq, Tk) added before the softmax (a relative-position term).
+    Without dropout, or off the CPU, this is the fused ``F.scaled_dot_product_attention``; with
     dropout on CPU (where that kernel falls back to the same unfused computation) the probabilities are
     dropped with :func:`legokit.nn.dropout.dropout`'s cheaper mask.
     """
+    if bias is not None:
+        attn_mask = bias if attn_mask is None else bias.masked_fill(~attn_mask, float("-inf"))
     if dropout_p == 0.0 or q.device.type != "cpu":
         return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
     scores = torch.matmul(q, k.transpose(-2, -1)) * (q.size(-1) ** -0.5)
     if attn_mask is None:
         return torch.matmul(dropout(torch.softmax(scores, dim=-1), dropout_p), v)
+    if attn_mask.is_floating_point():  # additive scores, -inf where not allowed
+        has_key = (attn_mask > float("-inf")).any(dim=-1, keepdim=True)
+        probs = torch.softmax(scores + attn_mask.masked_fill(~has_key, 0.0), dim=-1)
+        return torch.matmul(dropout(probs * has_key, dropout_p), v)
     has_key = attn_mask.any(dim=-1, keepdim=True)  # rows without any key: softmax over all, then zeroed
     probs = torch.softmax(scores.masked_fill(~(attn_mask | ~has_key), float("-inf")), dim=-1)
     return torch.matmul(dropout(probs * has_key, dropout_p), v)
@@ -53,6 +71,7 @@ def restricted_attention(
     key_padding_mask: torch.Tensor | None = None,
     dropout_p: float = 0.0,
     block_size: int | None = None,
+    rel_scores: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Sliding-window attention: query i attends to keys i-window..i+window, in O(T·window).
 
@@ -63,6 +82,8 @@ def restricted_attention(
         dropout_p: attention-probability dropout (pass 0 at evaluation).
         block_size: positions per block (default w, at least 1); each block reads n = ceil(w / block_size)
             neighbour blocks on each side, so the work is (2n + 1)·block_size keys per query.
+        rel_scores: (B, H, T, 2·window + 1) float scores added to the band: [..., i, window + j - i] for key j
+            (a relative-position term, already scaled); placed into each block's key span by a gather.
 
     Returns:
         (B, H, T, Dh); softmax scaled by 1/sqrt(Dh). Rows with no valid key are zeros.
@@ -88,6 +109,12 @@ def restricted_attention(
         valid = ~key_padding_mask
     valid = F.pad(valid, (reach, reach + tail), value=False).unfold(1, span, block)  # (B, N, span)
     mask = _band_mask(block, span, reach, window, q.device) & valid.unsqueeze(2)  # (B, N, block, span)
+    bias = None
+    if rel_scores is not None:  # offset index window + j - i of query slot r, key slot s (clamped off the band)
+        slot = torch.arange(span, device=q.device) - torch.arange(block, device=q.device).unsqueeze(1)
+        index = (slot + window - reach).clamp(0, 2 * window).expand(batch, heads, num_blocks, block, span)
+        bands = F.pad(rel_scores, (0, 0, 0, tail)).view(batch, heads, num_blocks, block, 2 * window + 1)
+        bias = bands.gather(-1, index).transpose(1, 2).reshape(batch * num_blocks, heads, block, span)
 
     out = attention(
         q_blocks.reshape(batch * num_blocks, heads, block, head_dim),
@@ -95,6 +122,7 @@ def restricted_attention(
         v_spans,
         attn_mask=mask.view(batch * num_blocks, 1, block, span),
         dropout_p=dropout_p,
+        bias=bias,
     )  # (B*N, H, block, Dh)
     out = out.view(batch, num_blocks, heads, block, head_dim).transpose(1, 2)
     return out.reshape(batch, heads, num_blocks * block, head_dim)[:, :, :length]
@@ -212,3 +240,63 @@ def _attention_mask(
         allowed = torch.ones(q_len, k_len, dtype=torch.bool, device=device).tril(k_len - q_len)
         mask = allowed if mask is None else mask & allowed
     return mask
+
+
+def rel_shift(scores: torch.Tensor) -> torch.Tensor:
+    """(..., T, 2r + 1) scores by offset, [..., i, r + j - i] (r >= T - 1), -> (..., T, T) scores by key j.
+
+    Transformer-XL's skew: pad one column, read the flat rows with a stride one shorter, keep T columns.
+    """
+    length, width = scores.shape[-2:]
+    reach = width // 2
+    flat = F.pad(scores, (0, 1)).flatten(-2)[..., reach: reach + length * width]
+    return flat.unflatten(-1, (length, width))[..., :length]
+
+
+class RelPositionMultiHeadAttention(MultiHeadAttention):
+    """Self-attention with relative positions (Transformer-XL; ESPnet's Conformer), full or restricted.
+
+    Adds to :class:`MultiHeadAttention` a bias-free projection of the relative sinusoids and the per-head
+    biases u (content) and v (position), initialised as ESPnet does (Xavier uniform).
+    """
+
+    def __init__(self, dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True) -> None:
+        super().__init__(dim, num_heads, dropout, bias)
+        self.linear_pos = nn.Linear(dim, dim, bias=False)
+        self.pos_bias_u = nn.Parameter(torch.empty(num_heads, dim // num_heads))
+        self.pos_bias_v = nn.Parameter(torch.empty(num_heads, dim // num_heads))
+        nn.init.xavier_uniform_(self.pos_bias_u)
+        nn.init.xavier_uniform_(self.pos_bias_v)
+
+    def forward(  # type: ignore[override]
+        self,
+        x: torch.Tensor,
+        pos: torch.Tensor,
+        key_padding_mask: torch.Tensor | None = None,
+        window: int | None = None,
+    ) -> torch.Tensor:
+        """x (B, T, D) -> (B, T, D).
+
+        pos: (2r + 1, D) sinusoids of i - j = r..-r (:class:`~legokit.nn.positional.RelativePositionalEncoding`),
+        r = :func:`rel_reach` (T, window). key_padding_mask (B, T) True at padding; window as in :meth:`attend`.
+        """
+        q = self.split_heads(self.q_proj(x))
+        k, v = self.project_kv(x, x)
+        p = self.split_heads(self.linear_pos(pos).unsqueeze(0))  # (1, H, 2r + 1, Dh)
+        scale = q.size(-1) ** -0.5
+        rel = torch.matmul(q + self.pos_bias_v.unsqueeze(1), p.transpose(-2, -1)) * scale  # (B, H, T, 2r + 1)
+        q = q + self.pos_bias_u.unsqueeze(1)
+        dropout_p = self.dropout if self.training else 0.0
+        if window is None:
+            mask = None if key_padding_mask is None else ~key_padding_mask[:, None, None, :]
+            out = attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, bias=rel_shift(rel))
+        else:
+            out = restricted_attention(q, k, v, rel_reach(x.size(1), window), key_padding_mask, dropout_p,
+                                       rel_scores=rel)
+        return self.out_proj(out.transpose(1, 2).flatten(2))
+
+
+def rel_reach(length: int, window: int | None) -> int:
+    """The largest offset |i - j| that self-attention over ``length`` positions with ``window`` can see."""
+    reach = max(length - 1, 0)
+    return reach if window is None else min(window, reach)

@@ -14,7 +14,7 @@ from legokit.nn.transformer import TransformerEncoder
 
 @dataclass
 class EncoderConfig:
-    """A Transformer or Conformer encoder stack (inputs already carry absolute positions)."""
+    """A Transformer or Conformer encoder stack (inputs carry absolute positions unless ``pos_enc`` is "rel")."""
 
     # "transformer" or "conformer".
     kind: str = "conformer"
@@ -35,6 +35,9 @@ class EncoderConfig:
     kernel_size: int = 31
     # Normalisation in the conformer convolution module: "batch" or "layer".
     conv_norm: str = "batch"
+    # Positions (conformer): "abs" = sinusoids added to the input; "rel" = relative self-attention
+    # (Transformer-XL, as ESPnet's/icefall's Conformer), no positions added to the input.
+    pos_enc: str = "abs"
 
     def validate(self) -> None:
         """Raise InvalidValue naming the first invalid field (config.from_dict adds its dotted key)."""
@@ -44,6 +47,8 @@ class EncoderConfig:
             (self.dim % max(self.num_heads, 1) != 0, "dim", f"a multiple of num_heads ({self.num_heads})"),
             (self.kernel_size % 2 == 0, "kernel_size", "odd"),
             (self.conv_norm not in ("batch", "layer"), "conv_norm", "'batch' or 'layer'"),
+            (self.pos_enc not in ("abs", "rel"), "pos_enc", "'abs' or 'rel'"),
+            (self.pos_enc == "rel" and self.kind != "conformer", "pos_enc", "'abs' for kind 'transformer'"),
         ]
         for bad, key, expected in problems:
             if bad:
@@ -66,4 +71,4 @@ def build_encoder(cfg: EncoderConfig) -> nn.Module:
         return TransformerEncoder(cfg.num_layers, cfg.dim, cfg.num_heads, cfg.ffn_dim, cfg.dropout,
                                   cfg.window)
     return ConformerEncoder(cfg.num_layers, cfg.dim, cfg.num_heads, cfg.ffn_dim, cfg.kernel_size,
-                            cfg.dropout, cfg.window, cfg.conv_norm)
+                            cfg.dropout, cfg.window, cfg.conv_norm, cfg.pos_enc)

@@ -1,8 +1,10 @@
 """Conformer encoder (Gulati et al., 2020) with full or restricted self-attention.
 
-Positions are absolute: the caller adds sinusoidal positional encodings to the input (e.g. after
-:class:`~legokit.nn.subsampling.Conv2dSubsampling`); there is no relative positional encoding, so every
-layer may use restricted attention (Sharma et al., 2022: w = 40/60 per layer for hours-long inputs).
+Positions are absolute by default (``pos_enc="abs"``): the caller adds sinusoidal positional encodings to
+the input (e.g. after :class:`~legokit.nn.subsampling.Conv2dSubsampling`). With ``pos_enc="rel"`` the
+self-attention is relative (Transformer-XL, as ESPnet's and icefall's Conformer recipes use) and the caller
+adds no positions. Either way every layer may use restricted attention (Sharma et al., 2022: w = 40/60 per
+layer for hours-long inputs); relative attention then sees only offsets -w..w and stays O(T·w).
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from legokit.nn.attention import MultiHeadAttention
+from legokit.nn.attention import MultiHeadAttention, RelPositionMultiHeadAttention, rel_reach
 from legokit.nn.dropout import Dropout
+from legokit.nn.positional import RelativePositionalEncoding
 from legokit.nn.transformer import FeedForward, layer_windows
 
 
@@ -66,16 +69,18 @@ class ConformerEncoderLayer(nn.Module):
         dropout: dropout on residual branches and attention probabilities.
         window: None for full self-attention, w for restricted attention (query i sees keys i-w..i+w).
         conv_norm: "batch" or "layer" normalisation inside the convolution module.
+        pos_enc: "abs" (positions in the input) or "rel" (relative self-attention; forward then needs ``pos``).
     """
 
     def __init__(self, dim: int, num_heads: int, ffn_dim: int, kernel_size: int = 31, dropout: float = 0.1,
-                 window: int | None = None, conv_norm: str = "batch") -> None:
+                 window: int | None = None, conv_norm: str = "batch", pos_enc: str = "abs") -> None:
         super().__init__()
         self.window = window
         self.norm_ffn1 = nn.LayerNorm(dim)
         self.ffn1 = FeedForward(dim, ffn_dim, dropout, nn.SiLU())
         self.norm_attn = nn.LayerNorm(dim)
-        self.self_attn = MultiHeadAttention(dim, num_heads, dropout)
+        attention = RelPositionMultiHeadAttention if pos_enc == "rel" else MultiHeadAttention
+        self.self_attn = attention(dim, num_heads, dropout)
         self.dropout = Dropout(dropout)
         self.norm_conv = nn.LayerNorm(dim)
         self.conv = ConvolutionModule(dim, kernel_size, dropout, conv_norm)
@@ -83,11 +88,19 @@ class ConformerEncoderLayer(nn.Module):
         self.ffn2 = FeedForward(dim, ffn_dim, dropout, nn.SiLU())
         self.norm_out = nn.LayerNorm(dim)
 
-    def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """x (B, T, D), padding_mask (B, T) True at padding -> (B, T, D)."""
+    def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None,
+                pos: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, T, D), padding_mask (B, T) True at padding -> (B, T, D).
+
+        pos: for ``pos_enc="rel"``, the (2r + 1, D) relative sinusoids, r = ``rel_reach(T, self.window)``.
+        """
         x = x + 0.5 * self.ffn1(self.norm_ffn1(x))
         h = self.norm_attn(x)
-        x = x + self.dropout(self.self_attn(h, h, h, padding_mask, window=self.window))
+        if pos is None:
+            h = self.self_attn(h, h, h, padding_mask, window=self.window)
+        else:
+            h = self.self_attn(h, pos, padding_mask, window=self.window)
+        x = x + self.dropout(h)
         x = x + self.conv(self.norm_conv(x), padding_mask)
         x = x + 0.5 * self.ffn2(self.norm_ffn2(x))
         return self.norm_out(x)
@@ -100,20 +113,23 @@ class ConformerEncoder(nn.Module):
         num_layers: number of layers.
         dim, num_heads, ffn_dim, kernel_size, dropout, conv_norm: as in :class:`ConformerEncoderLayer`.
         window: None (full attention), one window for all layers, or a list with one per layer.
+        pos_enc: "abs" (the caller adds positions to x) or "rel" (relative self-attention in every layer).
     """
 
     def __init__(self, num_layers: int, dim: int, num_heads: int, ffn_dim: int, kernel_size: int = 31,
                  dropout: float = 0.1, window: int | list[int] | None = None,
-                 conv_norm: str = "batch") -> None:
+                 conv_norm: str = "batch", pos_enc: str = "abs") -> None:
         super().__init__()
         self.layers = nn.ModuleList(
-            ConformerEncoderLayer(dim, num_heads, ffn_dim, kernel_size, dropout, w, conv_norm)
+            ConformerEncoderLayer(dim, num_heads, ffn_dim, kernel_size, dropout, w, conv_norm, pos_enc)
             for w in layer_windows(window, num_layers)
         )
+        self.rel_pos = RelativePositionalEncoding(dim) if pos_enc == "rel" else None
         self.norm = nn.LayerNorm(dim)
 
     def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, T, D), padding_mask (B, T) True at padding -> (B, T, D)."""
         for layer in self.layers:
-            x = layer(x, padding_mask)
+            pos = None if self.rel_pos is None else self.rel_pos(rel_reach(x.size(1), layer.window)).to(x.dtype)
+            x = layer(x, padding_mask, pos)
         return self.norm(x)
