@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from legokit.config import dump_yaml, load_config, ranged, to_dict
+from legokit.data.augment import AugmentConfig, AugmentedSpeech
 from legokit.data.batching import BucketBatchSampler, SpeechCollator, collate_text
 from legokit.data.datasets import SpeechDataset, TextPairDataset
 from legokit.data.features import CMVNStats
@@ -73,6 +74,7 @@ class DataConfig:
     max_batch_size: int | None = ranged(None, "[1, inf)")  # at most this many samples per batch
     max_length: int | None = ranged(None, "[1, inf)")  # drop longer samples (tokens or frames)
     specaug: SpecAugConfig | None = None  # asr: SpecAugment in training (null = off)
+    augment: AugmentConfig | None = None  # asr: speed/reverb/noise on the training waveforms (null = off)
     num_workers: int = ranged(0, "[0, inf)")  # DataLoader worker processes
 
 
@@ -150,6 +152,8 @@ def make_loader(dataset, cfg: DataConfig, train: bool, seed: int, epoch: int = 0
     sampler = BucketBatchSampler(dataset.lengths, cfg.max_tokens, cfg.max_batch_size, shuffle=train,
                                  seed=seed, rank=rank, world_size=world, max_length=cfg.max_length)
     sampler.set_epoch(epoch)
+    if train and cfg.task == "asr" and cfg.augment is not None and cfg.augment.enabled:
+        dataset = AugmentedSpeech(dataset, cfg.train_dir, cfg.train_feats, cfg.augment, seed, epoch)
     if cfg.task == "mt":
         collate = collate_text
     else:
