@@ -1,4 +1,4 @@
-"""`legokit prepare {debian-mt,espeak-speech,festival-speech,debian-sum}`: build real data sets from Debian packages."""
+"""`legokit prepare {debian-mt,espeak-speech,festival-speech,debian-noise,debian-sum}`: data sets from Debian."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from legokit.corpora.debian_mt import DEFAULT_SIZES, PAIRS, SOURCES, MTPrepConfi
 from legokit.corpora.debian_sum import SumPrepConfig, prepare_debian_sum
 from legokit.corpora.espeak import EspeakConfig, make_espeak_speech
 from legokit.corpora.festival import FestivalConfig, make_festival_speech
+from legokit.corpora.noise import prepare_noise
 from legokit.lock import lock_dir
 
 HELP = ("prepare data sets from Debian packages: De-En/Ro-En text, espeak-ng and Festival English speech, "
@@ -74,6 +75,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fe.add_argument("--splits", nargs="+", default=f.splits, help="splits to speak")
     fe.add_argument("--nj", type=positive_int, default=1, help="parallel text2wave processes")
 
+    no = sub.add_parser("debian-noise", formatter_class=fmt,
+                        help="recorded noises (openttd-opensfx, CC-BY/CC-BY-SA/CC0) for data.augment.noise_dir")
+    _common(no)
+    no.add_argument("--sample-rate", type=positive_int, default=16000, help="output sample rate in Hz")
+
     sm = sub.add_parser("debian-sum", formatter_class=fmt,
                         help="summarisation set: package long descriptions -> synopses")
     _common(sm)
@@ -110,6 +116,8 @@ def _run(args: argparse.Namespace) -> int:
                              sample_rate=args.sample_rate, speak=args.speak, target=args.target,
                              max_utts=args.max_utts, splits=args.splits)
         stats = make_festival_speech(args.text_dir, args.out, cfg, nj=args.nj, force=args.force)
+    elif args.dataset == "debian-noise":
+        stats = prepare_noise(args.out, args.download_dir, args.sample_rate)
     else:
         cfg = SumPrepConfig(min_words=args.min_words, max_words=args.max_words, max_docs=args.max_docs,
                             valid_size=args.valid_size, test_size=args.test_size,

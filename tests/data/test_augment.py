@@ -4,7 +4,9 @@ same augmented batch, everything off is the dumped features, and a tiny ASR trai
 
 from __future__ import annotations
 
+import io
 import shutil
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,7 @@ import soundfile as sf
 import torch
 
 from legokit.cli import main
+from legokit.corpora.noise import read_catalogue
 from legokit.data.augment import AugmentConfig, WaveAugment, add_noise, reverberate, speed_perturb, synthetic_rir
 from legokit.data.datadir import read_kaldi_map
 from legokit.data.datasets import SpeechDataset
@@ -132,3 +135,26 @@ def test_a_tiny_asr_training_run_with_augmentation_runs(asr: dict, tmp_path: Pat
                  "average_best=1"]
     assert main(["--log-level", "WARNING", "train", "--out-dir", str(tmp_path / "run"), *overrides]) == 0
     assert (tmp_path / "run" / "checkpoints" / "checkpoint_last.pt").is_file()
+
+
+def _catalogue(entries: list[tuple[bytes, bytes]]) -> bytes:
+    """An OpenTTD sound catalogue as openttd-opensfx ships it (new-format flag on the offsets)."""
+    table, body, offset = b"", b"", 8 * len(entries)
+    for name, wav in entries:
+        item = bytes([len(name) + 1]) + name + b"\0" + wav
+        table += struct.pack("<II", (offset + len(body)) | 0x80000000, len(item))
+        body += item
+    return table + body
+
+
+def test_the_opensfx_catalogue_reader_and_a_truncated_catalogue(tmp_path: Path) -> None:
+    buf = io.BytesIO()
+    sf.write(buf, _wave(0.2), 16000, format="WAV", subtype="PCM_16")
+    path = tmp_path / "opensfx.cat"
+    path.write_bytes(_catalogue([(b'"Wind". License: CC0.', buf.getvalue()), (b"Nothing", b"")]))
+    (name, wav), empty = read_catalogue(path)
+    assert name == '"Wind". License: CC0.' and empty == ("Nothing", b"")
+    assert np.allclose(sf.read(io.BytesIO(wav), dtype="float32")[0], _wave(0.2), atol=1e-4)
+    path.write_bytes(path.read_bytes()[:-5])  # into the last entry
+    with pytest.raises(LegokitError, match="entry 1 runs past the end of the file"):
+        read_catalogue(path)
