@@ -42,7 +42,8 @@ import torch
 
 from legokit.config import load_config
 from legokit.errors import LegokitError
-from legokit.lego.bricks import Brick, compose, load_brick
+from legokit.lego.bricks import Brick, compose
+from legokit.lego.loading import load_brick
 from legokit.workflows.compress import ChainData, CompressConfig, brick_size, compress_brick, evaluate_chain
 from legokit.workflows.decode import DecodeConfig
 

@@ -26,8 +26,9 @@ import yaml
 
 from legokit.config import from_dict
 from legokit.data.vocab import VocabularyInfo
-from legokit.lego.bricks import Brick, load_bricks
+from legokit.lego.bricks import Brick
 from legokit.lego.encoders import EncoderBrick, EncoderBrickConfig
+from legokit.lego.loading import load_bricks
 from legokit.lego.onnx import GreedyCTCEncoder, OnnxEncoder, export_encoder_onnx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

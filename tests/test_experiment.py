@@ -6,8 +6,9 @@ from robustness.conftest import tiny_overrides, toy_model, toy_tokenizers  # noq
 
 from legokit.config import load_config
 from legokit.errors import LegokitError
-from legokit.lego.bricks import Brick, load_brick, make_manifest, save_brick
+from legokit.lego.bricks import Brick, make_manifest, save_brick
 from legokit.lego.encoders import EncoderBrick, EncoderBrickConfig
+from legokit.lego.loading import load_brick
 from legokit.nn.config import EncoderConfig
 from legokit.workflows.experiment import ExperimentConfig, _load_into, build_model, export_bricks, load_data
 

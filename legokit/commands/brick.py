@@ -41,7 +41,7 @@ def run_export(args: argparse.Namespace) -> int:
     from legokit.errors import LegokitError
     from legokit.fileio import check_outputs
     from legokit.lego import hub
-    from legokit.lego.bricks import load_bricks
+    from legokit.lego.loading import load_bricks
 
     if args.format == "hf" and args.output.is_file():
         raise LegokitError(f"{args.output}: --format hf writes a folder, but this is an existing file")
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         return run_compress(args)
     if args.brick_command == "export":
         return run_export(args)
-    from legokit.lego.bricks import load_bricks
+    from legokit.lego.loading import load_bricks
 
     bricks = load_bricks(args.file)
     manifests = [dict(b.manifest, tokenizers=sorted(b.tokenizers)) for b in bricks]

@@ -71,7 +71,8 @@ def run_compress(args: argparse.Namespace) -> int:
 
     from legokit.decode.beam_search import BeamSearchConfig
     from legokit.fileio import check_outputs
-    from legokit.lego.bricks import load_brick, load_bricks, save_brick
+    from legokit.lego.bricks import save_brick
+    from legokit.lego.loading import load_brick, load_bricks
     from legokit.workflows.compress import CompressConfig, compress_brick, evaluate_chain
     from legokit.workflows.decode import DecodeConfig
 

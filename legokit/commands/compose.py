@@ -35,7 +35,8 @@ def _length_rate(text: str) -> str | float | None:
 
 def run(args: argparse.Namespace) -> int:
     from legokit.fileio import check_outputs
-    from legokit.lego.bricks import compose, load_bricks, save_model
+    from legokit.lego.bricks import compose, save_model
+    from legokit.lego.loading import load_bricks
 
     check_outputs(args.bricks, [args.output])
     bricks = [b for path in args.bricks for b in load_bricks(path)]

@@ -216,13 +216,9 @@ def brick_from_payload(payload: Any, origin: str) -> Brick:
     return Brick(module, manifest, tokenizers, origin)
 
 
-def load_bricks(path: str | Path) -> list[Brick]:
-    """Load a brick file (one brick), a model file, a packaged folder or an ``hf://owner/name`` hub id
-    (their bricks in chain order; folders and hub ids: :mod:`legokit.lego.hub`)."""
-    from legokit.lego import hub
-
-    if hub.is_hub_id(path) or Path(path).is_dir():
-        return hub.load_bricks_from_folder(hub.resolve_hub_id(path) if hub.is_hub_id(path) else path)
+def read_brick_file(path: str | Path) -> list[Brick]:
+    """The bricks of a brick file (one brick) or a model file (its bricks in chain order). Folders and hub ids:
+    :func:`legokit.lego.loading.load_bricks`, which every user-facing path goes through."""
     path = Path(path)
     payload = _torch_load(path)
     if isinstance(payload, dict) and payload.get("format") == MODEL_FORMAT:
@@ -232,13 +228,6 @@ def load_bricks(path: str | Path) -> list[Brick]:
                                "`legokit train` or `legokit compose`")
         return [brick_from_payload(p, f"{path}[brick {i}]") for i, p in enumerate(bricks)]
     return [brick_from_payload(payload, str(path))]
-
-
-def load_brick(path: str | Path) -> Brick:
-    bricks = load_bricks(path)
-    if len(bricks) != 1:
-        raise LegokitError(f"{path}: is a composed model of {len(bricks)} bricks, not a single brick")
-    return bricks[0]
 
 
 # --- composition --------------------------------------------------------------------------------------

@@ -23,7 +23,8 @@ from legokit.data.tokenizer import Tokenizer
 from legokit.decode.beam_search import BeamSearchConfig, Hypothesis
 from legokit.errors import LegokitError
 from legokit.fileio import atomic_output, check_outputs
-from legokit.lego.bricks import Brick, compose, load_bricks
+from legokit.lego.bricks import Brick, compose
+from legokit.lego.loading import load_bricks
 from legokit.lego.model import LegoModel
 from legokit.progress import progress_bar
 

@@ -36,8 +36,6 @@ from legokit.lego.bricks import (
     compose,
     decoder_interfaces,
     encoder_interfaces,
-    load_brick,
-    load_bricks,
     make_manifest,
     save_brick,
     save_model,
@@ -45,6 +43,7 @@ from legokit.lego.bricks import (
 from legokit.lego.decoders import DecoderBrick, DecoderBrickConfig
 from legokit.lego.encoders import EncoderBrick, EncoderBrickConfig
 from legokit.lego.interface import InterfaceVocab
+from legokit.lego.loading import load_brick, load_bricks
 from legokit.lego.model import ChainLossConfig, LegoModel
 from legokit.train.checkpoint import average_checkpoints, select_checkpoints
 from legokit.train.config import OptimConfig, TrainConfig

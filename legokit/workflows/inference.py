@@ -25,7 +25,8 @@ from legokit.data.audio import SAMPLE_RATES, load_audio
 from legokit.data.features import FbankConfig, compute_fbank
 from legokit.decode.beam_search import BeamSearchConfig, Hypothesis
 from legokit.errors import LegokitError
-from legokit.lego.bricks import Brick, load_bricks
+from legokit.lego.bricks import Brick
+from legokit.lego.loading import load_bricks
 from legokit.workflows.decode import (
     DecodeConfig,
     DecodeItems,

@@ -25,8 +25,6 @@ from legokit.lego.bricks import (
     compose,
     decoder_interfaces,
     encoder_interfaces,
-    load_brick,
-    load_bricks,
     make_manifest,
     save_brick,
     save_model,
@@ -35,6 +33,7 @@ from legokit.lego.codec import pack_bits, unpack_bits
 from legokit.lego.decoders import DecoderBrick, DecoderBrickConfig
 from legokit.lego.encoders import EncoderBrick, EncoderBrickConfig
 from legokit.lego.ingestors import IngestorConfig
+from legokit.lego.loading import load_brick, load_bricks
 from legokit.lego.model import LegoModel
 from legokit.nn.config import EncoderConfig
 from legokit.nn.quantize import compressible_linears, fake_quant_weight, fake_quantized, prune_linears, quantize_int8

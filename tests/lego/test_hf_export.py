@@ -17,8 +17,9 @@ from legokit.cli import main
 from legokit.data.tokenizer import Tokenizer
 from legokit.decode.beam_search import BeamSearchConfig
 from legokit.errors import LegokitError
-from legokit.lego.bricks import Brick, compose, encoder_interfaces, load_bricks, make_manifest, save_brick
+from legokit.lego.bricks import Brick, compose, encoder_interfaces, make_manifest, save_brick
 from legokit.lego.encoders import EncoderBrick, EncoderBrickConfig
+from legokit.lego.loading import load_bricks
 from legokit.nn.config import EncoderConfig
 
 

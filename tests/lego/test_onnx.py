@@ -12,8 +12,9 @@ from robustness.conftest import toy_model, toy_tokenizers  # noqa: F401  (fixtur
 from legokit.cli import main
 from legokit.data.tokenizer import Tokenizer
 from legokit.decode.ctc import ctc_greedy
-from legokit.lego.bricks import Brick, encoder_interfaces, load_bricks, make_manifest, save_brick
+from legokit.lego.bricks import Brick, encoder_interfaces, make_manifest, save_brick
 from legokit.lego.encoders import EncoderBrick, EncoderBrickConfig
+from legokit.lego.loading import load_bricks
 from legokit.lego.onnx import GreedyCTCEncoder, OnnxEncoder, greedy_tokens
 from legokit.nn.config import EncoderConfig
 from legokit.nn.dropout import Dropout

@@ -7,7 +7,8 @@ from helpers.toy_lego import ARCH, DECODER, FIXTURE, TRAIN, VOCAB, bleu, data_ar
 
 from legokit.data.tokenizer import train_tokenizer
 from legokit.errors import LegokitError
-from legokit.lego.bricks import check_chain, compose, load_brick, save_model
+from legokit.lego.bricks import check_chain, compose, save_model
+from legokit.lego.loading import load_brick
 from legokit.workflows.decode import DecodeConfig, decode_dir
 from legokit.workflows.experiment import train
 

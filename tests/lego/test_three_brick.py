@@ -9,7 +9,7 @@ from helpers.toy_lego import ARCH, DECODER, FIXTURE, TRAIN, bleu, data_args
 
 from legokit.data.tokenizer import train_tokenizer
 from legokit.errors import LegokitError
-from legokit.lego.bricks import load_brick, load_bricks
+from legokit.lego.loading import load_brick, load_bricks
 from legokit.workflows.decode import DecodeConfig, decode_dir
 from legokit.workflows.experiment import train
 

@@ -16,7 +16,8 @@ from legokit.data.tokenizer import Tokenizer, train_tokenizer
 from legokit.data.vocab import VocabularyInfo
 from legokit.decode.beam_search import BeamSearchConfig
 from legokit.errors import LegokitError
-from legokit.lego.bricks import Brick, compose, load_brick, load_bricks, save_brick, save_model
+from legokit.lego.bricks import Brick, compose, save_brick, save_model
+from legokit.lego.loading import load_brick, load_bricks
 from legokit.lego.model import LegoModel
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "lego"

@@ -31,7 +31,8 @@ from legokit.data.datadir import read_speech_dir, read_text_dir
 from legokit.data.featdump import FeatureReader
 from legokit.data.features import CMVNStats
 from legokit.data.tokenizer import Tokenizer
-from legokit.lego.bricks import _checksum, load_bricks
+from legokit.lego.bricks import _checksum
+from legokit.lego.loading import load_bricks
 from legokit.score.metrics import score_files
 from legokit.train.checkpoint import MAGIC, load_checkpoint
 from legokit.workflows.experiment import ExperimentConfig

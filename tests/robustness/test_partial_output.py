@@ -13,7 +13,8 @@ import torch
 
 from legokit.cli import main
 from legokit.data.featdump import FEATS_SCP
-from legokit.lego.bricks import load_brick, save_brick
+from legokit.lego.bricks import save_brick
+from legokit.lego.loading import load_brick
 from legokit.train.checkpoint import save_checkpoint
 
 

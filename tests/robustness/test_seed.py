@@ -18,7 +18,7 @@ from legokit.data.featdump import dump_features
 from legokit.data.features import FbankConfig
 from legokit.data.tokenizer import train_tokenizer
 from legokit.errors import LegokitError
-from legokit.lego.bricks import load_bricks
+from legokit.lego.loading import load_bricks
 from legokit.train import OptimConfig, TrainConfig, fit
 from legokit.train.checkpoint import list_checkpoints, load_checkpoint
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from robustness.conftest import tiny_overrides
 
-from legokit.lego.bricks import load_bricks
+from legokit.lego.loading import load_bricks
 from legokit.train.checkpoint import list_checkpoints, load_checkpoint
 from legokit.workflows.decode import DecodeConfig, decode_dir
 

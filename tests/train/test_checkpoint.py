@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from legokit.errors import LegokitError
-from legokit.lego.bricks import load_bricks
+from legokit.lego.loading import load_bricks
 from legokit.train import average_checkpoints, load_checkpoint, save_checkpoint, select_checkpoints
 from legokit.train.checkpoint import FORMAT, MAGIC, META_KEY, payload_digest, rng_state, set_rng_state
 
