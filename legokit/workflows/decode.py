@@ -155,7 +155,10 @@ def _dataset(bricks: list[Brick], data_dir: Path, feats: Path | None, src_lang: 
         reader, limit = FeatureReader(feats), cfg.max_source_frames
         reader.check_dim(first.module.cfg.feat_dim, f"the model's first brick {first.path}")
         skipped.update(_missing_features(data_dir, Path(feats), reader))
-        ids = bound_lengths(list(reader.index), [reader.num_frames(u) for u in reader.index], limit,
+        # only the data dir's utterances: a split part (data/test/split4/2) shares the whole set's feats.scp
+        listed = set(read_kaldi_map(data_dir / "text")) if (data_dir / "text").is_file() else None
+        index = [u for u in reader.index if listed is None or u in listed]
+        ids = bound_lengths(index, [reader.num_frames(u) for u in index], limit,
                             "max_source_frames", Path(feats), cfg, skipped)
         return DecodeItems(ids, lambda i: torch.from_numpy(reader[ids[i]][:limit]),
                            [min(reader.num_frames(u), limit) for u in ids], "speech")
