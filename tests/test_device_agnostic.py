@@ -26,7 +26,8 @@ ALLOWED = {
     # Loaders: a file is read to CPU memory, then the caller moves what it needs to its device (loading
     # straight to a GPU would pin a checkpoint to the device it was saved from).
     ("fileio.py", "load_plain"): "loader: map_location cpu, then moved",
-    ("train/checkpoint.py", "load_checkpoint"): "loader: map_location cpu, then moved",
+    ("train/checkpoint.py", "_unpickle"): "loader: map_location cpu, then moved",
+    ("workflows/inference.py", "_is_tts_file"): "loader: peeks at a file on the CPU to tell its kind",
     ("interop/fairseq.py", "read_checkpoint"): "loader: map_location cpu, then moved",
     # Device resolution itself: "cpu"/"auto" without CUDA resolve to the CPU.
     ("train/trainer.py", "resolve_device"): "the CPU is what device=cpu / auto without CUDA means",
@@ -34,6 +35,9 @@ ALLOWED = {
     # batch is moved to the device once, with non_blocking=True (legokit/workflows/decode.py decode_dir).
     ("workflows/decode.py", "__getitem__"): "loader side: batches are moved to the device once",
     ("workflows/decode.py", "_dataset"): "loader side: batches are moved to the device once",
+    ("workflows/inference.py", "translate"): "loader side: items are collated on the CPU, moved once per batch",
+    # ONNX export traces the encoder with example inputs on the CPU, where onnxruntime runs it.
+    ("lego/onnx.py", "example_inputs"): "ONNX export traces on the CPU",
     # The brick file format: bit masks and int8 kernels are built on state dicts that bricks save and load
     # on the CPU (torch's dynamic int8 Linear has CPU kernels only); a loaded brick is moved afterwards.
     ("lego/codec.py", "<module>"): "brick format constant, applied to CPU state dicts",
