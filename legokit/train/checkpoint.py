@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import pickle
 import random
 import re
@@ -27,7 +26,8 @@ import numpy as np
 import torch
 
 from legokit.errors import LegokitError
-from legokit.fileio import iter_text_lines, write_atomic
+from legokit.fileio import write_atomic
+from legokit.train.monitor import read_metrics
 
 #: header of format-1 checkpoint files (still readable; written by legokit before format 2)
 MAGIC = b"legokit-checkpoint 1\n"
@@ -208,13 +208,7 @@ def read_valid_history(metrics_jsonl: Path, metric: str) -> dict[int, float]:
     history: dict[int, float] = {}
     if not metrics_jsonl.is_file():
         return history
-    for lineno, line in enumerate(iter_text_lines(metrics_jsonl), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise LegokitError(f"{metrics_jsonl}:{lineno}: not a JSON line ({err})") from None
+    for record in read_metrics(metrics_jsonl):
         if record.get("event") == "valid" and metric in record:
             history[int(record["step"])] = float(record[metric])
     return history

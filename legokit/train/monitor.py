@@ -7,14 +7,14 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
 from legokit.errors import LegokitError
-from legokit.fileio import read_text_lines
+from legokit.fileio import iter_text_lines
 
 logger = logging.getLogger("legokit.train")
 
@@ -72,16 +72,21 @@ class MetricsWriter:
         self._tb.close()
 
 
-def _read_curves(metrics_jsonl: Path) -> dict[str, dict[str, dict[int, float]]]:
-    """stat -> event -> step -> value (later records of a step win, as after a resume)."""
-    curves: dict[str, dict[str, dict[int, float]]] = {}
-    for lineno, line in enumerate(read_text_lines(metrics_jsonl), 1):
+def read_metrics(metrics_jsonl: Path) -> Iterator[dict[str, Any]]:
+    """The records of a metrics.jsonl in order; blank lines are skipped, a broken line names its number."""
+    for lineno, line in enumerate(iter_text_lines(metrics_jsonl), 1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            yield json.loads(line)
         except json.JSONDecodeError as err:
             raise LegokitError(f"{metrics_jsonl}:{lineno}: not a JSON line ({err})") from None
+
+
+def _read_curves(metrics_jsonl: Path) -> dict[str, dict[str, dict[int, float]]]:
+    """stat -> event -> step -> value (later records of a step win, as after a resume)."""
+    curves: dict[str, dict[str, dict[int, float]]] = {}
+    for record in read_metrics(metrics_jsonl):
         for key, value in record.items():
             if key not in _NOT_PLOTTED and isinstance(value, (int, float)):
                 curves.setdefault(key, {}).setdefault(record["event"], {})[int(record["step"])] = value
