@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-import json
 import logging
 import tempfile
 from collections.abc import Callable, Iterable
@@ -36,12 +35,12 @@ from legokit.data.datadir import read_kaldi_map
 from legokit.data.datasets import SpeechDataset, TextPairDataset
 from legokit.data.tokenizer import Tokenizer
 from legokit.errors import LegokitError
-from legokit.fileio import read_text_lines
 from legokit.lego.bricks import Brick, brick_payload, compose, save_model
 from legokit.lego.model import ChainLossConfig, LegoModel
 from legokit.nn.quantize import compressible_linears, fake_quantized, int8_layers, prune_linears, quantize_int8
 from legokit.score import metrics
 from legokit.train.config import OptimConfig, TrainConfig
+from legokit.train.monitor import read_metrics
 from legokit.train.seeding import seed_everything
 from legokit.train.trainer import fit
 from legokit.workflows.decode import DecodeConfig, decode_dir
@@ -113,7 +112,7 @@ def qat_finetune(model: LegoModel, module: nn.Module, batches: Callable[[int], I
                            f"{out_dir} to resume")
     if result.step == 0:
         raise LegokitError("QAT data yields no batch: check --qat-data (and --max-tokens)")
-    losses = {r["step"]: r["loss"] for r in map(json.loads, read_text_lines(out_dir / "metrics.jsonl"))
+    losses = {r["step"]: r["loss"] for r in read_metrics(out_dir / "metrics.jsonl")
               if r["event"] == "train"}  # a resumed run repeats the steps after its checkpoint: the last wins
     return [losses[step] for step in sorted(losses)]
 
