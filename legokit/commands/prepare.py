@@ -24,6 +24,16 @@ def _common(p: argparse.ArgumentParser, download: bool = True) -> None:
     p.add_argument("--force", action="store_true", help="redo the work even if a .completed marker exists")
 
 
+def _speech_output(p: argparse.ArgumentParser, defaults: EspeakConfig | FestivalConfig, program: str) -> None:
+    """The options espeak-speech and festival-speech share: sample rate, sides, size, splits and processes."""
+    p.add_argument("--sample-rate", type=positive_int, default=defaults.sample_rate, help="output sample rate in Hz")
+    p.add_argument("--speak", default=defaults.speak, help="spoken side: reads text.<speak> (e.g. en, doc)")
+    p.add_argument("--target", default=defaults.target, help="side written to `text`: text.<target> (e.g. en, sum)")
+    p.add_argument("--max-utts", type=nonnegative_int, default=0, help="utterances per split, chosen by hash (0: all)")
+    p.add_argument("--splits", nargs="+", default=defaults.splits, help="splits to speak")
+    p.add_argument("--nj", type=positive_int, default=1, help=f"parallel {program} processes")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="dataset", metavar="DATASET", required=True)
     fmt = argparse.ArgumentDefaultsHelpFormatter
@@ -51,12 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     help="espeak-ng voices for test (must differ from --voices)")
     sp.add_argument("--speeds", nargs="+", type=positive_int, default=d.speeds, help="speaking rates (-s, words/min)")
     sp.add_argument("--pitches", nargs="+", type=nonnegative_int, default=d.pitches, help="pitches (-p, 0-99)")
-    sp.add_argument("--sample-rate", type=positive_int, default=d.sample_rate, help="output sample rate in Hz")
-    sp.add_argument("--speak", default=d.speak, help="spoken side: reads text.<speak> (e.g. en, doc)")
-    sp.add_argument("--target", default=d.target, help="side written to `text`: text.<target> (e.g. en, sum)")
-    sp.add_argument("--max-utts", type=nonnegative_int, default=0, help="utterances per split, chosen by hash (0: all)")
-    sp.add_argument("--splits", nargs="+", default=d.splits, help="splits to speak")
-    sp.add_argument("--nj", type=positive_int, default=1, help="parallel espeak-ng processes")
+    _speech_output(sp, d, "espeak-ng")
 
     fe = sub.add_parser("festival-speech", formatter_class=fmt,
                         help="speak an MT-style dir (train/valid/test) with Festival's Debian English voices")
@@ -68,12 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     help="held-out Festival voices, the only ones in test (must differ from --voices)")
     fe.add_argument("--stretches", nargs="+", type=float, default=f.stretches,
                     help="Duration_Stretch values (>1: slower)")
-    fe.add_argument("--sample-rate", type=positive_int, default=f.sample_rate, help="output sample rate in Hz")
-    fe.add_argument("--speak", default=f.speak, help="spoken side: reads text.<speak> (e.g. en, doc)")
-    fe.add_argument("--target", default=f.target, help="side written to `text`: text.<target> (e.g. en, sum)")
-    fe.add_argument("--max-utts", type=nonnegative_int, default=0, help="utterances per split, chosen by hash (0: all)")
-    fe.add_argument("--splits", nargs="+", default=f.splits, help="splits to speak")
-    fe.add_argument("--nj", type=positive_int, default=1, help="parallel text2wave processes")
+    _speech_output(fe, f, "text2wave")
 
     no = sub.add_parser("debian-noise", formatter_class=fmt,
                         help="recorded noises (openttd-opensfx, CC-BY/CC-BY-SA/CC0) for data.augment.noise_dir")
