@@ -117,7 +117,7 @@ class DecodeItems(torch.utils.data.Dataset):
 
 
 def bound_lengths(ids: list[str], lengths: list[int], limit: int, option: str, source: Path, cfg: DecodeConfig,
-           skipped: dict[str, str]) -> list[str]:
+                  skipped: dict[str, str]) -> list[str]:
     """The ids to decode: inputs longer than ``limit`` are truncated, skipped (into ``skipped``: id -> reason)
     or refused, as ``cfg.on_long_input`` says; each one is logged with its id."""
     kept = []
