@@ -270,7 +270,7 @@ def test_atomic_output_removes_the_temporary_file_on_ctrl_c(tmp_path: Path) -> N
 
 def test_ctrl_c_in_decode_exits_130_with_one_line_and_no_output(toy_model: Path, mt_dir: Path,
                                                                 tmp_path: Path) -> None:
-    _many_sentences(mt_dir, 3000)
+    _many_sentences(mt_dir, 30000)  # decoding outlasts the 0.5 s wait below by far
     out = tmp_path / "decode" / "hyp"
     proc = _subprocess(_decode(toy_model / "model.pt", mt_dir, out), progress=True)
     seen = b""
