@@ -13,7 +13,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 
-def load(path: Any, device: str = "cpu", dtype: str | None = None, **kwargs: Any) -> Any:
+def load(path: Any, device: str | None = None, dtype: str | None = None, **kwargs: Any) -> Any:
     """``legokit.workflows.inference.load``: a model.pt, brick file(s), packaged folder or hf:// id ->
     an object with translate/transcribe/summarize (or synthesize for TTS)."""
     return importlib.import_module("legokit.workflows.inference").load(path, device=device, dtype=dtype, **kwargs)

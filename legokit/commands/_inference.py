@@ -16,7 +16,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, speech: bool) -> None:
                         help="model.pt, a .brick, a folder of bricks or of `legokit brick export --format hf`, "
                              "or hf://owner/name")
     parser.add_argument("--config", help="YAML decode config (keys of DecodeConfig: beam.*, max_tokens, ...)")
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 or auto")
+    parser.add_argument("--device", help="torch device, e.g. cpu, cuda, cuda:1 or auto; if not given, the --config's "
+                        "device (cpu by default)")
     parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"),
                         help="weights and activations while decoding; if not given, the config's (float32)")
     parser.add_argument("--jsonl", action="store_true",

@@ -310,7 +310,7 @@ def _bricks(path: str | Path | Sequence[str | Path]) -> tuple[list[Brick], str]:
     return load_bricks(path), str(path)
 
 
-def load(path: str | Path | Sequence[str | Path], device: str = "cpu", dtype: str | None = None,
+def load(path: str | Path | Sequence[str | Path], device: str | None = None, dtype: str | None = None,
          config: DecodeConfig | None = None, task: str | None = None) -> Model | Speaker:
     """Load a trained model for use on raw input.
 
@@ -318,10 +318,11 @@ def load(path: str | Path | Sequence[str | Path], device: str = "cpu", dtype: st
     chain order, a folder holding ``encoder*.brick``/``decoder.brick``, a folder exported with
     `legokit brick export --format hf`, or ``hf://owner/name``. ``config``: batching, beam and limits (the
     defaults of `legokit decode`, but speech up to 6 hours is decoded whole); ``device``/``dtype`` override
-    it. ``task`` overrides the task read from the bricks (mt, asr, sum)."""
+    it when given (else the config's own device, ``cpu`` by default). ``task`` overrides the task read from
+    the bricks (mt, asr, sum)."""
     if isinstance(path, str | Path) and Path(path).is_file() and _is_tts_file(Path(path)):
         return Speaker(path)
     cfg = config or DecodeConfig(max_source_frames=LONG_SPEECH_FRAMES)
-    cfg = replace(cfg, device=device, dtype=dtype or cfg.dtype)
+    cfg = replace(cfg, device=device or cfg.device, dtype=dtype or cfg.dtype)
     bricks, origin = _bricks(path)
     return Model(bricks, origin, cfg, task)

@@ -180,3 +180,14 @@ def test_the_examples_of_docs_api_run(toy_model: Path, asr_model: Path, speech_d
     namespace: dict = {}
     for block in blocks:
         exec(compile(block, "docs/api.md", "exec"), namespace)  # noqa: S102
+
+
+def test_the_config_device_is_kept_unless_device_is_given(toy_model: Path) -> None:
+    """A decode config's device is used when `device=` is not given; `device=` overrides it."""
+    from legokit.errors import LegokitError
+    from legokit.workflows.decode import DecodeConfig
+
+    model = toy_model / "model.pt"
+    with pytest.raises(LegokitError, match="cuda:7"):  # no such device here: the config's device was used
+        legokit.load(model, config=DecodeConfig(device="cuda:7"))
+    assert str(legokit.load(model, device="cpu", config=DecodeConfig(device="cuda:7")).device) == "cpu"
