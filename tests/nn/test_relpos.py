@@ -1,7 +1,6 @@
 """Relative positional self-attention (Transformer-XL, ESPnet's Conformer): full and restricted, in the Conformer."""
 
 import math
-import time
 
 import pytest
 import torch
@@ -185,26 +184,3 @@ def test_table_grows_beyond_its_initial_reach():
     assert grown.shape == (15, DIM)
     assert torch.allclose(grown[7], torch.tensor([0.0, 1.0] * (DIM // 2)))  # offset 0: sin 0, cos 0
     assert torch.allclose(grown[0, 0::2], -grown[14, 0::2]) and torch.allclose(grown[0, 1::2], grown[14, 1::2])
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("window", [None, 40])
-def test_report_cpu_speed_rel_vs_abs(window, capsys):
-    """Forward + backward of a 4-layer Conformer (D = 256, 4 heads) at T = 1000 on one thread, abs vs rel:
-    reported, not asserted (printed; run with -s to see it)."""
-    torch.set_num_threads(1)
-    x = torch.randn(2, 1000, 256)
-    seconds = {}
-    for pos_enc in ("abs", "rel"):
-        torch.manual_seed(0)
-        enc = ConformerEncoder(4, 256, 4, 1024, kernel_size=15, dropout=0.1, window=window, pos_enc=pos_enc)
-        enc(x).sum().backward()  # warm-up
-        start = time.perf_counter()
-        for _ in range(3):
-            out = enc(x)
-            out.sum().backward()
-        seconds[pos_enc] = (time.perf_counter() - start) / 3
-        assert torch.isfinite(out).all()
-    with capsys.disabled():
-        print(f"\nT=1000 B=2 w={window}: abs {seconds['abs']:.3f} s/step, rel {seconds['rel']:.3f} s/step "
-              f"(x{seconds['rel'] / seconds['abs']:.2f})")
