@@ -149,7 +149,7 @@ def test_full_attention_beyond_the_budget_is_refused_with_the_chunking_hint(asr_
     assert len(model.transcribe([tmp_path / "long.wav"], chunk_seconds=10, chunk_overlap=2)) == 1
 
 
-@pytest.mark.slow
+@pytest.mark.long  # a random-weight model: which words come out moves with the thread count and float order
 def test_chunked_transcription_matches_one_pass(asr_model: Path, tmp_path: Path) -> None:
     """A 2-minute recording through the (untrained) CTC encoder brick: 30 s windows with 5 s overlaps, stitched,
     give as many words as one pass (within 10 %) and the same words over the first window's own 27.5 s. Later
