@@ -230,6 +230,19 @@ def read_brick_file(path: str | Path) -> list[Brick]:
     return [brick_from_payload(payload, str(path))]
 
 
+def chain_task(bricks: list[Brick]) -> str:
+    """The task of a chain: "mt" for text input; for speech input "sum" when the last encoder has no CTC head
+    and a decoder follows (a summary is not aligned with the speech, so E2E summarisation is trained without
+    CTC, see egs/debian_sum/sum1/conf/demo/sum.yaml), else "asr". A brick's manifest key ``task`` wins."""
+    explicit = bricks[-1].manifest.get("task")
+    if explicit:
+        return str(explicit)
+    if bricks[0].manifest["input_interface"].get("type") != "features":  # text, or an interface: MT
+        return "mt"
+    encoders = [b for b in bricks if b.kind == "encoder"]
+    return "sum" if bricks[-1].kind == "decoder" and not encoders[-1].module.cfg.ctc_head else "asr"
+
+
 # --- composition --------------------------------------------------------------------------------------
 def check_chain(bricks: list[Brick], allow_states: bool = False) -> None:
     """Encoders first, at most one decoder last, and every joint's interfaces equal.

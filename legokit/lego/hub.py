@@ -29,13 +29,13 @@ from legokit import __version__
 from legokit.data.tokenizer import Tokenizer
 from legokit.errors import LegokitError
 from legokit.fileio import write_atomic
-from legokit.lego.bricks import BRICK_FORMAT, Brick, brick_from_payload, brick_payload
+from legokit.lego.bricks import BRICK_FORMAT, Brick, brick_from_payload, brick_payload, chain_task
 from legokit.lego.interface import InterfaceVocab
 
 FOLDER_FORMAT = "legokit-hf/1"
 HUB_PREFIX = "hf://"
 CONFIG, WEIGHTS, CARD = "config.json", "model.safetensors", "README.md"
-_TASKS = {"mt": "translation", "asr": "automatic-speech-recognition", "summ": "summarization"}
+_TASKS = {"mt": "translation", "asr": "automatic-speech-recognition", "sum": "summarization"}
 
 
 # --- export -------------------------------------------------------------------------------------------
@@ -71,8 +71,7 @@ def model_card(bricks: list[Brick], license: str = "unknown", languages: list[st
     """README.md for the hub: YAML front matter, then task, languages, data, metrics, intended use, limits."""
     training = next((b.manifest.get("training") or {} for b in reversed(bricks) if b.manifest.get("training")), {})
     data_cfg = training.get("config", {}).get("data", {})
-    task = _TASKS.get(data_cfg.get("task", ""), "automatic-speech-recognition"
-                      if bricks[0].manifest["input_interface"].get("type") == "features" else "translation")
+    task = _TASKS.get(chain_task(bricks), "translation")
     languages = languages or [lang for lang in (data_cfg.get("src_lang"), data_cfg.get("tgt_lang")) if lang]
     data = training.get("data", {})
     datasets = [Path(str(d)).name for d in (data.get("train"), data.get("valid")) if d]

@@ -25,7 +25,7 @@ from legokit.data.audio import SAMPLE_RATES, load_audio
 from legokit.data.features import FbankConfig, compute_fbank
 from legokit.decode.beam_search import BeamSearchConfig, Hypothesis
 from legokit.errors import LegokitError
-from legokit.lego.bricks import Brick
+from legokit.lego.bricks import Brick, chain_task
 from legokit.lego.loading import load_bricks
 from legokit.workflows.decode import (
     DecodeConfig,
@@ -59,19 +59,6 @@ class Result:
     tokens: list[str]
     score: float
     timings: dict[str, float] = field(default_factory=dict)
-
-
-def model_task(bricks: list[Brick]) -> str:
-    """The task of a chain: "mt" for text input; for speech input "sum" when the last encoder has no CTC head
-    and a decoder follows (a summary is not aligned with the speech, so E2E summarisation is trained without
-    CTC, see egs/debian_sum/sum1/conf/demo/sum.yaml), else "asr". A brick's manifest key ``task`` wins."""
-    explicit = bricks[-1].manifest.get("task")
-    if explicit:
-        return str(explicit)
-    if bricks[0].module.cfg.input != "speech":
-        return "mt"
-    encoders = [b for b in bricks if b.kind == "encoder"]
-    return "sum" if bricks[-1].kind == "decoder" and not encoders[-1].module.cfg.ctc_head else "asr"
 
 
 def full_attention_bytes(encoder_cfg, frames: int) -> int:
@@ -109,7 +96,7 @@ class Model:
 
     def __init__(self, bricks: list[Brick], origin: str, cfg: DecodeConfig, task: str | None = None) -> None:
         self.bricks, self.origin, self.cfg = bricks, origin, cfg
-        self.task = task or model_task(bricks)
+        self.task = task or chain_task(bricks)
         if self.task not in METHODS or self.task == "tts":
             raise LegokitError(f"{origin}: unknown task {self.task!r} (expected one of mt, asr, sum)")
         self.model, self.device, self.dtype = ready_model(bricks, cfg)
