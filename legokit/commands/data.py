@@ -1,5 +1,5 @@
-"""`legokit data split|merge-hyps|merge-feats|export-kaldi`: split a data dir into N jobs' parts and merge their
-outputs; export a feature dump as Kaldi feats.ark/feats.scp/cmvn.ark."""
+"""`legokit data split|merge-hyps|merge-feats|combine|export-kaldi`: split a data dir into N jobs' parts and merge
+their outputs; combine data dirs; export a feature dump as Kaldi feats.ark/feats.scp/cmvn.ark."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from legokit.commands._types import positive_int
 from legokit.errors import LegokitError
 
 HELP = ("split a data dir for N jobs (DIR/splitN/k, as Kaldi) and merge the jobs' hypotheses or feature dumps; "
-        "export a feature dump as Kaldi files")
+        "combine data dirs; export a feature dump as Kaldi files")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         else:
             p.add_argument("--out-dir", required=True, type=Path,
                            help="merged dump: feats.scp (pointing at the parts' shards), cmvn.json, fbank.json")
+    combine = sub.add_parser("combine", help="write OUT, the union of data dirs (Kaldi's utils/combine_data.sh): "
+                                             "the files every source has, sorted; spk2utt rebuilt",
+                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    combine.add_argument("out", type=Path, metavar="OUT", help="output data dir (not one of the sources)")
+    combine.add_argument("sources", type=Path, nargs="+", metavar="DIR", help="data dirs to join (ids must differ)")
+    combine.add_argument("--normalise-text", action="store_true",
+                         help="write `text` in the ASR scoring form (lower-case, punctuation removed, apostrophes "
+                              "inside words kept) and the original in `text.cased`")
     export = sub.add_parser("export-kaldi", help="write a feature dump as Kaldi feats.ark, feats.scp (a real Kaldi "
                                                  "script file, which legokit's own feats.scp index is not) and "
                                                  "cmvn.ark, for Kaldi, ESPnet, lhotse or kaldiio")
@@ -62,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.action == "merge-feats":
         scp = split.merge_features(args.data_dir, _parts(args.pattern, args.nj), args.out_dir)
         logger.info("merged the feature dumps of %d jobs into %s", args.nj, scp)
+    elif args.action == "combine":
+        count = split.combine_data_dirs(args.sources, args.out, args.normalise_text)
+        logger.info("combined %d utterances of %d data dirs into %s", count, len(args.sources), args.out)
     else:
         from legokit.data.kaldi_export import export_kaldi
 

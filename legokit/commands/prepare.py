@@ -30,6 +30,9 @@ def _speech_output(p: argparse.ArgumentParser, defaults: EspeakConfig | Festival
     p.add_argument("--speak", default=defaults.speak, help="spoken side: reads text.<speak> (e.g. en, doc)")
     p.add_argument("--target", default=defaults.target, help="side written to `text`: text.<target> (e.g. en, sum)")
     p.add_argument("--max-utts", type=nonnegative_int, default=0, help="utterances per split, chosen by hash (0: all)")
+    p.add_argument("--skip-utts", type=nonnegative_int, default=0,
+                   help="pass over this many utterances of the hash order first: other sentences than a run with 0 "
+                        "(e.g. Festival training text disjoint from espeak-ng's)")
     p.add_argument("--splits", nargs="+", default=defaults.splits, help="splits to speak")
     p.add_argument("--nj", type=positive_int, default=1, help=f"parallel {program} processes")
 
@@ -109,12 +112,13 @@ def _run(args: argparse.Namespace) -> int:
     elif args.dataset == "espeak-speech":
         cfg = EspeakConfig(voices=args.voices, test_voices=args.test_voices, speeds=args.speeds,
                            pitches=args.pitches, sample_rate=args.sample_rate, speak=args.speak,
-                           target=args.target, max_utts=args.max_utts, splits=args.splits)
+                           target=args.target, max_utts=args.max_utts, skip_utts=args.skip_utts,
+                           splits=args.splits)
         stats = make_espeak_speech(args.text_dir, args.out, cfg, nj=args.nj, force=args.force)
     elif args.dataset == "festival-speech":
         cfg = FestivalConfig(voices=args.voices, test_voices=args.test_voices, stretches=args.stretches,
                              sample_rate=args.sample_rate, speak=args.speak, target=args.target,
-                             max_utts=args.max_utts, splits=args.splits)
+                             max_utts=args.max_utts, skip_utts=args.skip_utts, splits=args.splits)
         stats = make_festival_speech(args.text_dir, args.out, cfg, nj=args.nj, force=args.force)
     elif args.dataset == "debian-noise":
         stats = prepare_noise(args.out, args.download_dir, args.sample_rate)

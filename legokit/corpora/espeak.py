@@ -54,6 +54,7 @@ class EspeakConfig:
     speak: str = "en"  # spoken file: text.<speak>
     target: str = "en"  # file copied to `text`: text.<target>
     max_utts: int = 0  # at most this many utterances per split, chosen by id hash (0: all)
+    skip_utts: int = 0  # pass over this many utterances of the hash order first (other sentences than a 0 run)
     splits: list[str] = field(default_factory=lambda: ["train", "valid", "test"])  # splits to speak
 
 
@@ -93,7 +94,11 @@ def _speak_split(text_dir: Path, out: Path, voices: list[str], cfg, nj: int, job
                  params: Callable[[str], tuple], name: str) -> dict:
     spoken = read_text(text_dir / f"text.{cfg.speak}")
     targets = read_text(text_dir / f"text.{cfg.target}")
-    ids = sorted(spoken, key=text_hash)[:cfg.max_utts or None]
+    start = getattr(cfg, "skip_utts", 0)
+    ids = sorted(spoken, key=text_hash)[start:start + cfg.max_utts if cfg.max_utts else None]
+    if not ids:
+        raise LegokitError(f"{text_dir / f'text.{cfg.speak}'}: no utterance left to speak after skipping {start} "
+                           f"of {len(spoken)}")
     (out / "wav").mkdir(parents=True, exist_ok=True)
     jobs, wav_scp, utt2spk = [], {}, {}
     for uid in ids:
@@ -123,7 +128,7 @@ def speak_splits(text_dir: Path | str, out_dir: Path | str, cfg, nj: int, force:
     """Speak each split of `cfg.splits` with `job((text, wav, voice, *params(utt id), sample_rate))` (a
     module-level function: it runs in worker processes); test with `cfg.test_voices`, the others with
     `cfg.voices`. A split is skipped when its ``.completed`` marker records the same options, unless `force`.
-    `cfg` is a dataclass with voices, test_voices, sample_rate, speak, target, max_utts and splits."""
+    `cfg` is a dataclass with voices, test_voices, sample_rate, speak, target, max_utts, skip_utts, splits."""
     shared = sorted(set(cfg.voices) & set(cfg.test_voices))
     if shared:
         raise LegokitError(f"test voices must not be training voices; both lists contain {shared}")

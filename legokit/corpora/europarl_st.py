@@ -36,7 +36,6 @@ import json
 import logging
 import shutil
 import subprocess
-import unicodedata
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -45,7 +44,7 @@ from pathlib import Path
 import soundfile as sf
 
 from legokit.corpora.download import Resource, download, extract
-from legokit.corpora.text import write_text
+from legokit.corpora.text import asr_normalise, write_text
 from legokit.data.datadir import validate_speech_dir
 from legokit.errors import LegokitError
 from legokit.fileio import read_text_lines
@@ -59,11 +58,7 @@ SPLITS = {"train": "train", "dev": "valid", "test": "test"}
 AUDIO_EXTENSIONS = (".m4a", ".wav", ".flac", ".mp3", ".ogg")
 
 
-def normalise(text: str) -> str:
-    """ASR scoring form: lower-case, every punctuation mark a space except apostrophes inside words."""
-    text = text.lower().replace("\u2019", "'")
-    spaced = "".join(" " if unicodedata.category(c).startswith("P") and c != "'" else c for c in text)
-    return " ".join(w for w in (w.strip("'") for w in spaced.split()) if w)
+normalise = asr_normalise  # ASR scoring form: lower-case, punctuation removed (apostrophes in words kept)
 
 
 @dataclass(frozen=True)

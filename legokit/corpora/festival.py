@@ -41,6 +41,7 @@ class FestivalConfig:
     speak: str = "en"  # spoken file: text.<speak>
     target: str = "en"  # file copied to `text`: text.<target>
     max_utts: int = 0  # at most this many utterances per split, chosen by id hash (0: all)
+    skip_utts: int = 0  # pass over this many utterances of the hash order first (other sentences than a 0 run)
     splits: list[str] = field(default_factory=lambda: ["train", "valid", "test"])  # splits to speak
 
 

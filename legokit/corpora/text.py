@@ -44,6 +44,14 @@ def normalize(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", text).split())
 
 
+def asr_normalise(text: str) -> str:
+    """ASR scoring form (ESPnet's "lc.rm"): lower-case, every punctuation mark a space except apostrophes
+    inside words, whitespace collapsed. "Use ALSA's PCM plug-in." -> "use alsa's pcm plug in"."""
+    text = unicodedata.normalize("NFC", text).lower().replace("\u2019", "'")
+    spaced = "".join(" " if unicodedata.category(c).startswith("P") and c != "'" else c for c in text)
+    return " ".join(w for w in (w.strip("'") for w in spaced.split()) if w)
+
+
 def keep_pair(src: str, en: str, cfg: FilterConfig | None = None) -> bool:
     """True if a (normalised) pair passes the strict filter: a real, complete, translated sentence."""
     cfg = cfg or FilterConfig()

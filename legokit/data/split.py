@@ -186,3 +186,70 @@ def merge_features(data_dir: str | Path, parts: list[Path], out_dir: Path) -> Pa
     os.replace(out_dir / (CMVN_FILE + ".tmp"), out_dir / CMVN_FILE)
     write_atomic("".join(lines[utt] + "\n" for utt in sorted(lines)), out_dir / FEATS_SCP)
     return out_dir / FEATS_SCP
+
+
+def combine_data_dirs(sources: list[Path], out: Path, normalise_text: bool = False) -> int:
+    """Write ``out``, the union of the data dirs ``sources`` (Kaldi's utils/combine_data.sh); return its size.
+
+    Every Kaldi file all sources have is joined, sorted by key (utterance, speaker or recording); ``spk2utt`` is
+    rebuilt; files only some sources have are left out (logged). An utterance id in two sources is an error, as
+    is a speaker or recording listed with different values. ``normalise_text``: ``text`` holds the ASR scoring
+    form (lower-case, punctuation removed: :func:`legokit.corpora.text.asr_normalise`) and ``text.cased`` the
+    text as it was (a source's own ``text.cased`` is kept)."""
+    from legokit.corpora.text import asr_normalise
+    from legokit.fileio import check_outputs
+
+    if not sources:
+        raise LegokitError("no data dir to combine")
+    roots = [Path(s) for s in sources]
+    for root in roots:
+        utterance_ids(root)  # exists and has a text file
+    has_segments = all((r / "segments").is_file() for r in roots)
+    names = [{p.name for p in r.iterdir() if p.is_file() and not p.name.startswith(".")} for r in roots]
+    shared = set.intersection(*names) - {"spk2utt"}
+    if normalise_text:
+        shared.discard("text.cased")
+    dropped = sorted(set.union(*names) - shared - {"spk2utt", "text.cased"})
+    if dropped:
+        log.info("not combined (not in every source, or not keyed by utterance, speaker or recording): %s",
+                 " ".join(dropped))
+    tables: dict[str, dict[str, str]] = {}
+    owner: dict[str, Path] = {}
+    for name in sorted(n for n in shared if _key_kind(n, has_segments)):
+        kind = _key_kind(name, has_segments)
+        joined = tables.setdefault(name, {})
+        for root in roots:
+            for key, value in read_kaldi_map(root / name, allow_empty_value=True).items():
+                if kind == "utt" and name == "text" and key in owner and owner[key] != root:
+                    raise LegokitError(f"{root / name}: utterance '{key}' is also in {owner[key]}; utterance ids "
+                                       "of combined data dirs must differ")
+                if key in joined and joined[key] != value:
+                    raise LegokitError(f"{root / name}: '{key}' is '{value}' here but '{joined[key]}' in an "
+                                       "earlier source")
+                joined[key] = value
+                if name == "text":
+                    owner[key] = root
+    if "text" not in tables:
+        raise LegokitError(f"{' '.join(map(str, roots))}: not every source has a 'text' file")
+    if normalise_text:
+        cased: dict[str, str] = {}
+        for root in roots:
+            own = root / "text.cased"
+            cased.update(read_kaldi_map(own if own.is_file() else root / "text", allow_empty_value=True))
+        tables["text.cased"] = cased
+        tables["text"] = {utt: asr_normalise(text) for utt, text in cased.items()}
+        empty = next((u for u, t in tables["text"].items() if not t), None)
+        if empty:
+            raise LegokitError(f"utterance '{empty}' has no words left after normalisation ('{cased[empty]}')")
+    if "utt2spk" in tables:
+        spk2utt: dict[str, list[str]] = {}
+        for utt in sorted(tables["utt2spk"]):
+            spk2utt.setdefault(tables["utt2spk"][utt], []).append(utt)
+        tables["spk2utt"] = {spk: " ".join(utts) for spk, utts in spk2utt.items()}
+    if any(out.resolve() == root.resolve() for root in roots):
+        raise LegokitError(f"{out}: the output dir is one of the data dirs to combine; write somewhere else")
+    check_outputs(roots, [out / name for name in tables])
+    out.mkdir(parents=True, exist_ok=True)
+    for name, table in sorted(tables.items()):
+        write_atomic("".join(f"{k} {v}\n" if v else f"{k}\n" for k, v in sorted(table.items())), out / name)
+    return len(tables["text"])

@@ -47,3 +47,17 @@ def test_missing_espeak(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(LegokitError, match="apt-get install espeak-ng"):
         make_espeak_speech(tmp_path, tmp_path / "out")
+
+
+@needs_espeak
+def test_skip_utts_speaks_other_sentences(tmp_path: Path):
+    write_text(tmp_path / "mt/train/text.en", {f"s{i}": f"Sentence number {i}." for i in range(6)})
+    first = EspeakConfig(voices=["en-us+m1"], test_voices=["en-029+m3"], splits=["train"], max_utts=2)
+    rest = EspeakConfig(voices=["en-us+m1"], test_voices=["en-029+m3"], splits=["train"], max_utts=10, skip_utts=2)
+    make_espeak_speech(tmp_path / "mt", tmp_path / "a", first)
+    make_espeak_speech(tmp_path / "mt", tmp_path / "b", rest)
+    a, b = read_text(tmp_path / "a/train/text"), read_text(tmp_path / "b/train/text")
+    assert len(a) == 2 and len(b) == 4 and not set(a.values()) & set(b.values())
+    gone = EspeakConfig(voices=["en-us+m1"], test_voices=["en-029+m3"], splits=["train"], skip_utts=6)
+    with pytest.raises(LegokitError, match=r"text.en: no utterance left to speak after skipping 6 of 6"):
+        make_espeak_speech(tmp_path / "mt", tmp_path / "c", gone)
