@@ -10,7 +10,12 @@ HELP = "summary tables of a recipe's experiments (e.g. the LegoNN reuse table)"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("kind", choices=["reuse", "losses"],
-                        help="reuse: baseline / zero-shot / fine-tuned per task (egs/lego_reuse); "
+                        help="reuse: baseline / zero-shot / fine-tuned score per task (egs/lego_reuse), "
+                             "then the paired bootstrap of zero-shot - baseline, fine-tuned - baseline and "
+                             "fine-tuned - zero-shot (difference [95%% interval] p, as `legokit score METRIC "
+                             "--compare` prints them, from the ref/hyp files each results.json records; "
+                             "'n/a: FILE missing' without them); a row with any system above 60%% WER or below "
+                             "1.0 BLEU is marked 'not converged' and not compared; "
                              "losses: BLEU, chrF and rare-word F per training loss (compare_losses.sh)")
     parser.add_argument("--exp-dir", required=True, type=Path, help="the recipe's experiment root (exp/)")
     parser.add_argument("--out", type=Path, help="also write the table to this file (e.g. exp/RESULTS.md)")

@@ -23,6 +23,10 @@ from legokit.score.metrics import METRICS, rouge_keys, rouge_segments
 
 Stats = np.ndarray  # (N segments, K statistics)
 
+#: resamples and seed of `legokit score --compare` (its option defaults) and `legokit table reuse`: the same numbers
+BOOTSTRAP_SAMPLES = 1000
+BOOTSTRAP_SEED = 12345
+
 
 @dataclass
 class PairedResult:
@@ -98,7 +102,7 @@ assert set(_REDUCIBLE) == set(METRICS), "every metric needs its bootstrap statis
 
 
 def paired_bootstrap(refs: Sequence[str], hyps_a: Sequence[str], hyps_b: Sequence[str], names: Sequence[str],
-                     num_samples: int = 1000, seed: int = 12345) -> list[PairedResult]:
+                     num_samples: int = BOOTSTRAP_SAMPLES, seed: int = BOOTSTRAP_SEED) -> list[PairedResult]:
     """Paired bootstrap of systems A and B on the same references, one result per metric key.
 
     Every resample draws N segment indices with replacement and scores both systems on the same draw.
