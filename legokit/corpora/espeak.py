@@ -9,6 +9,9 @@ pitch drawn deterministically from its id; the test split uses its own voices (d
     <out>/<split>/utt2spk, spk2utt                             speaker = the voice, e.g. en-us+f3
     <out>/<split>/transcript  <utt> <spoken text>              (only when speak != target)
 
+A killed run resumes: each wav is written atomically, and a split's ``.partial`` marker records the options it
+was started with; a re-run with the same options keeps the wavs already there.
+
 Usage::
 
     legokit prepare espeak-speech --text-dir data/de-en --out data/en-asr --nj 2
@@ -32,6 +35,7 @@ import soxr
 from legokit.corpora.debian import require_tool
 from legokit.corpora.text import read_text, text_hash, write_text
 from legokit.errors import LegokitError
+from legokit.fileio import atomic_output, write_atomic
 from legokit.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -71,7 +75,8 @@ def save_wav(audio, rate: int, wav: Path, sample_rate: int, what: str) -> float:
         audio = audio.mean(axis=1)
     if rate != sample_rate:
         audio = soxr.resample(audio, rate, sample_rate)
-    sf.write(wav, audio, sample_rate, subtype="PCM_16")
+    with atomic_output(wav) as tmp:  # a killed run leaves no half-written wav for a resumed one to keep
+        sf.write(tmp, audio, sample_rate, subtype="PCM_16", format="WAV")
     return len(audio) / sample_rate
 
 
@@ -91,7 +96,7 @@ def _job(args: tuple[str, Path, str, int, int, int]) -> float:
 
 
 def _speak_split(text_dir: Path, out: Path, voices: list[str], cfg, nj: int, job: Callable[[tuple], float],
-                 params: Callable[[str], tuple], name: str) -> dict:
+                 params: Callable[[str], tuple], name: str, options: str) -> dict:
     spoken = read_text(text_dir / f"text.{cfg.speak}")
     targets = read_text(text_dir / f"text.{cfg.target}")
     start = getattr(cfg, "skip_utts", 0)
@@ -100,6 +105,9 @@ def _speak_split(text_dir: Path, out: Path, voices: list[str], cfg, nj: int, job
         raise LegokitError(f"{text_dir / f'text.{cfg.speak}'}: no utterance left to speak after skipping {start} "
                            f"of {len(spoken)}")
     (out / "wav").mkdir(parents=True, exist_ok=True)
+    partial = out / ".partial"  # the options this split's wavs were spoken with, while it is unfinished
+    resume = partial.is_file() and partial.read_text() == options
+    write_atomic(options, partial)
     jobs, wav_scp, utt2spk = [], {}, {}
     for uid in ids:
         voice = str(choose(voices, uid + "voice"))
@@ -107,9 +115,14 @@ def _speak_split(text_dir: Path, out: Path, voices: list[str], cfg, nj: int, job
         wav = (out / "wav" / f"{utt}.wav").resolve()
         jobs.append((spoken[uid], wav, voice, *params(uid), cfg.sample_rate))
         wav_scp[utt], utt2spk[utt] = str(wav), voice
+    kept = {j[1]: sf.info(j[1]).duration for j in jobs if resume and j[1].is_file()}
+    if kept:
+        log.info("%s %s: resuming, %d of %d wavs already spoken", name, out.name, len(kept), len(jobs))
+    todo = [j for j in jobs if j[1] not in kept]
     with ProcessPoolExecutor(max_workers=nj) as pool:
-        durations = list(progress_bar(pool.map(job, jobs, chunksize=8), total=len(jobs), unit="utt",
-                                             desc=f"{name} {out.name}"))
+        spoken_now = dict(zip((j[1] for j in todo), progress_bar(pool.map(job, todo, chunksize=8), total=len(todo),
+                                                                 unit="utt", desc=f"{name} {out.name}")))
+    durations = [kept.get(j[1], spoken_now.get(j[1], 0.0)) for j in jobs]
     utts = dict(zip(wav_scp, ids))
     write_text(out / "wav.scp", wav_scp)
     write_text(out / "utt2spk", utt2spk)
@@ -120,6 +133,7 @@ def _speak_split(text_dir: Path, out: Path, voices: list[str], cfg, nj: int, job
     for utt in sorted(utt2spk):
         spk2utt[utt2spk[utt]].append(utt)
     write_text(out / "spk2utt", {spk: " ".join(u) for spk, u in spk2utt.items()})
+    partial.unlink()
     return {"utterances": len(ids), "hours": round(sum(durations) / 3600, 3), "speakers": len(spk2utt)}
 
 
@@ -145,7 +159,7 @@ def speak_splits(text_dir: Path | str, out_dir: Path | str, cfg, nj: int, force:
             stats[split] = json.loads(marker.read_text())["stats"]
             continue
         voices = cfg.test_voices if split == "test" else cfg.voices
-        stats[split] = _speak_split(src, out, voices, cfg, nj, job, params, name)
+        stats[split] = _speak_split(src, out, voices, cfg, nj, job, params, name, options)
         log.info("%s %s: %s", name, split, stats[split])
         marker.write_text(json.dumps({"options": options, "stats": stats[split]}))
     return stats

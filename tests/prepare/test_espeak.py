@@ -1,3 +1,4 @@
+import json
 import shutil
 from pathlib import Path
 
@@ -61,3 +62,27 @@ def test_skip_utts_speaks_other_sentences(tmp_path: Path):
     gone = EspeakConfig(voices=["en-us+m1"], test_voices=["en-029+m3"], splits=["train"], skip_utts=6)
     with pytest.raises(LegokitError, match=r"text.en: no utterance left to speak after skipping 6 of 6"):
         make_espeak_speech(tmp_path / "mt", tmp_path / "c", gone)
+
+
+@needs_espeak
+def test_killed_run_resumes_keeping_spoken_wavs_with_the_same_options(tmp_path: Path):
+    write_text(tmp_path / "mt/train/text.en", {f"s{i}": f"Sentence number {i}." for i in range(4)})
+    cfg = EspeakConfig(voices=["en-us+m1"], test_voices=["en-029+m3"], splits=["train"])
+    make_espeak_speech(tmp_path / "mt", tmp_path / "asr", cfg)
+    split = tmp_path / "asr/train"
+    assert not (split / ".partial").exists()
+    wavs = sorted((split / "wav").glob("*.wav"))
+    # as if killed after two wavs: no .completed marker, a .partial one with the run's options
+    (split / ".partial").write_text(json.loads((split / ".completed").read_text())["options"])
+    (split / ".completed").unlink()
+    wavs[0].unlink()
+    stamp = {w: w.stat().st_mtime_ns for w in wavs[1:]}
+    stats = make_espeak_speech(tmp_path / "mt", tmp_path / "asr", cfg)
+    assert wavs[0].is_file() and sf.info(wavs[0]).frames > 0  # spoken again
+    assert {w: w.stat().st_mtime_ns for w in wavs[1:]} == stamp  # kept
+    assert stats["train"]["utterances"] == 4
+    # other options: nothing is kept
+    (split / ".partial").write_text("{}")
+    (split / ".completed").unlink()
+    make_espeak_speech(tmp_path / "mt", tmp_path / "asr", cfg)
+    assert all(w.stat().st_mtime_ns != stamp[w] for w in wavs[1:])
