@@ -3,6 +3,7 @@
     legokit score bleu --ref data/test/text.en --hyp exp/mt/decode_test/hyp.txt --json
     legokit score all --ref ref.txt --hyp hyp.txt --metrics bleu,chrf --output scores.json
     legokit score wer --ref data/test/text --hyp exp/asr/decode_test/text --kaldi
+    legokit score wer --ref data/test/text --hyp exp/asr/decode_test/text --kaldi --utt2spk data/test/utt2spk
     legokit score rouge --ref data/test/text --hyp exp/sum_e2e/decode_test/hyp \
         --compare exp/cascade/decode_test/hyp --kaldi     # paired bootstrap: E2E vs cascade, p-values
 """
@@ -18,6 +19,7 @@ from legokit.fileio import check_outputs
 from legokit.score.io import read_pair, write_json
 from legokit.score.metrics import DEFAULT_METRICS, METRICS, parse_metrics, score_files
 from legokit.score.significance import format_results, paired_bootstrap
+from legokit.score.speakers import format_speaker_lines, score_files_by_speaker
 
 HELP = "score hypotheses against references (BLEU, chrF, WER, CER, ROUGE, METEOR)"
 
@@ -29,6 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hyp", required=True, help="hypothesis file, one segment per line")
     parser.add_argument("--kaldi", action="store_true",
                         help="both files are Kaldi style '<id> <text>' lines, matched by id")
+    parser.add_argument("--utt2spk", metavar="FILE", default=None,
+                        help="with --kaldi: Kaldi utt2spk ('<id> <speaker>' lines) covering every reference id; "
+                             "also print WER/CER per speaker (utterances, reference words/characters, score, "
+                             "missing hypotheses; 'speakers' in the JSON), as sclite's per-speaker report")
     parser.add_argument("--metrics", default=None,
                         help=f"comma-separated metrics for 'all', from {','.join(METRICS)} if not given: "
                              f"{','.join(DEFAULT_METRICS)} (meteor fetches WordNet from Debian on first use)")
@@ -54,12 +60,21 @@ def selected_metrics(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    check_outputs([args.ref, args.hyp, args.compare], [args.output])
+    check_outputs([args.ref, args.hyp, args.compare, args.utt2spk], [args.output])
+    if args.utt2spk and (not args.kaldi or args.compare):
+        raise LegokitError("--utt2spk needs --kaldi (utterance ids) and is not used with --compare")
     if args.compare:
         return run_compare(args)
-    scores = score_files(args.ref, args.hyp, selected_metrics(args), kaldi=args.kaldi, count_missing=True)
+    speakers = None
+    if args.utt2spk:
+        scores, speakers = score_files_by_speaker(args.ref, args.hyp, selected_metrics(args), args.utt2spk)
+    else:
+        scores = score_files(args.ref, args.hyp, selected_metrics(args), kaldi=args.kaldi, count_missing=True)
     for key, value in scores.items():
         print(f"{key}\t{value}" if key == "missing" else f"{key}\t{value:.2f}")
+    if speakers is not None:
+        print(format_speaker_lines(speakers), end="")
+        scores = {**scores, "speakers": speakers}
     if args.output:
         write_json(scores, args.output)
     if args.json:

@@ -1,7 +1,8 @@
 """RESULTS.md of an experiment directory, and markdown score tables.
 
 The scores live in ``<exp>/results.json`` (one entry per test set, so scoring a new test set adds a
-row and re-scoring one replaces only its row); ``<exp>/RESULTS.md`` is rendered from it on every
+row and re-scoring one replaces only its row; WER/CER per speaker, when scored with ``--utt2spk``, under the
+set's ``"speakers"`` and as a table per set); ``<exp>/RESULTS.md`` is rendered from it on every
 update together with the environment (python, torch, legokit, OS, CPUs, host), the legokit git hash, the
 date and the config used.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 from legokit.errors import LegokitError
 from legokit.fileio import write_atomic
 from legokit.provenance import environment, git_hash
+from legokit.score.speakers import SpeakerScores, check_speaker_scores, speaker_markdown
 
 RECORD_NAME = "results.json"
 MARKDOWN_NAME = "RESULTS.md"
@@ -55,11 +57,14 @@ def load_record(exp_dir: str | Path) -> dict:
 
 
 def update_results(exp_dir: str | Path, test_set: str, scores: Mapping[str, float],
-                   config: str | Path | None = None, files: Mapping[str, str] | None = None) -> Path:
+                   config: str | Path | None = None, files: Mapping[str, str] | None = None,
+                   speakers: SpeakerScores | None = None) -> Path:
     """Record ``scores`` of ``test_set`` in ``exp_dir`` and re-render RESULTS.md; returns its path.
 
     Other test sets' rows are kept. ``config`` defaults to ``<exp_dir>/config.yaml`` if present (else the
-    config recorded earlier); ``files`` (e.g. {"ref": ..., "hyp": ...}) is noted under the table.
+    config recorded earlier); ``files`` (e.g. {"ref": ..., "hyp": ...}) is noted under the table;
+    ``speakers`` ({speaker: record}, :mod:`legokit.score.speakers`) is kept as the set's ``"speakers"`` and
+    rendered as a per-speaker table.
     """
     exp_dir = Path(exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
@@ -71,6 +76,8 @@ def update_results(exp_dir: str | Path, test_set: str, scores: Mapping[str, floa
     record.update(environment=environment(), git=git_hash(), date=_now())
     record["sets"][test_set] = {"scores": dict(scores), "files": dict(files or {}), "date": record["date"],
                                 "git": record["git"]}
+    if speakers:
+        record["sets"][test_set]["speakers"] = dict(speakers)
     write_atomic(json.dumps(record, indent=1) + "\n", exp_dir / RECORD_NAME)
     markdown = exp_dir / MARKDOWN_NAME
     write_atomic(render_results(record, title=exp_dir.name), markdown)
@@ -109,6 +116,8 @@ def render_results(record: Mapping, title: str) -> str:
     notes = [f"- {name}: " + ", ".join([*(f"{k} `{v}`" for k, v in entry["files"].items()),
                                         f"scored {entry['date']}", f"git `{entry['git']}`"])
              for name, entry in sets.items()]
+    per_speaker = [f"\n### {name}: per speaker\n\n" + speaker_markdown(entry["speakers"]).rstrip("\n")
+                   for name, entry in sets.items() if entry.get("speakers")]
     return "\n".join([
         f"# RESULTS: {title}",
         "",
@@ -126,6 +135,7 @@ def render_results(record: Mapping, title: str) -> str:
         "",
         markdown_table([(name, entry["scores"]) for name, entry in sets.items()], row_header="test set"),
         *notes,
+        *per_speaker,
         "",
     ])
 
@@ -143,10 +153,19 @@ def comparison_rows(exp_dirs: Sequence[str | Path]) -> list[tuple[str, Mapping[s
 
 
 def read_scores_json(path: str | Path) -> dict[str, float]:
-    """A scores file written by ``legokit score --output`` (a flat JSON object of numbers)."""
+    """A scores file written by ``legokit score --output`` (a flat JSON object of numbers; a ``"speakers"``
+    object, see :func:`read_scores_file`, is left out)."""
+    return read_scores_file(path)[0]
+
+
+def read_scores_file(path: str | Path) -> tuple[dict[str, float], SpeakerScores | None]:
+    """A scores file written by ``legokit score --output``: (metric -> number, the per-speaker records of
+    ``--utt2spk`` under ``"speakers"`` or None)."""
     path = Path(path)
     scores = _read_json(path, "scores file (--scores)")
+    speakers = scores.pop("speakers", None) if isinstance(scores, dict) else None
     if not isinstance(scores, dict) or not all(isinstance(v, (int, float)) for v in scores.values()):
         raise LegokitError(f"{path}: expected a JSON object of metric -> number, e.g. {{\"bleu\": 31.2}}")
-    return {key: float(value) for key, value in scores.items()}
+    return ({key: float(value) for key, value in scores.items()},
+            None if speakers is None else check_speaker_scores(speakers, path))
 

@@ -20,7 +20,8 @@
 #                                DATA's split, hypotheses merged (legokit data merge-hyps)
 #   decode_sets ARGS...          decode $exp/model.pt on each data/SET of $test_sets into $exp/decode_SET/hyp
 #                                with $decode_config; ARGS are more decode options, {set} in them names SET
-#   score_sets REF               score those against data/SET/REF with $metrics (legokit results)
+#   score_sets REF               score those against data/SET/REF with $metrics (legokit results); WER/CER
+#                                also per speaker when data/SET/utt2spk exists
 #   brick_manifests DIR          write DIR/bricks/NAME.json (legokit brick info) for each DIR/bricks/NAME.brick
 #   decode_systems SYS... -- ARGS...   decode_data of $expdir/SYS/model.pt into $expdir/SYS/decode_test/hyp
 #                                with ARGS (--data-dir DATA, --config, ...) for each SYS
@@ -109,9 +110,12 @@ decode_sets() {
 
 score_sets() {
     local set
+    local -a speakers
     for set in $test_sets; do
+        speakers=()
+        [ ! -f "data/$set/utt2spk" ] || speakers=(--utt2spk "data/$set/utt2spk")
         legokit results --exp-dir "$exp" --test-set "$set" --ref "data/$set/$1" \
-            --hyp "$exp/decode_$set/hyp" --kaldi --metrics "$metrics"
+            --hyp "$exp/decode_$set/hyp" --kaldi --metrics "$metrics" "${speakers[@]}"
     done
 }
 
