@@ -15,10 +15,10 @@ $(STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e '.[dev,tts,export]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,tts,export,lm]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
-install: $(STAMP)  ## make .venv with CPU torch and legokit (editable) + dev and TTS extras
+install: $(STAMP)  ## make .venv with CPU torch and legokit (editable) + dev, TTS, export and LM (kenlm) extras
 
 system-deps:  ## apt packages the recipes need (espeak-ng); explains what to do without apt
 	@bash tools/install_system_deps.sh

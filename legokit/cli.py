@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "corpus": "legokit.commands.corpus",
     "prepare": "legokit.commands.prepare",
     "tokenizer": "legokit.commands.tokenizer",
+    "lm": "legokit.commands.lm",
     "features": "legokit.commands.features",
     "train": "legokit.commands.train",
     "decode": "legokit.commands.decode",

@@ -21,6 +21,7 @@ from legokit.data.datadir import read_kaldi_map
 from legokit.data.featdump import SKIPPED, FeatureReader, write_skipped
 from legokit.data.tokenizer import Tokenizer
 from legokit.decode.beam_search import BeamSearchConfig, Hypothesis
+from legokit.decode.ctc_lm import CTCLMConfig, CTCLMDecoder
 from legokit.errors import LegokitError
 from legokit.fileio import atomic_output, check_outputs
 from legokit.lego.bricks import Brick, compose
@@ -56,6 +57,9 @@ class DecodeConfig:
     """What to do with a longer input, so that one huge line cannot run for hours: "truncate" (decode its first
     max_source_* tokens/frames, with a warning naming the id), "skip" (leave it out, listed in <out>.skipped)
     or "error" (refuse the whole run)."""
+    ctc_lm: CTCLMConfig | None = None
+    """CTC prefix beam search with a word n-gram LM, for models without a decoder (docs/decoding.md), e.g.
+    ``ctc_lm: {arpa: lm.arpa, alpha: 0.5, beta: 1.0, beam: 32}``. Off by default: greedy CTC."""
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
@@ -182,11 +186,38 @@ def output_tokenizer(bricks: list[Brick], origin: str | Path) -> Tokenizer:
     return tokenizer
 
 
-def decode_batches(model: LegoModel, items: DecodeItems, cfg: DecodeConfig, desc: str
-                   ) -> Iterator[tuple[list[str], list[Hypothesis], float]]:
+def ctc_lm_search(model: LegoModel, tokenizer: Tokenizer, cfg: DecodeConfig, origin: str | Path
+                  ) -> CTCLMDecoder | None:
+    """The CTC + n-gram LM search of ``cfg.ctc_lm`` over ``tokenizer``'s pieces (its LM loaded), or None when
+    ``cfg.ctc_lm`` is not set. Refuses a model with a decoder in one line."""
+    if cfg.ctc_lm is None:
+        return None
+    if model.decoder is not None:
+        raise LegokitError(f"ctc_lm: {origin} has a decoder; the n-gram LM search is only for CTC-only models "
+                           "(decoder: null): drop ctc_lm, or use beam.ctc_weight for joint CTC/attention decoding")
+    from legokit.lm.ngram import ArpaLM
+
+    start = time.perf_counter()
+    lm = ArpaLM(cfg.ctc_lm.arpa)
+    log.info("ctc_lm: loaded %s (order %d, %d words) in %.1f s", cfg.ctc_lm.arpa, lm.order, len(lm.vocab),
+             time.perf_counter() - start)
+    vocab = tokenizer.vocab
+    return CTCLMDecoder(tokenizer.pieces, vocab.blank, cfg.ctc_lm, lm, skip=(vocab.unk, vocab.bos, vocab.eos))
+
+
+@torch.no_grad()
+def _ctc_lm_hypotheses(model: LegoModel, batch: dict, search: CTCLMDecoder) -> list[Hypothesis]:
+    last = model.encode(batch)[-1]
+    log_probs = torch.nn.functional.log_softmax(last.logits.float(), -1)
+    return [Hypothesis(tokens, score, 0.0, ctc) for tokens, score, ctc in search.decode_batch(log_probs, last.lengths)]
+
+
+def decode_batches(model: LegoModel, items: DecodeItems, cfg: DecodeConfig, desc: str,
+                   lm_search: CTCLMDecoder | None = None) -> Iterator[tuple[list[str], list[Hypothesis], float]]:
     """Decode ``items`` in length-bucketed batches (``cfg.max_tokens``, ``cfg.max_batch_size``) with
-    ``cfg.beam`` on the model made by :func:`ready_model` with ``cfg``: yields (ids, best hypothesis of each,
-    seconds the batch took)."""
+    ``cfg.beam`` on the model made by :func:`ready_model` with ``cfg`` (or, given ``lm_search`` from
+    :func:`ctc_lm_search`, with CTC prefix beam search and the n-gram LM): yields (ids, best hypothesis of
+    each, seconds the batch took)."""
     device, dtype = resolve_device(cfg.device), DTYPES[cfg.dtype]
     sampler = BucketBatchSampler(items.lengths, max(cfg.max_tokens, max(items.lengths, default=1)),
                                  cfg.max_batch_size, shuffle=False)
@@ -196,7 +227,7 @@ def decode_batches(model: LegoModel, items: DecodeItems, cfg: DecodeConfig, desc
     for batch in progress_bar(loader, desc=desc, unit="batch"):
         start = time.perf_counter()
         batch = {k: _to(v, device, dtype) for k, v in batch.items()}
-        best = model.hypotheses(batch, cfg.beam)
+        best = model.hypotheses(batch, cfg.beam) if lm_search is None else _ctc_lm_hypotheses(model, batch, lm_search)
         yield batch["ids"], best, time.perf_counter() - start
 
 
@@ -212,11 +243,12 @@ def decode_dir(model_path: Path, data_dir: Path, out: Path, cfg: DecodeConfig, f
     bricks = load_bricks(model_path)
     model, device, _ = ready_model(bricks, cfg)
     tokenizer = output_tokenizer(bricks, model_path)
+    lm_search = ctc_lm_search(model, tokenizer, cfg, model_path)
     skipped: dict[str, str] = {}
     items = _dataset(bricks, data_dir, feats, src_lang, cfg, skipped)
     hyps: dict[str, str] = {}
     start, n_tokens = time.perf_counter(), 0
-    for ids, best, _ in decode_batches(model, items, cfg, f"decode {data_dir}"):
+    for ids, best, _ in decode_batches(model, items, cfg, f"decode {data_dir}", lm_search):
         for utt, hyp in zip(ids, best, strict=True):
             hyps[utt] = tokenizer.decode(hyp.tokens)
             n_tokens += len(hyp.tokens)

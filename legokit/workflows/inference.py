@@ -31,6 +31,7 @@ from legokit.workflows.decode import (
     DecodeConfig,
     DecodeItems,
     bound_lengths,
+    ctc_lm_search,
     decode_batches,
     output_tokenizer,
     ready_model,
@@ -101,6 +102,7 @@ class Model:
             raise LegokitError(f"{origin}: unknown task {self.task!r} (expected one of mt, asr, sum)")
         self.model, self.device, self.dtype = ready_model(bricks, cfg)
         self.tokenizer = output_tokenizer(bricks, origin)
+        self.lm_search = ctc_lm_search(self.model, self.tokenizer, cfg, origin)  # None unless cfg.ctc_lm
         first = bricks[0]
         self.fbank: FbankConfig | None = None
         if first.module.cfg.input == "speech":
@@ -233,7 +235,8 @@ class Model:
         """Decode ``items`` (ids "0".."total-1"; absent ones were skipped as too long: empty results)."""
         cfg = self.cfg if beam is None else replace(self.cfg, beam=beam)
         results = [Result("", [], -math.inf, {"decode": 0.0}) for _ in range(total)]
-        for ids, best, seconds in decode_batches(self.model, items, cfg, f"{self.task} {self.origin}"):
+        for ids, best, seconds in decode_batches(self.model, items, cfg, f"{self.task} {self.origin}",
+                                                  self.lm_search):
             hyp: Hypothesis
             for utt, hyp in zip(ids, best, strict=True):
                 results[int(utt)] = Result(self.tokenizer.decode(hyp.tokens),
