@@ -11,6 +11,12 @@ Steps, all in one run (records the load average and the fp32 matmul ceiling befo
 
     .venv/bin/python benchmarks/ctc_lm.py                 # the egs/espeak_en/asr1 model (see --recipe)
     .venv/bin/python benchmarks/ctc_lm.py --quick         # 20 valid / 20 test utterances, a 2 x 2 grid
+    .venv/bin/python benchmarks/ctc_lm.py --peer          # also pyctcdecode 0.5.0 (own venv, made on first use)
+
+--peer: pyctcdecode needs a vocabulary whose words its KenLM scores directly, so both decoders then also run on
+the posteriors folded into lower-case characters (each label's probability is the sum over the pieces that
+asr_normalise maps to it; punctuation becomes the word boundary, other symbols the blank), with the same LM,
+beam and a small alpha x beta grid (--peer-alphas x --peer-betas) tuned on valid for each decoder separately.
 
 Record: benchmarks/results/ctc_lm.json (ctc_lm_quick.json with --quick); hypotheses in --out-dir.
 """
@@ -18,11 +24,15 @@ Record: benchmarks/results/ctc_lm.json (ctc_lm_quick.json with --quick); hypothe
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import time
+import unicodedata
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -59,6 +69,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "work" / "ctc_lm" / "run")
     p.add_argument("--quick", action="store_true", help="20 valid and 20 test utterances, a 2 x 2 grid")
+    p.add_argument("--peer", action="store_true", help="also pyctcdecode on lower-cased posteriors (see above)")
+    p.add_argument("--peer-alphas", type=float, nargs="+", default=[0.2, 0.35, 0.5])
+    p.add_argument("--peer-betas", type=float, nargs="+", default=[1.0, 2.0, 3.0])
     args = p.parse_args()
     r = args.recipe
     args.model = Path(args.model or r / "exp" / "ctc_char_1000" / "model.pt")
@@ -119,6 +132,103 @@ def search(decoder: CTCLMDecoder, lp: dict[str, torch.Tensor], tokenizer) -> tup
 
 def write(path: Path, hyps: dict[str, str]) -> None:
     path.write_text("".join(f"{u} {hyps[u]}\n" for u in sorted(hyps)), encoding="utf-8")
+
+
+PEER_VENV = ROOT / "benchmarks" / "venvs" / "pyctcdecode"
+
+
+def peer_python() -> Path:
+    """benchmarks/venvs/pyctcdecode (pyctcdecode 0.5.0 + kenlm 0.3.0, numpy<2), made on first use."""
+    python = PEER_VENV / "bin" / "python"
+    if not (PEER_VENV / ".ready").exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(PEER_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "pyctcdecode==0.5.0", "kenlm==0.3.0"], check=True)
+        (PEER_VENV / ".ready").touch()
+    return python
+
+
+def fold_lowercase(pieces: list[str], blank: int) -> tuple[list[str], torch.Tensor]:
+    """Labels ("" blank, " " boundary, lower-case letters, digits, apostrophe) and the (V, V') 0/1 matrix that
+    sums each piece's probability into its label: the lower-cased piece, " " for punctuation (asr_normalise
+    makes it a space), the blank for anything else."""
+    def label(i: int, piece: str) -> str:
+        if i == blank:
+            return ""
+        text = piece.replace("\u2581", " ").replace("\u2019", "'").lower()
+        if text.isspace():
+            return " "
+        if len(text) != 1:
+            return ""
+        if text == "'" or text.isalnum():
+            return text
+        return " " if unicodedata.category(text).startswith("P") else ""
+
+    per_piece = [label(i, p) for i, p in enumerate(pieces)]
+    labels = ["", " "] + sorted({x for x in per_piece if x.strip()})
+    fold = torch.zeros(len(pieces), len(labels), dtype=torch.float64)
+    for i, x in enumerate(per_piece):
+        fold[i, labels.index(x)] = 1.0
+    return labels, fold
+
+
+def peer_comparison(args, out: Path, lp: dict, refs: dict, spk: dict, pieces: list[str], blank: int, lm: ArpaLM,
+                    arpa: Path) -> dict:
+    """Ours vs pyctcdecode on the same lower-cased posteriors, LM, beam; each tuned on valid over the peer grid."""
+    labels, fold = fold_lowercase(pieces, blank)
+    folded = {name: {u: (x.double().exp() @ fold).log().float() for u, x in per.items()} for name, per in lp.items()}
+    ours_pieces = ["\u2581" if x == " " else "<blank>" if x == "" else x for x in labels]
+    grid = [[a, b] for a in args.peer_alphas for b in args.peer_betas]
+    (out / "labels.json").write_text(json.dumps(labels), encoding="utf-8")
+    result: dict = {"labels": len(labels), "grid": []}
+    peer_runs: dict[str, list] = {}
+    for name in ("valid", "test"):
+        np.savez(out / f"{name}.posteriors.npz", **{u: x.numpy() for u, x in folded[name].items()})
+    python = peer_python()
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONWARNINGS": "ignore"}
+
+    def run_peer(name: str, configs: list) -> list:
+        cmd = [str(python), str(Path(__file__).parent / "peers" / "pyctcdecode_decode.py"), "--posteriors",
+               str(out / f"{name}.posteriors.npz"), "--labels", str(out / "labels.json"), "--arpa", str(arpa),
+               "--grid", json.dumps(configs), "--beam", str(args.beam)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+        lines = [line[6:] for line in proc.stdout.splitlines() if line.startswith("BENCH ")]
+        if proc.returncode != 0 or not lines:
+            sys.stderr.write(proc.stderr[-4000:])
+            raise RuntimeError(f"pyctcdecode worker failed (exit {proc.returncode})")
+        return json.loads(lines[-1])["runs"]
+
+    peer_runs["valid"] = run_peer("valid", grid)
+    for (alpha, beta), peer in zip(grid, peer_runs["valid"], strict=True):
+        ours = CTCLMDecoder(ours_pieces, 0, CTCLMConfig(arpa="-", alpha=alpha, beta=beta, beam=args.beam), lm)
+        start = time.process_time()
+        hyps = {u: asr_normalise("".join(ours_pieces[t] for t in ours.decode(x.numpy())[0]).replace("\u2581", " "))
+                for u, x in folded["valid"].items()}
+        cpu = time.process_time() - start
+        n = len(hyps)
+        result["grid"].append({"alpha": alpha, "beta": beta,
+                               "ours_valid_wer": score(refs["valid"], hyps, spk["valid"])["wer"],
+                               "peer_valid_wer": score(refs["valid"], {u: asr_normalise(h) for u, h in
+                                                                       peer["hyps"].items()}, spk["valid"])["wer"],
+                               "ours_cpu_s_per_utt": cpu / n, "peer_cpu_s_per_utt": peer["cpu_s"] / n})
+        print(f"lower-case valid alpha {alpha} beta {beta}: ours {result['grid'][-1]['ours_valid_wer']:.2f}, "
+              f"pyctcdecode {result['grid'][-1]['peer_valid_wer']:.2f}", flush=True)
+    for side in ("ours", "peer"):
+        best = min(result["grid"], key=lambda g, side=side: (g[f"{side}_valid_wer"], g["alpha"], g["beta"]))
+        result[f"{side}_best"] = {"alpha": best["alpha"], "beta": best["beta"]}
+    alpha, beta = result["ours_best"]["alpha"], result["ours_best"]["beta"]
+    ours = CTCLMDecoder(ours_pieces, 0, CTCLMConfig(arpa="-", alpha=alpha, beta=beta, beam=args.beam), lm)
+    start = time.process_time()
+    hyps = {u: asr_normalise("".join(ours_pieces[t] for t in ours.decode(x.numpy())[0]).replace("\u2581", " "))
+            for u, x in folded["test"].items()}
+    result["ours_test_cpu_s_per_utt"] = (time.process_time() - start) / len(hyps)
+    result["ours_test_wer"] = score(refs["test"], hyps, spk["test"])["wer"]
+    peer = run_peer("test", [[result["peer_best"]["alpha"], result["peer_best"]["beta"]]])[0]
+    peer_hyps = {u: asr_normalise(h) for u, h in peer["hyps"].items()}
+    result["peer_test_wer"] = score(refs["test"], peer_hyps, spk["test"])["wer"]
+    result["peer_test_cpu_s_per_utt"] = peer["cpu_s"] / len(peer_hyps)
+    write(out / "test.lower_ours.hyp", hyps)
+    write(out / "test.lower_pyctcdecode.hyp", peer_hyps)
+    return result
 
 
 def main() -> int:
@@ -208,6 +318,8 @@ def main() -> int:
     results = paired_bootstrap([refs["test"][u] for u in ids], [systems["lm"]["test"][u] for u in ids],
                                [systems["greedy"]["test"][u] for u in ids], ["wer"])
     record["test_lm_vs_greedy"] = [r.as_dict() for r in results]
+    if args.peer:
+        record["peer"] = peer_comparison(args, out, lp, refs, spk, tokenizer.pieces, vocab.blank, lm, out / "lm.arpa")
     record["machine_after"], record["matmul_gflops_after"] = machine(), matmul_gflops(args.threads)
     path = write_record("ctc_lm", record, args.quick)
     print(report(record))
@@ -230,6 +342,13 @@ def report(r: dict) -> str:
     lines.append(f"LM search: {r['test_lm_search_cpu_s'] / r['test_utterances']:.3f} CPU s per test utterance "
                  f"(RTF {r['test_lm_search_cpu_s'] / r['test_audio_s']:.3f}); encoder {r['test_encoder_s']:.1f} s wall "
                  f"for {r['test_audio_s']:.0f} s of audio")
+    if "peer" in r:
+        p = r["peer"]
+        lines.append(f"lower-cased posteriors ({p['labels']} labels), test WER: ours {p['ours_test_wer']:.2f} "
+                     f"(alpha {p['ours_best']['alpha']}, beta {p['ours_best']['beta']}; "
+                     f"{p['ours_test_cpu_s_per_utt']:.3f} CPU s/utt) vs pyctcdecode {p['peer_test_wer']:.2f} "
+                     f"(alpha {p['peer_best']['alpha']}, beta {p['peer_best']['beta']}; "
+                     f"{p['peer_test_cpu_s_per_utt']:.3f} CPU s/utt)")
     lines.append(f"load average {r['machine_before']['load_avg']} -> {r['machine_after']['load_avg']}; fp32 matmul "
                  f"{r['matmul_gflops_before']:.0f} / {r['matmul_gflops_after']:.0f} GFLOP/s ({r['threads']} thread)")
     return "\n".join(lines)

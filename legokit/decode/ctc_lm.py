@@ -6,7 +6,8 @@ utterance and keeps ``beam`` output prefixes. Each prefix has the CTC probabilit
 of its frames so far that collapse to it and end in a blank / in its last token, and the LM part of its score:
 
     score = ln(p_b + p_nb) + alpha * ln P_lm(completed words) + beta * (number of completed words)
-            + alpha * partial_oov   (only while the unfinished last word is no prefix of any LM word)
+            + alpha * partial_oov * max(1, len / 6)   (while the unfinished word is no prefix of any LM word)
+            + alpha * oov_word per finished word the LM does not know
 
 Words are the tokenizer's pieces between word boundaries: a piece starting with "▁" (sentencepiece's space:
 the piece "▁" of a character model, or "▁the" of a BPE model) ends the word before it and starts a new one. A
@@ -14,8 +15,10 @@ finished word is scored in the ASR scoring form (:func:`legokit.corpora.text.asr
 with punctuation decodes with an LM of lower-cased words: "ALSA's," is the LM word "alsa's", "plug-in" the two
 words "plug in", and "," alone no word at all. At the last frame the unfinished word and ``</s>`` are scored.
 
-With ``alpha = beta = 0`` the LM plays no part and the search is a plain CTC prefix beam search (the most
-probable output labelling, within the beam).
+Of the prefixes that share the LM context (last order - 1 words), the unfinished word and the last token only the
+best is kept (pyctcdecode's history pruning): their future scores are alike, so the beam holds distinct
+hypotheses. With ``alpha = beta = 0`` the LM plays no part and the search is a plain CTC prefix beam search
+(the most probable output labelling, within the beam).
 """
 
 from __future__ import annotations
@@ -46,9 +49,13 @@ class CTCLMConfig:
     token_min_logp: float = ranged(-5.0, "(-inf, 0]")
     """A token enters a frame's extensions if its log-posterior there is at least this (the frame's best always
     does): frames where the blank is certain cost one update per prefix."""
-    partial_oov: float = ranged(-10.0, "(-inf, 0]")
-    """Score (times alpha) of a prefix while its unfinished word is no prefix of any LM word (pyctcdecode's
-    unk_score_offset): spellings that lead nowhere fall out of the beam before the word ends."""
+    partial_oov: float = ranged(-20.0, "(-inf, 0]")
+    """Score (times alpha, and times len/6 for an unfinished word longer than 6 characters) of a prefix while its
+    unfinished word is no prefix of any LM word (pyctcdecode's partial-word score): spellings that lead nowhere
+    fall out of the beam before the word ends, and long run-together words are costly."""
+    oov_word: float = ranged(-23.0, "(-inf, 0]")
+    """Added to ln P_lm (so times alpha) of a finished word the LM does not know, beside the LM's own <unk>
+    probability (pyctcdecode's unk_score_offset, -10 in log10 units)."""
 
     def validate(self) -> None:
         if not self.arpa:
@@ -92,6 +99,9 @@ class CTCLMDecoder:
             for word in lm.vocab:
                 self.prefixes.update(word[:i] for i in range(1, len(word) + 1))
         self._words: dict[str, list[str]] = {}
+        # with the LM in play, of prefixes with the same LM context, unfinished word and last token only the best
+        # is kept: their futures score alike, so the others could hardly overtake it (pyctcdecode's history pruning)
+        self.recombine = lm is not None and (cfg.alpha != 0 or cfg.beta != 0)
 
     def _lm_words(self, text: str) -> list[str]:
         if text.isalnum():  # letters and digits only: the scoring form is the lower-cased word
@@ -105,19 +115,18 @@ class CTCLMDecoder:
         """(alpha * ln P_lm + beta * words, new context) of the finished word ``text`` after ``context``."""
         score = 0.0
         for word in self._lm_words(text) if text else ():
-            score += self.cfg.alpha * self.lm.logp(word, context) + self.cfg.beta
+            oov = self.cfg.oov_word if word not in self.lm.vocab else 0.0
+            score += self.cfg.alpha * (self.lm.logp(word, context) + oov) + self.cfg.beta
             context = self.lm.state((*context, word))
         return score, context
 
     def _partial_score(self, partial: str) -> float:
         if not partial or self.cfg.alpha == 0:
             return 0.0
-        if partial.isalnum():
-            return 0.0 if partial.lower() in self.prefixes else self.cfg.alpha * self.cfg.partial_oov
-        words = self._lm_words(partial)
-        if not words or all(w in self.prefixes for w in words):
+        word = partial.lower() if partial.isalnum() else " ".join(self._lm_words(partial))
+        if not word or all(w in self.prefixes for w in word.split()):
             return 0.0
-        return self.cfg.alpha * self.cfg.partial_oov
+        return self.cfg.alpha * self.cfg.partial_oov * max(1.0, len(word) / 6)
 
     def _extend(self, prefix: _Prefix, token: int) -> _Prefix:
         """The prefix + token, its LM part updated (CTC probabilities still -inf)."""
@@ -173,7 +182,17 @@ class CTCLMDecoder:
                         child = nxt[key] = self._extend(prefix, c)
                     child.p_nb = _logaddexp(child.p_nb, source + y[c])
             ranked = sorted(nxt.values(), key=self._total, reverse=True)
-            beams = ranked[:cfg.beam]
+            if self.recombine:
+                beams, seen = [], set()
+                for prefix in ranked:
+                    key = (prefix.context, prefix.partial, prefix.last)
+                    if key not in seen:
+                        seen.add(key)
+                        beams.append(prefix)
+                        if len(beams) == cfg.beam:
+                            break
+            else:
+                beams = ranked[:cfg.beam]
         best, best_score, best_ctc = [], NEG_INF, NEG_INF
         for prefix in beams:
             ctc = _logaddexp(prefix.p_b, prefix.p_nb)
