@@ -46,3 +46,29 @@ def test_bad_kernel_and_norm():
         ConvolutionModule(DIM, kernel_size=4)
     with pytest.raises(ValueError, match="norm"):
         ConvolutionModule(DIM, norm="group")
+
+
+def _conv_module_reference(conv, x, padding_mask):
+    """The module's computation with its nn.Conv1d layers on (B, D, T), as written before the fast path."""
+    h = conv.glu(conv.pointwise_in(x.transpose(1, 2)))
+    h = h.masked_fill(padding_mask.unsqueeze(1), 0.0)
+    h = conv.depthwise(h)
+    return conv.dropout(conv.pointwise_out(conv.activation(conv.norm(h))).transpose(1, 2))  # norm over D of (B, D, T)
+
+
+@pytest.mark.parametrize("norm", ["batch", "layer"])
+@pytest.mark.parametrize("training", [True, False])
+def test_conv_module_fast_path_equals_conv1d(norm, training):
+    torch.manual_seed(0)
+    fast = ConvolutionModule(DIM, kernel_size=7, dropout=0.0, norm=norm).train(training)
+    ref = ConvolutionModule(DIM, kernel_size=7, dropout=0.0, norm=norm).train(training)
+    ref.load_state_dict(fast.state_dict())
+    x = torch.randn(3, 13, DIM, requires_grad=True)
+    mask = _padding([13, 9, 4], 13)
+    out, expected = fast(x, mask), _conv_module_reference(ref, x, mask)
+    assert torch.allclose(out, expected, atol=1e-5)
+    grad_fast = torch.autograd.grad(out.square().sum(), [x, *fast.parameters()])
+    grad_ref = torch.autograd.grad(expected.square().sum(), [x, *ref.parameters()])
+    assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(grad_fast, grad_ref))
+    for name, buffer in ref.named_buffers():  # BatchNorm running statistics move the same way
+        assert torch.allclose(dict(fast.named_buffers())[name].float(), buffer.float(), atol=1e-6), name
