@@ -99,6 +99,7 @@ class CTCLMDecoder:
             for word in lm.vocab:
                 self.prefixes.update(word[:i] for i in range(1, len(word) + 1))
         self._words: dict[str, list[str]] = {}
+        self._partial: dict[str, float] = {}
         # with the LM in play, of prefixes with the same LM context, unfinished word and last token only the best
         # is kept: their futures score alike, so the others could hardly overtake it (pyctcdecode's history pruning)
         self.recombine = lm is not None and (cfg.alpha != 0 or cfg.beta != 0)
@@ -123,10 +124,16 @@ class CTCLMDecoder:
     def _partial_score(self, partial: str) -> float:
         if not partial or self.cfg.alpha == 0:
             return 0.0
+        cached = self._partial.get(partial)
+        if cached is not None:
+            return cached
         word = partial.lower() if partial.isalnum() else " ".join(self._lm_words(partial))
-        if not word or all(w in self.prefixes for w in word.split()):
-            return 0.0
-        return self.cfg.alpha * self.cfg.partial_oov * max(1.0, len(word) / 6)
+        score = 0.0
+        if word and not all(w in self.prefixes for w in word.split()):
+            score = self.cfg.alpha * self.cfg.partial_oov * max(1.0, len(word) / 6)
+        if len(self._partial) < 1_000_000:
+            self._partial[partial] = score
+        return score
 
     def _extend(self, prefix: _Prefix, token: int) -> _Prefix:
         """The prefix + token, its LM part updated (CTC probabilities still -inf)."""
