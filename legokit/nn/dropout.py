@@ -6,7 +6,9 @@ benchmarks/mt_fairseq.py). Here each 64-bit draw of the CPU generator (``random_
 gives four 16-bit uniforms, and an element is kept when its uniform is at or above ``round(p · 65536)``: the
 drop probability is p rounded to a multiple of 1/65536 (0.1 -> 0.100006), and the kept elements are scaled
 by 1 / (1 - that probability), so the expectation is exactly preserved. The draw is about 3× cheaper than
-``bernoulli_``, and autograd keeps only the boolean mask (one byte per element).
+``bernoulli_``. In fp32/fp64 the mask is applied as a multiply by (0 or scale) in x's dtype, which autograd keeps
+for the backward (4 bytes per element; dropout forward + backward takes 30-38% less time than with ``torch.where``'s
+select with a boolean mask, measured on a 6000 × 1024 FFN activation); in bf16/fp16 the boolean mask (1 byte).
 
 On other devices (CUDA has a fused Philox dropout kernel) :func:`dropout` is ``F.dropout``. Masks come from
 torch's default generator, so ``torch.manual_seed`` makes them reproducible. :class:`Dropout` compiles with
@@ -47,7 +49,11 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
     if not torch.jit.is_scripting():  # a condition TorchScript drops at compile time (the mask is Python-only)
         if x.device.type == "cpu" and round(p * _LEVELS) < _LEVELS:
             keep, scale = keep_mask(x.shape, p, x.device)
-            return torch.where(keep, x * scale, 0.0)
+            if x.dtype in (torch.float32, torch.float64):
+                # the mask as 0 / scale in x's dtype: one vectorised multiply forward and one backward (autograd
+                # saves the mask), where torch.where's select and its backward cost twice that on CPU
+                return x * keep.to(x.dtype).mul_(scale)
+            return torch.where(keep, x * scale, 0.0)  # bf16/fp16: the scale is not exact in x's dtype
     return F.dropout(x, p, training=True)
 
 
