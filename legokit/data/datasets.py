@@ -76,6 +76,11 @@ class TextPairDataset(torch.utils.data.Dataset):
         """max(source, target) tokens per example, for BucketBatchSampler."""
         return [max(len(s), len(t)) for s, t in zip(self.sources, self.targets)]
 
+    @property
+    def tie_lengths(self) -> list[int]:
+        """Target tokens per example: BucketBatchSampler's order among equal ``lengths``."""
+        return [len(t) for t in self.targets]
+
     def __getitem__(self, i: int) -> dict:
         return {"id": self.ids[i], "source": torch.tensor(self.sources[i], dtype=torch.long),
                 "target": torch.tensor(self.targets[i], dtype=torch.long)}

@@ -149,7 +149,8 @@ def make_loader(dataset, cfg: DataConfig, train: bool, seed: int, epoch: int = 0
     for a run on CUDA (`legokit.train.trainer.pins_memory`)."""
     rank, world = distributed_info()
     sampler = BucketBatchSampler(dataset.lengths, cfg.max_tokens, cfg.max_batch_size, shuffle=train,
-                                 seed=seed, rank=rank, world_size=world, max_length=cfg.max_length)
+                                 seed=seed, rank=rank, world_size=world, max_length=cfg.max_length,
+                                 tie_lengths=getattr(dataset, "tie_lengths", None))
     sampler.set_epoch(epoch)
     if train and cfg.task == "asr" and cfg.augment is not None and cfg.augment.enabled:
         dataset = AugmentedSpeech(dataset, cfg.train_dir, cfg.train_feats, cfg.augment, seed, epoch)

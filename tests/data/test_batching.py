@@ -110,3 +110,25 @@ def test_rank_defaults_to_torch_distributed(tmp_path):
         assert (sampler.rank, sampler.world_size) == (0, 1)
     finally:
         torch.distributed.destroy_process_group()
+
+
+def test_tie_lengths_order_equal_lengths_and_cut_the_other_sides_padding():
+    """MT pairs batched by max(source, target): among equal maxima the target length decides the order, so a
+    batch's targets span fewer lengths; the budget and the batches' sample counts are unchanged."""
+    rng = np.random.default_rng(0)
+    source = rng.integers(20, 31, size=4000)
+    target = rng.integers(5, 21, size=4000)  # always the shorter side
+    lengths = np.maximum(source, target)
+
+    def target_padding(sampler):
+        batches = list(sampler)
+        padded = sum(len(b) * target[b].max() for b in batches)
+        return 1 - target.sum() / padded, sorted(len(b) for b in batches)
+
+    plain, sizes = target_padding(BucketBatchSampler(lengths, 600, seed=1))
+    tied, tied_sizes = target_padding(BucketBatchSampler(lengths, 600, seed=1, tie_lengths=target))
+    assert tied_sizes == sizes and tied < plain / 2
+    batch = next(iter(BucketBatchSampler(lengths, 600, shuffle=False, tie_lengths=target)))
+    assert list(target[batch]) == sorted(target[batch]) and len(set(lengths[batch])) == 1
+    with pytest.raises(LegokitError, match="tie_lengths"):
+        BucketBatchSampler(lengths, 600, tie_lengths=target[:10])
