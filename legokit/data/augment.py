@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import soxr
 import torch
-from scipy.signal import fftconvolve
 
 from legokit.config import ranged
 from legokit.data.audio import load_audio
@@ -84,6 +83,8 @@ def synthetic_rir(rt60: float, sample_rate: int, gen: torch.Generator) -> np.nda
 
 def reverberate(wave: np.ndarray, rir: np.ndarray) -> np.ndarray:
     """Convolve with `rir`, keep the input's length and RMS (as ESPnet does)."""
+    from scipy.signal import fftconvolve  # here, not at the top: importing scipy.signal costs every `legokit train` 1 s
+
     out = fftconvolve(wave, rir)[:len(wave)]
     rms_in, rms_out = np.sqrt(np.mean(wave ** 2)), np.sqrt(np.mean(out ** 2))
     return (out * (rms_in / rms_out if rms_out > 0 else 1.0)).astype(np.float32)
