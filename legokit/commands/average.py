@@ -26,6 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="average the newest --num checkpoints instead of the best ones")
     parser.add_argument("-o", "--output", type=Path, required=True,
                         help="averaged checkpoint to write (its 'model' entry is the averaged state dict)")
+    parser.add_argument("--export-dir", type=Path, default=None,
+                        help="also export the average as bricks/ and model.pt in this directory (what `legokit "
+                             "decode`, `compose` and `legokit.load` read), with the experiment's config.yaml, "
+                             "tokenizers and CMVN: e.g. an earlier point of a run, or a last-N average")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,4 +42,11 @@ def run(args: argparse.Namespace) -> int:
     save_checkpoint({"model": average_checkpoints(paths), "averaged": [p.name for p in paths],
                      "metric": "last" if args.last else f"{args.mode} {args.metric}"}, args.output)
     logger.info("averaged %s into %s", ", ".join(p.name for p in paths), args.output)
+    if args.export_dir is not None:
+        from legokit.workflows.experiment import export_checkpoints
+
+        check_outputs([args.exp_dir / "checkpoints", args.exp_dir / "config.yaml"],
+                      [args.export_dir / "model.pt"])
+        export_checkpoints(args.exp_dir, paths, args.export_dir)
+        logger.info("exported the average as %s and %s", args.export_dir / "model.pt", args.export_dir / "bricks")
     return 0

@@ -391,3 +391,21 @@ def train(config: str | None, overrides: list[str], out_dir: Path) -> LegoModel:
                 "averaged": [p.name for p in paths], "config": to_dict(cfg)}
     export_bricks(model, data, out_dir, training, loaded)
     return model
+
+
+def export_checkpoints(exp_dir: Path, paths: list[Path], out_dir: Path) -> LegoModel:
+    """Export the average of checkpoints ``paths`` of the experiment in ``exp_dir`` (its config.yaml, data and
+    tokenizers as `legokit train` read them) as bricks and model.pt in ``out_dir``, as training exports its
+    best-N average: for decoding an earlier point of a run, or a last-N average (`legokit average --export-dir`)."""
+    config = exp_dir / "config.yaml"
+    if not config.is_file():
+        raise LegokitError(f"{config} does not exist: --exp-dir must be a `legokit train` output directory")
+    cfg = load_config(ExperimentConfig, config)
+    seed_everything(cfg.train.seed)
+    data = load_data(cfg.data)
+    model, loaded = build_model(cfg, data)
+    model.load_state_dict(average_checkpoints(paths))
+    training = {"data": {"train": cfg.data.train_dir, "valid": cfg.data.valid_dir, "samples": len(data.train)},
+                "averaged": [p.name for p in paths], "config": to_dict(cfg)}
+    export_bricks(model, data, out_dir, training, loaded)
+    return model

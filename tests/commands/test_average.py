@@ -39,3 +39,27 @@ def test_average_command_errors(exp_dir, capsys):
     assert "argument --num: expected an integer >= 1, got '0'" in capsys.readouterr().err
     assert main(["average", "--exp-dir", str(exp_dir), "--metric", "bleu", "-o", str(exp_dir / "a.pt")]) == 2
     assert "no validation 'bleu' recorded" in capsys.readouterr().err
+
+
+def test_average_export_dir_writes_a_decodable_model_equal_to_the_checkpoint(tmp_path):
+    """--export-dir: the average of the chosen checkpoints as model.pt + bricks, loadable as `legokit train`'s."""
+    from helpers.toy_lego import ARCH, FIXTURE, data_args
+
+    from legokit.data.tokenizer import train_tokenizer
+    from legokit.lego.loading import load_bricks
+
+    for lang, size in (("en", 29), ("de", 31)):
+        train_tokenizer([str(FIXTURE / "train" / f"text.{lang}")], str(tmp_path / lang), size,
+                        model_type="word", kaldi_text=True)
+    common = ARCH + data_args(tmp_path, "de") + ["model.decoder=null", "train.max_epochs=1", "train.max_steps=2",
+                                                 "train.save_interval_steps=1", "train.keep_last_checkpoints=5"]
+    assert main(["train", "--out-dir", str(tmp_path / "exp"), *common]) == 0
+    export = tmp_path / "step1"
+    assert main(["average", "--exp-dir", str(tmp_path / "exp"), "--num", "1", "--last", "-o",
+                 str(tmp_path / "a.pt"), "--export-dir", str(export)]) == 0
+    newest = load_checkpoint(tmp_path / "exp" / "checkpoints" / "ckpt-2.pt")["model"]
+    (brick,) = load_bricks(export / "model.pt")
+    ours = brick.module.state_dict()  # the model's keys are "encoders.0.<brick key>"
+    torch.testing.assert_close(ours, {k.split(".", 2)[-1] if k.startswith("encoders.") else k: v
+                                      for k, v in newest.items()})
+    assert sorted(p.name for p in (export / "bricks").iterdir()) == ["encoder.brick"]
