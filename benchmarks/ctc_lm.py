@@ -63,8 +63,8 @@ def parse_args() -> argparse.Namespace:
                    "train/text.en, the English side of the MT training text the ASR sentences come from)")
     p.add_argument("--lm-plain-text", action="store_true", help="--lm-text files are plain text, no id column")
     p.add_argument("--order", type=int, default=3)
-    p.add_argument("--alphas", type=float, nargs="+", default=[0.2, 0.35, 0.5, 0.7, 1.0])
-    p.add_argument("--betas", type=float, nargs="+", default=[0.0, 1.0, 2.0, 3.0, 4.0])
+    p.add_argument("--alphas", type=float, nargs="+", default=[0.2, 0.35, 0.5, 0.7])
+    p.add_argument("--betas", type=float, nargs="+", default=[0.0, 1.0, 2.0, 3.0])
     p.add_argument("--beam", type=int, default=32)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "work" / "ctc_lm" / "run")
@@ -300,6 +300,9 @@ def main() -> int:
             print(f"valid alpha {alpha} beta {beta}: WER {grid[-1]['valid_wer']:.2f} "
                   f"({grid[-1]['search_cpu_s_per_utt']:.3f} CPU s/utt)", flush=True)
     best = min(grid, key=lambda g: (g["valid_wer"], g["alpha"], g["beta"]))
+    if best["alpha"] in (min(args.alphas), max(args.alphas)) or best["beta"] in (min(args.betas), max(args.betas)):
+        print(f"note: the best valid point (alpha {best['alpha']}, beta {best['beta']}) is on the grid's edge",
+              flush=True)
     record["grid"], record["best"] = grid, {"alpha": best["alpha"], "beta": best["beta"]}
     systems["lm"] = {}
     for name in sets:

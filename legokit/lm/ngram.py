@@ -278,10 +278,10 @@ class ArpaLM:
         """The part of ``context`` that can matter for the next word: its last order - 1 words."""
         return context[max(len(context) - self.order + 1, 0):] if self.order > 1 else ()
 
-    def score_sentence(self, words: list[str], eos: bool = True) -> float:
-        """ln p of a sentence given ``<s>`` (and ending in ``</s>`` with ``eos``)."""
+    def score_sentence(self, words: list[str], with_end: bool = True) -> float:
+        """ln p of a sentence given ``<s>`` (and ending in ``</s>`` with ``with_end``)."""
         context, total = self.state((BOS,)), 0.0
-        for word in [*words, EOS] if eos else words:
+        for word in [*words, EOS] if with_end else words:
             total += self.logp(word, context)
             context = self.state((*context, word))
         return total
