@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# English ASR on the English side of the Debian De-En data spoken by espeak-ng with varied voices,
-# speeds and pitches (test voices unseen in training).
-#   ./run.sh                                          LegoNN speech encoder + decoder bricks
-#   ./run.sh --train_config conf/train_baseline.yaml  joint CTC/attention baseline
-#   ./run.sh --train_config conf/train_ctc_char.yaml --bpe_type char --vocab 200   CTC-only char Conformer (docs/results.md)
+# English ASR on the English side of the Debian De-En data spoken by espeak-ng (8 voices) and Festival (2 voices).
+# Test sets never heard in training: data/test (2 espeak-ng accents+voices), data/test_variants (5 new speaker
+# variants of the training accents), data/test_festival (Festival's HTS voice slt: another synthesizer family).
+#   ./run.sh                                          CTC-only character Conformer (a LegoNN encoder brick),
+#                                                     decoded with a word 3-gram LM (conf/decode_lm.yaml)
+#   ./run.sh --stage 5 --decode_config conf/decode.yaml   greedy CTC, no LM (overwrites the decode dirs)
+#   ./run.sh --train_config conf/train.yaml --bpe_type unigram --vocab 1000 --decode_config conf/decode.yaml
+#                                                     LegoNN encoder + decoder bricks
+#   ./run.sh --train_config conf/train_baseline.yaml --bpe_type unigram --vocab 1000 --decode_config conf/decode.yaml
+#                                                     joint CTC/attention baseline
 set -euo pipefail
-./asr.sh --train_config conf/train.yaml --decode_config conf/decode.yaml "$@"
+./asr.sh --train_config conf/train_ctc_char.yaml --bpe_type char --vocab 100 --decode_config conf/decode_lm.yaml \
+    --test_sets "test test_variants test_festival" "$@"
