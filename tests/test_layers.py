@@ -16,8 +16,8 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("ground", {"legokit", "errors", "fileio", "progress", "config", "lock", "provenance", "recipe"}),
     # the library's parts. corpora/ acquires and normalises data (text normalisation and espeak-ng are shared by
     # score/ and tts/), so it sits with data/; score/ computes metrics and tables over text files and
-    # needs nothing from the models
-    ("library", {"data", "nn", "losses", "train", "decode", "score", "corpora"}),
+    # needs nothing from the models; lm/ is the word n-gram LM that decode/'s CTC search fuses
+    ("library", {"data", "nn", "losses", "train", "decode", "score", "corpora", "lm"}),
     # models: LegoNN bricks and the TTS system; interop/ adapts foreign checkpoints (fairseq) to nn/ modules
     # and our losses to fairseq: an adapter over the library that nothing below may depend on
     ("models", {"lego", "tts", "interop"}),
