@@ -65,10 +65,11 @@ def legokit_ids():
 
     return VocabularyInfo(VOCAB, blank=LK_BLANK, pad=LK_BLANK, unk=LK_UNK, bos=LK_BOS, eos=LK_EOS)
 
-def token_permutation(vocab: int) -> torch.Tensor:
-    """perm (V,): legokit row i of an embedding = fairseq row perm[i] (the map is an involution)."""
+def token_permutation(vocab: int, mapping: dict[int, int] | None = None) -> torch.Tensor:
+    """perm (V,): legokit row i of an embedding = fairseq row perm[i]; ``mapping`` (fairseq id -> legokit id,
+    default FS_TO_LK) must be a permutation of the special ids."""
     perm = torch.arange(vocab)
-    for fs, lk in FS_TO_LK.items():
+    for fs, lk in (FS_TO_LK if mapping is None else mapping).items():
         perm[lk] = fs
     return perm
 
@@ -117,13 +118,14 @@ _LAYER_MAP = {"self_attn_layer_norm": "norm_self", "encoder_attn_layer_norm": "n
               "encoder_attn": "cross_attn", "final_layer_norm": "norm_ffn", "fc1": "ffn.0", "fc2": "ffn.3"}
 
 
-def fairseq_to_legokit(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def fairseq_to_legokit(state: dict[str, torch.Tensor], perm: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """A fairseq pre-norm TransformerModel state dict -> the state dict of :func:`build_legokit` (untied).
 
-    Token rows are permuted by :func:`token_permutation`; legokit's decoder input for bos gets fairseq's
-    eos embedding (fairseq starts decoding from eos); positions are set separately (:func:`set_positions`).
+    Token rows are permuted by ``perm`` (default :func:`token_permutation` of the benchmark vocabulary);
+    legokit's decoder input for bos gets fairseq's eos embedding (fairseq starts decoding from eos); positions
+    are set separately (:func:`set_positions`). Any layer count and width.
     """
-    perm = token_permutation(VOCAB)
+    perm = token_permutation(VOCAB) if perm is None else perm
     out: dict[str, torch.Tensor] = {}
     for key, value in state.items():
         parts = key.split(".")
