@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["mt_fairseq.py", "mt_epoch_fairseq.py", "asr_espnet.py", "restricted_attention.py", "scaling.py"]
+BENCHMARKS = ["mt_fairseq.py", "mt_epoch_fairseq.py", "asr_espnet.py", "asr_epoch_espnet.py", "restricted_attention.py",
+              "scaling.py"]
 PRECISION_AWARE = {"mt_fairseq.py", "asr_espnet.py"}
 
 

@@ -37,7 +37,7 @@ setup_espnet() {
     'soundfile>=0.10.2' 'h5py>=2.10.0' 'kaldiio>=2.18.0' torch_complex 'nltk>=3.4.5' 'numpy>=2.0.0' \
     protobuf hydra-core opt-einsum lightning sentencepiece==0.2.0 'pyworld>=0.3.4' 'pypinyin<=0.44.0' \
     espnet_tts_frontend ci_sdr fast-bss-eval==0.1.3 asteroid_filterbanks==0.4.0 editdistance \
-    'importlib-metadata<5.0' torchaudio==2.11.0
+    'importlib-metadata<5.0' torchaudio==2.11.0 tensorboard matplotlib  # asr_train's default logging and plots
   # The torchaudio wheel is CUDA-linked; ESPnet only needs its Python parts.
   rm -f "$v"/lib/python3.11/site-packages/torchaudio/lib/*.so
   "$v/bin/python" -c "from espnet.nets.batch_beam_search import BatchBeamSearch; \
