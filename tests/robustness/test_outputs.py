@@ -48,8 +48,19 @@ def _subprocess(argv: list[str], progress: bool = False, **kwargs: object) -> su
     env = None
     if progress:  # CI sets LEGOKIT_NO_TQDM=1; this test needs the bar to know decoding has started
         env = {k: v for k, v in os.environ.items() if k != "LEGOKIT_NO_TQDM"} | {"LEGOKIT_PROGRESS_INTERVAL": "0.2"}
+    # the child starts with SIGINT at its default, whatever this process inherited: a runner started in the
+    # background of a shell without job control ignores SIGINT (SIG_IGN survives exec), and so would the child
     return subprocess.Popen([sys.executable, "-m", "legokit.cli", "--log-level", "ERROR", *argv], env=env,
-                            stderr=subprocess.PIPE, **kwargs)
+                            stderr=subprocess.PIPE, preexec_fn=_with_default_sigint(kwargs.pop("preexec_fn", None)),
+                            **kwargs)
+
+
+def _with_default_sigint(then: object = None) -> object:
+    def preexec() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if then is not None:
+            then()
+    return preexec
 
 
 def _many_sentences(mt_dir: Path, n: int) -> None:
@@ -281,7 +292,7 @@ def test_ctrl_c_in_decode_exits_130_with_one_line_and_no_output(toy_model: Path,
         seen += chunk
     proc.send_signal(signal.SIGINT)  # at once: the bar has just shown that decoding runs
     err = (seen + proc.communicate(timeout=60)[1]).decode()
-    assert proc.returncode == 130, err
+    assert proc.returncode == 130, f"{err} (SIGINT in the test process: {signal.getsignal(signal.SIGINT)})"
     assert err.rstrip().endswith("legokit decode: interrupted")  # after the bar's last redraw, maybe on its line
     assert "Traceback" not in err
     assert not out.parent.exists() or list(out.parent.iterdir()) == []  # no hypotheses, no temporary file
