@@ -99,7 +99,7 @@ def _speak_split(text_dir: Path, out: Path, voices: list[str], cfg, nj: int, job
                  params: Callable[[str], tuple], name: str, options: str) -> dict:
     spoken = read_text(text_dir / f"text.{cfg.speak}")
     targets = read_text(text_dir / f"text.{cfg.target}")
-    start = getattr(cfg, "skip_utts", 0)
+    start = cfg.skip_utts
     ids = sorted(spoken, key=text_hash)[start:start + cfg.max_utts if cfg.max_utts else None]
     if not ids:
         raise LegokitError(f"{text_dir / f'text.{cfg.speak}'}: no utterance left to speak after skipping {start} "
@@ -122,7 +122,7 @@ def _speak_split(text_dir: Path, out: Path, voices: list[str], cfg, nj: int, job
     with ProcessPoolExecutor(max_workers=nj) as pool:
         spoken_now = dict(zip((j[1] for j in todo), progress_bar(pool.map(job, todo, chunksize=8), total=len(todo),
                                                                  unit="utt", desc=f"{name} {out.name}")))
-    durations = [kept.get(j[1], spoken_now.get(j[1], 0.0)) for j in jobs]
+    durations = [kept[j[1]] if j[1] in kept else spoken_now[j[1]] for j in jobs]
     utts = dict(zip(wav_scp, ids))
     write_text(out / "wav.scp", wav_scp)
     write_text(out / "utt2spk", utt2spk)

@@ -216,11 +216,10 @@ def combine_data_dirs(sources: list[Path], out: Path, normalise_text: bool = Fal
     tables: dict[str, dict[str, str]] = {}
     owner: dict[str, Path] = {}
     for name in sorted(n for n in shared if _key_kind(n, has_segments)):
-        kind = _key_kind(name, has_segments)
         joined = tables.setdefault(name, {})
         for root in roots:
             for key, value in read_kaldi_map(root / name, allow_empty_value=True).items():
-                if kind == "utt" and name == "text" and key in owner and owner[key] != root:
+                if name == "text" and key in owner and owner[key] != root:
                     raise LegokitError(f"{root / name}: utterance '{key}' is also in {owner[key]}; utterance ids "
                                        "of combined data dirs must differ")
                 if key in joined and joined[key] != value:

@@ -383,14 +383,20 @@ def train(config: str | None, overrides: list[str], out_dir: Path) -> LegoModel:
                     result.step)
         return model
     paths = select_checkpoints(out_dir, cfg.average_best, cfg.train.best_metric, cfg.train.best_mode)
-    model.load_state_dict(average_checkpoints(paths))
+    _export_average(model, cfg, data, loaded, paths, out_dir,
+                    {"steps": result.step, "epochs": result.epoch, "best_valid": result.best})
     log.info("exported model averaged over %d checkpoints: %s", len(paths), ", ".join(p.name for p in paths))
-    training = {"data": {"train": cfg.data.train_dir, "valid": cfg.data.valid_dir,
-                         "samples": len(data.train)},
-                "steps": result.step, "epochs": result.epoch, "best_valid": result.best,
-                "averaged": [p.name for p in paths], "config": to_dict(cfg)}
-    export_bricks(model, data, out_dir, training, loaded)
     return model
+
+
+def _export_average(model: LegoModel, cfg: ExperimentConfig, data: ExperimentData, loaded, paths: list[Path],
+                    out_dir: Path, run: dict) -> None:
+    """Load the average of checkpoints ``paths`` into ``model`` and export it (bricks + model.pt) to ``out_dir``
+    with a training record: ``run`` (steps, epochs, ...) and the data, the averaged files and the config."""
+    model.load_state_dict(average_checkpoints(paths))
+    training = {"data": {"train": cfg.data.train_dir, "valid": cfg.data.valid_dir, "samples": len(data.train)},
+                **run, "averaged": [p.name for p in paths], "config": to_dict(cfg)}
+    export_bricks(model, data, out_dir, training, loaded)
 
 
 def export_checkpoints(exp_dir: Path, paths: list[Path], out_dir: Path) -> LegoModel:
@@ -404,8 +410,5 @@ def export_checkpoints(exp_dir: Path, paths: list[Path], out_dir: Path) -> LegoM
     seed_everything(cfg.train.seed)
     data = load_data(cfg.data)
     model, loaded = build_model(cfg, data)
-    model.load_state_dict(average_checkpoints(paths))
-    training = {"data": {"train": cfg.data.train_dir, "valid": cfg.data.valid_dir, "samples": len(data.train)},
-                "averaged": [p.name for p in paths], "config": to_dict(cfg)}
-    export_bricks(model, data, out_dir, training, loaded)
+    _export_average(model, cfg, data, loaded, paths, out_dir, {})
     return model
