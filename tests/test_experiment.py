@@ -118,6 +118,37 @@ def test_resuming_under_another_config_is_refused(tmp_path):
         train(None, common, tmp_path / "exp")
 
 
+def test_a_finished_run_is_extended_by_raising_max_steps(tmp_path, caplog):
+    """Raising train.max_steps of a finished run continues from its last checkpoint (fairseq's --max-update on
+    resume) to the same weights as one run of that length; lowering it, or a schedule whose length is
+    max_steps, is refused."""
+    from helpers.toy_lego import ARCH, FIXTURE, data_args
+
+    from legokit.data.tokenizer import train_tokenizer
+    from legokit.train.checkpoint import load_checkpoint
+    from legokit.workflows.experiment import train
+
+    for lang, size in (("en", 29), ("de", 31)):
+        train_tokenizer([str(FIXTURE / "train" / f"text.{lang}")], str(tmp_path / lang), size,
+                        model_type="word", kaldi_text=True)
+    common = ARCH + data_args(tmp_path, "de") + ["model.decoder=null", "train.max_epochs=3", "optim.warmup_steps=1"]
+    train(None, common + ["train.max_steps=2"], tmp_path / "extended")
+    with caplog.at_level("INFO", logger="legokit"):
+        train(None, common + ["train.max_steps=4"], tmp_path / "extended")
+    train(None, common + ["train.max_steps=4"], tmp_path / "straight")
+    extended, straight = (load_checkpoint(tmp_path / d / "checkpoints" / "checkpoint_last.pt")
+                          for d in ("extended", "straight"))
+    assert extended["loop"]["step"] == straight["loop"]["step"] == 4
+    torch.testing.assert_close(extended["model"], straight["model"])
+    assert "extending the run" in caplog.text and "train.max_steps 2 -> 4" in caplog.text
+    with pytest.raises(LegokitError, match=r"another config .*max_steps"):
+        train(None, common + ["train.max_steps=3"], tmp_path / "extended")
+    cosine = ["optim.scheduler=warmup_cosine"]
+    train(None, common + cosine + ["train.max_steps=2"], tmp_path / "cosine")
+    with pytest.raises(LegokitError, match=r"warmup_cosine takes its length from it.*optim.total_steps"):
+        train(None, common + cosine + ["train.max_steps=4"], tmp_path / "cosine")
+
+
 def test_build_model_returns_the_bricks_it_loaded(toy_model, toy_tokenizers, tmp_path):  # noqa: F811 (fixtures)
     """Bricks loaded from files come back from build_model (not as a model attribute); export keeps their
     manifests and appends the previous training record to their history."""

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 import torch
+import yaml
 from torch.utils.data import DataLoader
 
 from legokit.config import dump_yaml, load_config, ranged, to_dict
@@ -349,12 +350,48 @@ def _check_resumable(out_dir: Path, config_yaml: str) -> None:
         raise LegokitError(f"{out_dir} holds checkpoints but no config.yaml, so they cannot be checked against "
                            f"this config (was the directory deleted while a run was still writing?); delete "
                            f"{out_dir / 'checkpoints'} or use another --out-dir to start afresh")
-    if previous.read_text() != config_yaml:
+    if previous.read_text() != config_yaml and not _extends(previous.read_text(), config_yaml, out_dir):
         old, new = previous.read_text().splitlines(), config_yaml.splitlines()
         diff = [line for line in difflib.unified_diff(old, new, lineterm="", n=0)
                 if line[:1] in "+-" and line[:3] not in ("+++", "---")]
         raise LegokitError(f"{out_dir} holds checkpoints of a run with another config ({'; '.join(diff[:6])}); "
                            f"resume with the same config, or delete {out_dir} / use another --out-dir to start afresh")
+
+
+EXTENDABLE = ("train.max_steps", "train.max_epochs")
+"""Config keys a resumed run may raise: training continues from checkpoint_last to the new limit (fairseq's
+--max-update, ESPnet's --max_epoch on resume)."""
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _extends(previous_yaml: str, config_yaml: str, out_dir: Path) -> bool:
+    """True if ``config_yaml`` only raises EXTENDABLE limits of the run in ``out_dir`` and the learning-rate
+    schedule does not depend on them; logs the extension. A lowered limit or any other change is not one."""
+    old, new = _flatten(yaml.safe_load(previous_yaml) or {}), _flatten(yaml.safe_load(config_yaml) or {})
+    changed = {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
+    if not changed or not changed <= set(EXTENDABLE):
+        return False
+    if any(new.get(k) is not None and (old.get(k) is None or new[k] < old[k]) for k in changed) or \
+            any(new.get(k) is None and old.get(k) is not None for k in changed):
+        return False  # lowering or removing a limit: not an extension
+    if "train.max_steps" in changed and new.get("optim.scheduler") == "warmup_cosine" \
+            and not new.get("optim.total_steps"):
+        raise LegokitError(f"{out_dir}: train.max_steps changed from {old.get('train.max_steps')} to "
+                           f"{new.get('train.max_steps')}, but optim.scheduler=warmup_cosine takes its length from "
+                           "it, so the learning rate of the steps already taken would change; set "
+                           "optim.total_steps to extend this run, or use another --out-dir")
+    log.info("extending the run in %s: %s", out_dir,
+             ", ".join(f"{k} {old.get(k)} -> {new.get(k)}" for k in sorted(changed)))
+    return True
 
 
 def train(config: str | None, overrides: list[str], out_dir: Path) -> LegoModel:
