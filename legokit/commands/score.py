@@ -83,9 +83,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    """--compare: paired bootstrap of --hyp (A) against --compare (B) on the same references."""
-    ids, refs, hyps_a = read_pair(args.ref, args.hyp, kaldi=args.kaldi)
-    ids_b, refs_b, hyps_b = read_pair(args.ref, args.compare, kaldi=args.kaldi)
+    """--compare: paired bootstrap of --hyp (A) against --compare (B) on the same references. With --kaldi a
+    reference id missing from either file is scored as an empty hypothesis of that system (read_pair warns)."""
+    ids, refs, hyps_a = read_pair(args.ref, args.hyp, kaldi=args.kaldi, missing=[] if args.kaldi else None)
+    ids_b, refs_b, hyps_b = read_pair(args.ref, args.compare, kaldi=args.kaldi, missing=[] if args.kaldi else None)
     assert ids == ids_b and refs == refs_b  # both aligned to the reference order
     results = paired_bootstrap(refs, hyps_a, hyps_b, selected_metrics(args), args.bootstrap_samples, args.seed)
     print(f"A = {args.hyp}, B = {args.compare}: {len(refs)} segments, {args.bootstrap_samples} paired resamples\n")

@@ -103,7 +103,8 @@ def compare_mos(path_a: str | Path, path_b: str | Path, keys: list[str] | None =
 def evaluate_tts(syn_dir: str | Path, exp_dir: str | Path, test_set: str, hyp: str | Path | None = None
                  ) -> dict[str, float]:
     """Score a synthesis dir (wav.scp, text): DNSMOS (per utterance in <syn_dir>/dnsmos.tsv, the means in
-    RESULTS.md), and CER of ``hyp`` (ASR output, Kaldi format) if given."""
+    RESULTS.md), and CER of ``hyp`` (ASR output, Kaldi format) if given: an utterance without a hypothesis
+    counts as an empty one (all its characters deleted, with a warning; ``missing`` gives their number)."""
     syn_dir = Path(syn_dir)
     wavs = read_kaldi_map(syn_dir / "wav.scp")
     per_utt = dnsmos_per_utterance(wavs)
@@ -111,8 +112,11 @@ def evaluate_tts(syn_dir: str | Path, exp_dir: str | Path, test_set: str, hyp: s
     scores = {"utterances": float(len(wavs))} | mean_mos(per_utt)
     files = {"wav.scp": str(syn_dir / "wav.scp"), "dnsmos": str(syn_dir / MOS_FILE)}
     if hyp is not None:
-        _, refs, hyps = read_pair(syn_dir / "text", hyp, kaldi=True)
+        missing: list[str] = []
+        _, refs, hyps = read_pair(syn_dir / "text", hyp, kaldi=True, missing=missing)
         scores["cer"] = cer(refs, hyps)
+        if missing:
+            scores["missing"] = len(missing)
         files["hyp"] = str(hyp)
     update_results(exp_dir, test_set, scores, files=files)
     return scores

@@ -84,14 +84,21 @@ def test_cli_compare_with_kaldi_files(tmp_path, capsys):
     assert records[0]["a"] == pytest.approx(compute(["rouge"], REFS, GOOD)["rouge1"])
 
 
-def test_cli_compare_names_the_file_that_lacks_ids(tmp_path, capsys):
+def test_cli_compare_scores_a_missing_hypothesis_as_empty(tmp_path, capsys, caplog):
+    """As sclite/ESPnet scoring: a reference id missing from a hypothesis file is an empty hypothesis (all its
+    words deleted) with a warning naming the file and the count; an id not in the reference is an error."""
     ref, a, b = tmp_path / "ref", tmp_path / "a", tmp_path / "b"
     ref.write_text("u1 gnu c compiler\nu2 yaml parser\n")
     a.write_text("u1 c compiler\nu2 parser\n")
     b.write_text("u1 c compiler\n")  # u2 missing
-    assert main(["score", "rouge", "--ref", str(ref), "--hyp", str(a), "--compare", str(b), "--kaldi"]) == 2
-    err = capsys.readouterr().err
-    assert f"1 id(s) of {ref} missing from {b}: u2" in err
+    assert main(["score", "wer", "--ref", str(ref), "--hyp", str(a), "--compare", str(b), "--kaldi",
+                 "--bootstrap-samples", "20", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])[0]
+    assert record["a"] == pytest.approx(100 * 2 / 5) and record["b"] == pytest.approx(100 * 3 / 5)  # u2: 2 deletions
+    assert f"1 of 2 reference ids have no hypothesis in {b}" in caplog.text
+    b.write_text("u1 c compiler\nu3 parser\n")
+    assert main(["score", "wer", "--ref", str(ref), "--hyp", str(a), "--compare", str(b), "--kaldi"]) == 2
+    assert f"1 id(s) of {b} not in {ref}: u3" in capsys.readouterr().err
 
 
 def test_means_bootstrap_of_per_segment_scores():

@@ -50,6 +50,26 @@ def test_evaluate_writes_results_and_table(syn_dir, tmp_path):
     assert row.startswith("| kk | – | – | 16.7 |") and "en 0.740, ru 0.680" in row
 
 
+def test_evaluate_counts_a_missing_hypothesis_as_empty(tmp_path, monkeypatch, caplog):
+    """An utterance the ASR did not transcribe is an empty hypothesis (all its characters deleted) with a
+    warning naming the file and the count, as `legokit score` does; a hypothesis id not in the text is refused."""
+    from legokit.tts import evaluate
+
+    monkeypatch.setattr(evaluate, "dnsmos_per_utterance", lambda wavs: {u: dict.fromkeys(MOS_KEYS, 3.0) for u in wavs})
+    syn = tmp_path / "syn"
+    syn.mkdir()
+    (syn / "wav.scp").write_text("a a.wav\nb b.wav\n")
+    (syn / "text").write_text("a абв\nb где\n")
+    hyp = syn / "hyp"
+    hyp.write_text("a абв\n")  # b missing
+    scores = evaluate_tts(syn, tmp_path / "exp", "kk_test", hyp)
+    assert scores["cer"] == pytest.approx(100 * 3 / 6) and scores["missing"] == 1
+    assert f"1 of 2 reference ids have no hypothesis in {hyp}" in caplog.text
+    hyp.write_text("a абв\nc где\n")
+    with pytest.raises(LegokitError, match=f"1 id\\(s\\) of {hyp} not in .*text: c"):
+        evaluate_tts(syn, tmp_path / "exp", "kk_test", hyp)
+
+
 def _mos_dir(path, offset: float, utts: int = 30):
     path.mkdir()
     rng = np.random.default_rng(1)
