@@ -1,7 +1,9 @@
-"""SpecAugment (Park et al., 2019): optional time warp, frequency masks and time masks on (B, T, F)."""
+"""SpecAugment (Park et al., 2019): optional time warp, frequency masks and time masks on (B, T, F), and an
+optional random gain (a level change of the recording, exact on log-power mel features)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -19,6 +21,21 @@ class SpecAugConfig:
     time_mask_width: int = 100  # maximum width T of a time mask, in frames
     time_mask_ratio: float = 1.0  # a time mask covers at most this fraction p of the utterance
     time_warp: int = 0  # maximum warp distance W in frames (0 = no time warp)
+    gain_db: float = 0.0  # random level change per utterance, uniform in [-gain_db, +gain_db] dB (0 = off)
+
+
+#: a gain of g dB multiplies the power spectrum by 10^(g/10): log-power mel features move by g * ln(10) / 10
+NATS_PER_DB = math.log(10.0) / 10.0
+
+
+def random_gain(x: torch.Tensor, lengths: torch.Tensor, max_db: float,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """Add one random gain per utterance to log-power mel features (B, T, F): what scaling the waveform by
+    10^(g/20) does to them (up to Kaldi's energy floor), g ~ U(-max_db, max_db); padding frames stay as they
+    are. Makes a model indifferent to the recording level, which synthetic training speech never varies."""
+    gain = (torch.rand(x.shape[0], device=x.device, generator=generator) * 2 - 1) * max_db * NATS_PER_DB
+    valid = torch.arange(x.shape[1], device=x.device) < lengths.to(x.device)[:, None]  # (B, T)
+    return x + (gain[:, None] * valid)[..., None].to(x.dtype)
 
 
 def _mask(x: torch.Tensor, max_width: torch.Tensor, size: torch.Tensor, count: int, dim: int,
@@ -63,7 +80,8 @@ class SpecAugment(nn.Module):
         if not self.training:
             return feats
         cfg = self.cfg
-        x = time_warp(feats, lengths, cfg.time_warp, generator) if cfg.time_warp > 0 else feats
+        x = random_gain(feats, lengths, cfg.gain_db, generator) if cfg.gain_db > 0 else feats
+        x = time_warp(x, lengths, cfg.time_warp, generator) if cfg.time_warp > 0 else x
         B, _, n_freq = x.shape
         if cfg.num_freq_masks > 0:
             full = torch.full((B,), n_freq, dtype=torch.long, device=x.device)

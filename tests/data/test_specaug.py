@@ -47,3 +47,30 @@ def test_time_warp_keeps_shape_and_padding():
     # a warp is a monotone resampling of a ramp: still non-decreasing, same end points within a frame
     assert (y[0, 1:, 0] - y[0, :-1, 0] >= -1e-5).all()
     assert abs(y[0, 0, 0] - 0) < 1 and abs(y[0, 59, 0] - 59) < 1
+
+
+def test_random_gain_is_what_scaling_the_waveform_does_to_fbank():
+    """A gain of g dB on the waveform moves Kaldi log-power mel features by g * ln(10) / 10 in every bin:
+    random_gain draws one g per utterance in [-max_db, max_db] and leaves the padding alone."""
+    import numpy as np
+
+    from legokit.data.fbank_config import FbankConfig
+    from legokit.data.features import compute_fbank
+    from legokit.data.specaug import NATS_PER_DB, random_gain
+
+    rng = np.random.default_rng(0)
+    wave = (0.1 * rng.standard_normal(16000)).astype(np.float32)
+    cfg = FbankConfig()
+    base, louder = compute_fbank(wave, cfg), compute_fbank(wave * np.float32(10 ** (6 / 20)), cfg)
+    torch.testing.assert_close(torch.from_numpy(louder - base), torch.full(base.shape, 6 * NATS_PER_DB),
+                               atol=1e-3, rtol=0)
+    x = torch.zeros(3, 40, 8)
+    lengths = torch.tensor([40, 25, 10])
+    y = random_gain(x, lengths, 10.0, torch.Generator().manual_seed(0))
+    for i, n in enumerate(lengths.tolist()):
+        shift = y[i, :n]
+        assert torch.all(shift == shift[0, 0]) and 0 < abs(float(shift[0, 0])) <= 10 * NATS_PER_DB
+        assert torch.all(y[i, n:] == 0)
+    cfg_gain = SpecAugConfig(num_freq_masks=0, num_time_masks=0, gain_db=10.0)
+    assert not torch.equal(SpecAugment(cfg_gain).train()(x, lengths), x)
+    assert torch.equal(SpecAugment(SpecAugConfig(num_freq_masks=0, num_time_masks=0)).train()(x, lengths), x)
