@@ -89,10 +89,11 @@ def check_device(device: str) -> None:
         raise LegokitError(f"--device {device}: no such device on this machine (available: {', '.join(available)})")
 
 
-def ready_model(bricks: list[Brick], cfg: DecodeConfig) -> tuple[LegoModel, torch.device, torch.dtype]:
-    """Bricks -> (eval-mode LegoModel on ``cfg.device`` in ``cfg.dtype``, the device, the dtype); sets
-    ``cfg.num_threads``."""
-    device, dtype = resolve_device(cfg.device), DTYPES[cfg.dtype]
+def ready_model(bricks: list[Brick], cfg: DecodeConfig, device: torch.device | None = None
+                ) -> tuple[LegoModel, torch.device, torch.dtype]:
+    """Bricks -> (eval-mode LegoModel on ``device``, else ``cfg.device`` resolved, in ``cfg.dtype``, the device,
+    the dtype); sets ``cfg.num_threads``."""
+    device, dtype = device or resolve_device(cfg.device), DTYPES[cfg.dtype]
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     model = compose(bricks, length_rate=None, allow_states=True)
@@ -212,13 +213,13 @@ def _ctc_lm_hypotheses(model: LegoModel, batch: dict, search: CTCLMDecoder) -> l
     return [Hypothesis(tokens, score, 0.0, ctc) for tokens, score, ctc in search.decode_batch(log_probs, last.lengths)]
 
 
-def decode_batches(model: LegoModel, items: DecodeItems, cfg: DecodeConfig, desc: str,
+def decode_batches(model: LegoModel, items: DecodeItems, cfg: DecodeConfig, desc: str, device: torch.device,
                    lm_search: CTCLMDecoder | None = None) -> Iterator[tuple[list[str], list[Hypothesis], float]]:
     """Decode ``items`` in length-bucketed batches (``cfg.max_tokens``, ``cfg.max_batch_size``) with
-    ``cfg.beam`` on the model made by :func:`ready_model` with ``cfg`` (or, given ``lm_search`` from
-    :func:`ctc_lm_search`, with CTC prefix beam search and the n-gram LM): yields (ids, best hypothesis of
-    each, seconds the batch took)."""
-    device, dtype = resolve_device(cfg.device), DTYPES[cfg.dtype]
+    ``cfg.beam`` on the model made by :func:`ready_model` with ``cfg``, on the ``device`` it returned (or, given
+    ``lm_search`` from :func:`ctc_lm_search`, with CTC prefix beam search and the n-gram LM): yields (ids, best
+    hypothesis of each, seconds the batch took)."""
+    dtype = DTYPES[cfg.dtype]
     sampler = BucketBatchSampler(items.lengths, max(cfg.max_tokens, max(items.lengths, default=1)),
                                  cfg.max_batch_size, shuffle=False)
     collate = collate_text if items.key == "source" else SpeechCollator(None)
@@ -238,17 +239,17 @@ def decode_dir(model_path: Path, data_dir: Path, out: Path, cfg: DecodeConfig, f
     ``out`` may not be any file of ``data_dir``, the feature dump or the model (refused before anything is
     touched); it is written atomically at the end, and a failed run leaves no hypothesis file at all."""
     check_outputs([model_path, data_dir, feats, feats and Path(feats).parent], [out])
-    resolve_device(cfg.device)
+    device = resolve_device(cfg.device)  # once, before anything is touched
     out.unlink(missing_ok=True)  # a failed run must not leave an older run's hypotheses behind
     bricks = load_bricks(model_path)
-    model, device, _ = ready_model(bricks, cfg)
+    model, device, _ = ready_model(bricks, cfg, device)
     tokenizer = output_tokenizer(bricks, model_path)
     lm_search = ctc_lm_search(model, tokenizer, cfg, model_path)
     skipped: dict[str, str] = {}
     items = _dataset(bricks, data_dir, feats, src_lang, cfg, skipped)
     hyps: dict[str, str] = {}
     start, n_tokens = time.perf_counter(), 0
-    for ids, best, _ in decode_batches(model, items, cfg, f"decode {data_dir}", lm_search):
+    for ids, best, _ in decode_batches(model, items, cfg, f"decode {data_dir}", device, lm_search):
         for utt, hyp in zip(ids, best, strict=True):
             hyps[utt] = tokenizer.decode(hyp.tokens)
             n_tokens += len(hyp.tokens)

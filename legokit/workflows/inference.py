@@ -235,7 +235,7 @@ class Model:
         """Decode ``items`` (ids "0".."total-1"; absent ones were skipped as too long: empty results)."""
         cfg = self.cfg if beam is None else replace(self.cfg, beam=beam)
         results = [Result("", [], -math.inf, {"decode": 0.0}) for _ in range(total)]
-        for ids, best, seconds in decode_batches(self.model, items, cfg, f"{self.task} {self.origin}",
+        for ids, best, seconds in decode_batches(self.model, items, cfg, f"{self.task} {self.origin}", self.device,
                                                   self.lm_search):
             hyp: Hypothesis
             for utt, hyp in zip(ids, best, strict=True):

@@ -58,3 +58,16 @@ def test_auto_decodes_on_the_cpu_without_a_gpu(toy_model: Path, tmp_path: Path,
     caplog.set_level(logging.INFO, logger="legokit.workflows.decode")
     assert main(_decode(toy_model / "model.pt", tmp_path / "hyp", "device=auto")) == 0
     assert any(r.getMessage().startswith("decoded ") and " on cpu " in r.getMessage() for r in caplog.records)
+
+
+def test_the_device_is_resolved_once_per_decode(toy_model: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """decode_dir resolves ``device`` once and hands it to the model and the batch loop (not three times)."""
+    from legokit.workflows import decode
+
+    calls: list[str] = []
+    resolve = decode.resolve_device
+    monkeypatch.setattr(decode, "resolve_device", lambda name: calls.append(name) or resolve(name))
+    assert main(_decode(toy_model / "model.pt", tmp_path / "hyp", "device=auto")) == 0
+    assert calls == ["auto"]
+    assert (tmp_path / "hyp").is_file()
