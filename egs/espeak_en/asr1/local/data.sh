@@ -8,24 +8,30 @@
 #   data/lm/3gram.arpa       word 3-gram LM of the De-En training split's English side (conf/decode_lm.yaml)
 # Transcripts in `text` are in the ASR scoring form (lower-case, no punctuation; text.cased keeps the original):
 # neither synthesizer speaks case or punctuation. data/noise: recorded noises (openttd-opensfx) for data.augment.
-# Options: --max_train N (espeak-ng training utterances), --festival_train N (Festival training utterances, other
-# sentences than espeak-ng's; 0: no Festival), --max_eval N (valid and test utterances per synthesizer), --nj N.
+# Options (`local/data.sh --help`; from run.sh: --data_args "..."): sizes, the text spoken, the noise recordings.
+# A tiny run on committed text, as tests/egs/test_espeak_asr_recipe.py does (no download):
+#   --text_dir ../../../tests/fixtures/lego --max_train 16 --festival_train 4 --max_eval 3 --noise false
 set -euo pipefail
-max_train=10000
-festival_train=1500
-max_eval=300
-nj=2
+max_train=10000              # espeak-ng training utterances
+festival_train=1500          # Festival training utterances (other sentences than espeak-ng's; 0: no Festival)
+max_eval=300                 # valid and test utterances per synthesizer (also the test_variants utterances)
+text_dir=""                  # speak this MT-style text dir (<split>/text.en) instead of the Debian De-En text
+noise=true                   # false: no data/noise (legokit prepare debian-noise downloads openttd-opensfx)
+nj=2                         # parallel synthesizer processes
 . utils/parse_options.sh
-legokit prepare debian-mt --pair de-en --out data/text --download-dir downloads
-legokit prepare espeak-speech --text-dir data/text --out data/espeak --speak en --target en --splits train \
+if [ -z "$text_dir" ]; then
+    legokit prepare debian-mt --pair de-en --out data/text --download-dir downloads
+    text_dir=data/text
+fi
+legokit prepare espeak-speech --text-dir "$text_dir" --out data/espeak --speak en --target en --splits train \
     --max-utts "$max_train" --nj "$nj"
-legokit prepare espeak-speech --text-dir data/text --out data/espeak --speak en --target en --splits valid test \
+legokit prepare espeak-speech --text-dir "$text_dir" --out data/espeak --speak en --target en --splits valid test \
     --max-utts "$max_eval" --nj "$nj"
 train=(data/espeak/train) valid=(data/espeak/valid)
 if [ "$festival_train" -gt 0 ]; then
-    legokit prepare festival-speech --text-dir data/text --out data/festival --splits train \
+    legokit prepare festival-speech --text-dir "$text_dir" --out data/festival --splits train \
         --max-utts "$festival_train" --skip-utts "$max_train" --nj "$nj"
-    legokit prepare festival-speech --text-dir data/text --out data/festival --splits valid test \
+    legokit prepare festival-speech --text-dir "$text_dir" --out data/festival --splits valid test \
         --max-utts "$max_eval" --nj "$nj"
     train+=(data/festival/train) valid+=(data/festival/valid)
     legokit data combine --normalise-text data/test_festival data/festival/test
@@ -33,8 +39,8 @@ fi
 legokit data combine --normalise-text data/train "${train[@]}"
 legokit data combine --normalise-text data/valid "${valid[@]}"
 legokit data combine --normalise-text data/test data/espeak/test
-legokit prepare espeak-speech --text-dir data/text --out data/espeak_variants --speak en --target en --splits test \
+legokit prepare espeak-speech --text-dir "$text_dir" --out data/espeak_variants --speak en --target en --splits test \
     --test-voices en-us+m6 en-gb+f4 en-gb-scotland+m5 en-029+m7 en-gb-x-rp+f3 --max-utts "$max_eval" --nj "$nj"
 legokit data combine --normalise-text data/test_variants data/espeak_variants/test
-legokit lm train --text data/text/train/text.en --kaldi-text --order 3 --out data/lm/3gram.arpa
-legokit prepare debian-noise --out data/noise --download-dir downloads
+legokit lm train --text "$text_dir/train/text.en" --kaldi-text --order 3 --out data/lm/3gram.arpa
+[ "$noise" = false ] || legokit prepare debian-noise --out data/noise --download-dir downloads
