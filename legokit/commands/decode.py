@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "in OUT.skipped) or refused; same as the override on_long_input=...")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="dotted overrides, e.g. beam.beam_size=10 beam.ctc_weight=0.3 max_tokens=8000 "
+                             "beam.early_stop=beam|bound|none beam.end_detect=3 (ESPnet's end detection) "
                              "dtype=bfloat16 (weights and activations in bf16: fast on CPUs with AMX/AVX512-BF16), "
                              "ctc_lm.arpa=lm.arpa ctc_lm.alpha=0.5 ctc_lm.beta=1.0 (models without a decoder: CTC "
                              "prefix beam search with a word n-gram LM from `legokit lm train`; docs/decoding.md)")

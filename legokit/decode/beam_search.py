@@ -19,7 +19,7 @@ from legokit.decode.protocol import StepDecoder
 from legokit.errors import LegokitError
 
 NEG_INF = float("-inf")
-EARLY_STOP = ("beam", "bound")
+EARLY_STOP = ("beam", "bound", "none")
 
 
 @dataclass
@@ -49,9 +49,16 @@ class BeamSearchConfig:
     ctc_pre_beam_ratio: float = 1.5
     # Ban any n-gram of this size from occurring twice in a hypothesis (fairseq); 0 = off.
     no_repeat_ngram_size: int = 0
-    # "beam": an utterance stops once beam_size hypotheses ended (fairseq). "bound": it stops once no
-    # live hypothesis can still beat the worst of beam_size ended ones (exact, usually slower).
+    # When an utterance stops before its max length (docs/decoding.md). Every mode but "none" stops once no
+    # live hypothesis can still beat the nbest best ended ones (exact: the outputs of "none"). "beam" (fairseq)
+    # also stops once beam_size hypotheses ended; "bound" only at that bound; "none": at the max length only.
     early_stop: str = "beam"
+    # ESPnet's end detection (espnet.nets.e2e_asr_common.end_detect, M = 3 there; 0 = off): stop once, for each
+    # of M consecutive lengths, hypotheses ended at that length and the best of them scores more than
+    # end_detect_margin below the best ended hypothesis (raw joint scores, as ESPnet). Not exact.
+    end_detect: int = 0
+    # D_end of end_detect, in nats (ESPnet: log(exp(-10)), i.e. 10).
+    end_detect_margin: float = 10.0
 
     def __post_init__(self) -> None:
         checks = [
@@ -64,6 +71,8 @@ class BeamSearchConfig:
             ("ctc_pre_beam_ratio", self.ctc_pre_beam_ratio >= 1.0, ">= 1"),
             ("no_repeat_ngram_size", self.no_repeat_ngram_size >= 0, ">= 0"),
             ("early_stop", self.early_stop in EARLY_STOP, f"one of {', '.join(EARLY_STOP)}"),
+            ("end_detect", self.end_detect >= 0, "an integer >= 0 (0 = off)"),
+            ("end_detect_margin", self.end_detect_margin >= 0, ">= 0"),
         ]
         for key, ok, expected in checks:
             if not ok:
@@ -251,6 +260,9 @@ class _BatchBeamSearch:
         self.max_len, self.min_len = (limit.to(device) for limit in length_limits(source_lengths, self.cfg))
         live = self._start(memory, memory_padding_mask)
         pool = _FinishedPool(batch, self.beam, int(self.max_len.max()), live.score)
+        # for end detection: the best raw score of the hypotheses that ended at each step (last column: at any)
+        self.ended_at = (live.score.new_full((batch, int(self.max_len.max()) + 2), NEG_INF)
+                         if self.cfg.end_detect else None)
         for step in range(int(self.max_len.max()) + 1):
             candidates, live.decoder_state = self._expand(live)
             order, top_score = self._top(candidates, live.utt.numel())
@@ -330,6 +342,9 @@ class _BatchBeamSearch:
             return
         ctc = candidates.ctc
         ctc = torch.zeros_like(score) if ctc is None else self._gather(ctc.scores, order)
+        if self.ended_at is not None:
+            self.ended_at[live.utt, step] = score.masked_fill(~ended, NEG_INF).max(dim=1).values
+            self.ended_at[live.utt, -1] = self.ended_at[live.utt][:, [step, -1]].max(dim=1).values
         pool.add(live.utt, {
             "score": (score / (step + 1) ** self.cfg.length_penalty).masked_fill(~ended, NEG_INF),
             "att": self._gather(candidates.att, order),
@@ -340,17 +355,39 @@ class _BatchBeamSearch:
 
     def _done(self, pool: _FinishedPool, utt: Tensor, score: Tensor, step: int) -> Tensor:
         """(n,) bool: utterances whose search is over after this step. score (n, beam) of the survivors."""
-        finished = pool.score[utt]  # (n, beam)
+        finished = pool.score[utt]  # (n, beam), best first
         done = (step >= self.max_len[utt]) | ~torch.isfinite(score).any(dim=1)
-        full = torch.isfinite(finished).all(dim=1)
+        if self.cfg.early_stop != "none":
+            done = done | self._unbeatable(finished, utt, score, step)
         if self.cfg.early_stop == "beam":
-            return done | full
-        # A live raw score s <= 0 only falls; s / L**lp is best at one end of the reachable lengths.
+            done = done | torch.isfinite(finished).all(dim=1)
+        if self.ended_at is not None:
+            done = done | self._end_detected(utt, step)
+        return done
+
+    def _unbeatable(self, finished: Tensor, utt: Tensor, score: Tensor, step: int) -> Tensor:
+        """(n,) bool: no continuation of a live hypothesis (scores (n, beam)) can beat the nbest-th best ended
+        one, so the output is final. A live raw score s <= 0 only falls (attention log-probs are <= 0, a CTC
+        prefix probability falls as the prefix grows); s / L**lp is best at one end of the reachable lengths."""
         penalty = self.cfg.length_penalty
         shortest = score / (step + 2) ** penalty
         longest = score / (self.max_len[utt, None] + 1).to(score.dtype) ** penalty
         best_reachable = torch.maximum(shortest, longest).max(dim=1).values
-        return done | (full & (finished.min(dim=1).values >= best_reachable))
+        kth = finished[:, self.cfg.nbest - 1]
+        return torch.isfinite(kth) & (kth >= best_reachable)
+
+    def _end_detected(self, utt: Tensor, step: int) -> Tensor:
+        """(n,) bool: ESPnet's end_detect after step ``step``, on raw joint scores as ESPnet's. ESPnet compares
+        the length of its sequences (sos + tokens + eos) with the step index, so the M lengths it looks at are
+        those of the hypotheses that ended 2 to M + 1 steps ago; the same steps here."""
+        last = step - 2
+        first = last - self.cfg.end_detect + 1
+        if first < 0:
+            return torch.zeros_like(utt, dtype=torch.bool)
+        ended = self.ended_at[utt]
+        recent = ended[:, first : last + 1]  # (n, M)
+        far_below = recent - ended[:, -1:] < -self.cfg.end_detect_margin
+        return (torch.isfinite(recent) & far_below).all(dim=1)
 
     def _advance(self, live: _Live, candidates: _Candidates, order: Tensor, score: Tensor,
                  utt: Tensor) -> _Live:

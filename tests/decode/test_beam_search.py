@@ -223,8 +223,113 @@ def test_bound_early_stop_never_worse_than_beam_stop():
             assert bound_hyps[0].score >= beam_hyps[0].score - 1e-9
 
 
+class CountingDecoder:
+    """Wraps a StepDecoder; counts its steps (calls of `step`)."""
+
+    def __init__(self, inner: StepDecoder) -> None:
+        self.inner, self.steps = inner, 0
+
+    def init_state(self, memory, memory_padding_mask):
+        return self.inner.init_state(memory, memory_padding_mask)
+
+    def step(self, tokens, state):
+        self.steps += 1
+        return self.inner.step(tokens, state)
+
+    def reorder_state(self, state, index):
+        return self.inner.reorder_state(state, index)
+
+
+def counted_search(decoder: StepDecoder, cfg: BeamSearchConfig, memory, mask, lengths, **kwargs):
+    """(hypotheses, decoder steps) of one beam_search call."""
+    counter = CountingDecoder(decoder)
+    return beam_search(counter, memory, mask, lengths, cfg, IDS, **kwargs), counter.steps
+
+
+def assert_same_hypotheses(got, want):
+    assert [[h.tokens for h in hyps] for hyps in got] == [[h.tokens for h in hyps] for hyps in want]
+    for got_hyps, want_hyps in zip(got, want):
+        for g, w in zip(got_hyps, want_hyps):
+            assert (g.score, g.att_score) == pytest.approx((w.score, w.att_score))
+            assert g.ctc_score == pytest.approx(w.ctc_score)
+
+
+@pytest.mark.parametrize("ctc_weight", [0.0, 0.3])
+def test_exact_early_stop_gives_the_outputs_of_no_early_stop_in_fewer_steps(ctc_weight, monkeypatch):
+    decoder = GRUDecoder()
+    lengths = torch.tensor([6, 2, 9, 4])
+    memory, mask, _ = memory_batch(lengths.tolist())
+    ctc = torch.randn(4, 9, 12, dtype=torch.float64).mul(3).log_softmax(-1)
+    fewer = 0
+    for penalty in (0.0, 1.0):
+        for nbest in (1, 3):
+            cfgs = {stop: BeamSearchConfig(beam_size=4, nbest=nbest, length_penalty=penalty, ctc_weight=ctc_weight,
+                                           max_len_ratio=1.0, max_len_offset=8, early_stop=stop)
+                    for stop in ("none", "bound", "beam")}
+            runs = {stop: counted_search(decoder, cfg, memory, mask, lengths, ctc_log_probs=ctc, ctc_lengths=lengths)
+                    for stop, cfg in cfgs.items()}
+            assert_same_hypotheses(runs["bound"][0], runs["none"][0])
+            assert runs["bound"][1] <= runs["none"][1] and runs["beam"][1] <= runs["bound"][1]
+            fewer += runs["bound"][1] < runs["none"][1]
+            # the default ("beam") stops at the bound too, and gives what it gave before it did
+            with monkeypatch.context() as patch:
+                patch.setattr(_BatchBeamSearch, "_unbeatable", lambda self, finished, *_: torch.zeros(
+                    finished.shape[0], dtype=torch.bool))
+                beam_only = counted_search(decoder, cfgs["beam"], memory, mask, lengths, ctc_log_probs=ctc,
+                                           ctc_lengths=lengths)
+            assert_same_hypotheses(runs["beam"][0], beam_only[0])
+            assert runs["beam"][1] <= beam_only[1]
+    assert fewer >= 2  # without length normalisation the bound stops early
+
+
+ESPNET_D_END = math.log(1 * math.exp(-10))  # end_detect's default: -10 nats
+
+
+def espnet_end_detect(ended_hyps, i, M=3, D_end=ESPNET_D_END):
+    """espnet.nets.e2e_asr_common.end_detect, transcribed (yseq lengths count sos and eos)."""
+    if len(ended_hyps) == 0:
+        return False
+    count = 0
+    best_hyp = sorted(ended_hyps, key=lambda x: x["score"], reverse=True)[0]
+    for m in range(M):
+        hyps_same_length = [x for x in ended_hyps if x["yseq_len"] == i - m]
+        if len(hyps_same_length) > 0:
+            best_hyp_same_length = sorted(hyps_same_length, key=lambda x: x["score"], reverse=True)[0]
+            if best_hyp_same_length["score"] - best_hyp["score"] < D_end:
+                count += 1
+    return count == M
+
+
+@pytest.mark.parametrize("penalty", [0.0, 1.0])
+def test_end_detection_stops_where_espnet_does(penalty):
+    # The empty output ends at once with 0.9; later, eos is among the best beam candidates at every step (0.4,
+    # beside A 0.3 and B 0.29), but those hypotheses fall ever further below it.
+    tails = OracleDecoder({(): {EOS: 0.9, A: 0.05, B: 0.04}}, {EOS: 0.4, A: 0.3, B: 0.29})
+    memory, mask, lengths = memory_batch([20])
+    cfg = BeamSearchConfig(beam_size=2, length_penalty=penalty, early_stop="none")
+    full, full_steps = counted_search(tails, cfg, memory, mask, lengths)
+    detected, steps = counted_search(tails, BeamSearchConfig(**{**vars(cfg), "end_detect": 3}), memory, mask, lengths)
+    assert full_steps == 31  # max length 30, eos forced at step 30
+    # What ESPnet's end_detect decides on the same ended hypotheses (raw scores, whatever the length penalty):
+    # at step s >= 1 the two live ones (A^s and A^(s-1) B) both end, the best with log(0.05 * 0.3^(s-1) * 0.4)
+    ended, stop = [{"yseq_len": 2, "score": math.log(0.9)}], None
+    for step in range(1, 31):
+        ended.append({"yseq_len": step + 2, "score": math.log(0.05 * 0.3 ** (step - 1) * 0.4)})
+        if espnet_end_detect(ended, step):
+            stop = step
+            break
+    assert stop == 11 and steps == stop + 1
+    assert_same_hypotheses(detected, full)
+    assert detected[0][0].tokens == [] and detected[0][0].score == pytest.approx(math.log(0.9))
+    # a smaller margin stops sooner
+    _, sooner = counted_search(tails, BeamSearchConfig(**{**vars(cfg), "end_detect": 3, "end_detect_margin": 5.0}),
+                               memory, mask, lengths)
+    assert sooner < steps
+
+
 @pytest.mark.parametrize("key, value", [("beam_size", 0), ("nbest", 6), ("ctc_weight", 1.5),
-                                        ("early_stop", "sometimes"), ("no_repeat_ngram_size", -1)])
+                                        ("early_stop", "sometimes"), ("no_repeat_ngram_size", -1),
+                                        ("end_detect", -1), ("end_detect_margin", -1.0)])
 def test_config_errors_name_the_key(key, value):
     with pytest.raises(LegokitError, match=f"decode.{key}"):
         BeamSearchConfig(**{key: value})
