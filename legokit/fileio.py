@@ -114,6 +114,14 @@ def load_plain(path: str | Path, what: str, remedy: str, keys: tuple[str, ...] =
         detail = (f"holds a pickled Python object {found.group(1)}, which legokit never loads"
                   if found else (str(err).splitlines() or [""])[0][:200])
         raise LegokitError(f"{path}: not a readable {what} ({type(err).__name__}: {detail}); {remedy}") from None
+    return require_keys(payload, path, what, remedy, keys)
+
+
+def require_keys(payload: Any, path: str | Path, what: str, remedy: str, keys: tuple[str, ...]) -> Any:
+    """``payload`` (read from ``path`` by :func:`load_plain`) if it is a dict holding ``keys``; else the
+    one-line LegokitError of :func:`load_plain`."""
+    from legokit.errors import LegokitError
+
     missing = [key for key in keys if key not in payload] if isinstance(payload, dict) else list(keys)
     if missing:
         raise LegokitError(f"{path}: not a {what} (no {', '.join(map(repr, missing))} in it); {remedy}")

@@ -27,7 +27,6 @@ ALLOWED = {
     # straight to a GPU would pin a checkpoint to the device it was saved from).
     ("fileio.py", "load_plain"): "loader: map_location cpu, then moved",
     ("train/checkpoint.py", "_unpickle"): "loader: map_location cpu, then moved",
-    ("workflows/inference.py", "_is_tts_file"): "loader: peeks at a file on the CPU to tell its kind",
     ("interop/fairseq.py", "read_checkpoint"): "loader: map_location cpu, then moved",
     # Device resolution itself: "cpu"/"auto" without CUDA resolve to the CPU.
     ("train/trainer.py", "resolve_device"): "the CPU is what device=cpu / auto without CUDA means",

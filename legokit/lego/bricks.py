@@ -164,11 +164,16 @@ def _checkpoint_given(path: Path) -> LegokitError:
                         "that `legokit train` exports (already averaged over the best checkpoints)")
 
 
-def _torch_load(path: Path) -> Any:
+def read_file_payload(path: Path) -> Any:
+    """The content of a brick/model file (or of another plain torch file, e.g. a TTS model.pt), read once;
+    a checkpoint of format 1 is refused."""
     with contextlib.suppress(OSError), open(path, "rb") as f:
         if f.read(len(CHECKPOINT_MAGIC)) == CHECKPOINT_MAGIC:  # a checkpoint of format 1 (not a torch file)
             raise _checkpoint_given(path)
-    payload = load_plain(path, "legokit brick/model file", "re-create it with `legokit train` or `legokit compose`")
+    return load_plain(path, "legokit brick/model file", "re-create it with `legokit train` or `legokit compose`")
+
+
+def _not_a_checkpoint(payload: Any, path: Path) -> Any:
     if isinstance(payload, dict) and CHECKPOINT_META_KEY in payload:
         raise _checkpoint_given(path)
     return payload
@@ -216,11 +221,12 @@ def brick_from_payload(payload: Any, origin: str) -> Brick:
     return Brick(module, manifest, tokenizers, origin)
 
 
-def read_brick_file(path: str | Path) -> list[Brick]:
-    """The bricks of a brick file (one brick) or a model file (its bricks in chain order). Folders and hub ids:
+def read_brick_file(path: str | Path, payload: Any = None) -> list[Brick]:
+    """The bricks of a brick file (one brick) or a model file (its bricks in chain order); ``payload``: the
+    file's content if already read (:func:`read_file_payload`). Folders and hub ids:
     :func:`legokit.lego.loading.load_bricks`, which every user-facing path goes through."""
     path = Path(path)
-    payload = _torch_load(path)
+    payload = _not_a_checkpoint(read_file_payload(path) if payload is None else payload, path)
     if isinstance(payload, dict) and payload.get("format") == MODEL_FORMAT:
         bricks = payload.get("bricks")
         if not isinstance(bricks, list) or not bricks:

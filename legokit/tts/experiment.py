@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader
 from legokit.config import dump_yaml, from_dict, load_config, ranged, to_dict
 from legokit.data.batching import BucketBatchSampler
 from legokit.errors import LegokitError
-from legokit.fileio import load_plain
+from legokit.fileio import load_plain, require_keys
 from legokit.train.checkpoint import average_checkpoints, select_checkpoints
 from legokit.train.config import OptimConfig, TrainConfig
 from legokit.train.seeding import generator, seed_everything
@@ -100,10 +100,11 @@ class TTSModel:
                     "mel": asdict(self.mel)}, path)
 
 
-def load_tts_model(path: str | Path) -> TTSModel:
-    """Read a model.pt written by :func:`train_tts`."""
-    ckpt = load_plain(path, "TTS model", "give a model.pt written by `legokit tts train`",
-                      keys=("config", "state_dict", "inventory", "phone_map", "lang", "mel"))
+def load_tts_model(path: str | Path, payload: dict | None = None) -> TTSModel:
+    """Read a model.pt written by :func:`train_tts`; ``payload``: its content, if already loaded."""
+    what, remedy = "TTS model", "give a model.pt written by `legokit tts train`"
+    keys = ("config", "state_dict", "inventory", "phone_map", "lang", "mel")
+    ckpt = load_plain(path, what, remedy, keys) if payload is None else require_keys(payload, path, what, remedy, keys)
     model = AcousticModel(from_dict(AcousticConfig, ckpt["config"], str(path)))
     try:
         model.load_state_dict(ckpt["state_dict"])

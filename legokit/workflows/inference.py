@@ -25,7 +25,7 @@ from legokit.data.audio import SAMPLE_RATES, load_audio
 from legokit.data.features import FbankConfig, compute_fbank
 from legokit.decode.beam_search import BeamSearchConfig, Hypothesis
 from legokit.errors import LegokitError
-from legokit.lego.bricks import Brick, chain_task
+from legokit.lego.bricks import Brick, chain_task, read_brick_file, read_file_payload
 from legokit.lego.loading import load_bricks
 from legokit.workflows.decode import (
     DecodeConfig,
@@ -250,11 +250,11 @@ class Speaker:
 
     task = "tts"
 
-    def __init__(self, path: str | Path, length_scale: float = 1.0) -> None:
+    def __init__(self, path: str | Path, length_scale: float = 1.0, payload: dict | None = None) -> None:
         from legokit.tts.experiment import load_tts_model
 
         self.origin, self.length_scale = str(path), length_scale
-        self.tts = load_tts_model(path)
+        self.tts = load_tts_model(path, payload)  # payload: the file's content, if `load` has read it
 
     def __repr__(self) -> str:
         return f"legokit.Speaker({self.origin!r}, lang={self.tts.lang!r})"
@@ -274,12 +274,9 @@ class Speaker:
     translate = transcribe = summarize = _refuse
 
 
-def _is_tts_file(path: Path) -> bool:
-    """A model.pt of `legokit tts train` (a dict with a phone inventory) rather than a brick/model file."""
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # noqa: BLE001  (load_bricks reports what is wrong with the file)
-        return False
+def _is_tts_payload(payload: object) -> bool:
+    """The content of a model.pt of `legokit tts train` (a dict with a phone inventory) rather than of a
+    brick/model file."""
     return isinstance(payload, dict) and "inventory" in payload and "state_dict" in payload
 
 
@@ -310,9 +307,13 @@ def load(path: str | Path | Sequence[str | Path], device: str | None = None, dty
     defaults of `legokit decode`, but speech up to 6 hours is decoded whole); ``device``/``dtype`` override
     it when given (else the config's own device, ``cpu`` by default). ``task`` overrides the task read from
     the bricks (mt, asr, sum)."""
-    if isinstance(path, str | Path) and Path(path).is_file() and _is_tts_file(Path(path)):
-        return Speaker(path)
+    if isinstance(path, str | Path) and Path(path).is_file():  # read once, whatever kind of file it is
+        payload = read_file_payload(Path(path))
+        if _is_tts_payload(payload):
+            return Speaker(path, payload=payload)
+        bricks, origin = read_brick_file(path, payload), str(path)
+    else:
+        bricks, origin = _bricks(path)
     cfg = config or DecodeConfig(max_source_frames=LONG_SPEECH_FRAMES)
     cfg = replace(cfg, device=device or cfg.device, dtype=dtype or cfg.dtype)
-    bricks, origin = _bricks(path)
     return Model(bricks, origin, cfg, task)

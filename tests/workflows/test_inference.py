@@ -191,3 +191,27 @@ def test_the_config_device_is_kept_unless_device_is_given(toy_model: Path) -> No
     with pytest.raises(LegokitError, match="cuda:7"):  # no such device here: the config's device was used
         legokit.load(model, config=DecodeConfig(device="cuda:7"))
     assert str(legokit.load(model, device="cpu", config=DecodeConfig(device="cuda:7")).device) == "cpu"
+
+
+def test_load_reads_a_model_file_once(toy_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Telling a TTS model.pt from a brick/model file does not cost a second torch.load of the file."""
+    import torch
+
+    from legokit.tts.audio import MelConfig
+    from legokit.tts.experiment import TTSModel
+    from legokit.tts.model import AcousticConfig, AcousticModel
+    from legokit.workflows.inference import Speaker
+
+    tts = tmp_path / "tts.pt"
+    cfg = AcousticConfig(num_phones=4, dim=8, encoder_layers=1, decoder_layers=1, ffn_dim=8, duration_channels=4,
+                         num_mels=8)
+    TTSModel(AcousticModel(cfg), ["<pad>", "|", "a", "b"], {}, "kk", MelConfig(num_mels=8)).save(tts)
+    loads: list[str] = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda f, *a, **k: loads.append(str(f)) or real_load(f, *a, **k))
+    speaker = legokit.load(tts)
+    assert isinstance(speaker, Speaker) and speaker.tts.inventory == ["<pad>", "|", "a", "b"]
+    assert loads == [str(tts)]
+    loads.clear()
+    assert isinstance(legokit.load(toy_model / "model.pt"), Model)
+    assert loads == [str(toy_model / "model.pt")]
