@@ -183,6 +183,10 @@ def _build_module(manifest: dict[str, Any], origin: str) -> EncoderBrick | Decod
     arch = manifest["arch"]
     if manifest["kind"] == "encoder":
         cfg = from_dict(EncoderBrickConfig, arch["config"], source=f"{origin} manifest arch.config")
+        pad = manifest.get("input_interface", {}).get("pad_id", 0) if cfg.input == "text" else 0
+        if pad != 0:  # collate_text pads source tokens with 0, the embedding's padding_idx (tokenizer convention)
+            raise LegokitError(f"{origin}: manifest input_interface pad_id is {pad}, but a text encoder brick pads "
+                               "its source tokens with id 0 (legokit's tokenizer convention); re-export the brick")
         return EncoderBrick(cfg, arch.get("input_vocab_size", 0), arch.get("output_vocab_size", 0))
     if manifest["kind"] == "decoder":
         cfg = from_dict(DecoderBrickConfig, arch["config"], source=f"{origin} manifest arch.config")

@@ -61,7 +61,8 @@ class DecoderBrick(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.ingestor = build_ingestor(cfg.ingestor, input_vocab_size, cfg.dim, in_dim=input_dim)
-        self.embed = nn.Embedding(output_vocab_size, cfg.dim, padding_idx=0)
+        # its padding_idx is the pad id of the output vocabulary, set by LegoModel (not assumed to be 0)
+        self.embed = nn.Embedding(output_vocab_size, cfg.dim)
         nn.init.normal_(self.embed.weight, std=cfg.dim**-0.5)
         self.pos = SinusoidalPositionalEncoding(cfg.dim, dropout=cfg.dropout)
         self.decoder = TransformerDecoder(cfg.num_layers, cfg.dim, cfg.num_heads, cfg.ffn_dim,

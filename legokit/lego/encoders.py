@@ -110,7 +110,7 @@ class EncoderBrick(nn.Module):
             self.frontend = Conv2dSubsampling(cfg.feat_dim, dim, factor=cfg.subsampling,
                                               channels=cfg.subsampling_channels)
         elif cfg.input == "text":
-            self.frontend = nn.Embedding(input_vocab_size, dim, padding_idx=0)
+            self.frontend = nn.Embedding(input_vocab_size, dim, padding_idx=0)  # pad 0: Tokenizer, bricks._build_module
             nn.init.normal_(self.frontend.weight, std=dim**-0.5)
         else:
             self.frontend = build_ingestor(cfg.ingestor, input_vocab_size, dim)

@@ -39,13 +39,14 @@ class ChainLossConfig:
 
 
 def _decoder_io(target: Tensor, lengths: Tensor, vocab: VocabularyInfo) -> tuple[Tensor, Tensor, Tensor]:
-    """target (B, U) padded -> prev tokens (B, U+1) = bos+target, gold (B, U+1) = target+eos (padding =
+    """target (B, U) padded -> prev tokens (B, U+1) = bos+target, gold (B, U+1) = target+eos (padding of both =
     ``vocab.pad``, never a target token), and prev lengths (B,) = U_b + 1."""
     b, u = target.shape
-    prev = torch.cat([target.new_full((b, 1), vocab.bos), target], dim=1)
+    padding = padding_mask(lengths + 1, u + 1)
+    prev = torch.cat([target.new_full((b, 1), vocab.bos), target], dim=1).masked_fill(padding, vocab.pad)
     gold = torch.cat([target, target.new_zeros(b, 1)], dim=1)
     gold.scatter_(1, lengths[:, None], vocab.eos)
-    gold = gold.masked_fill(padding_mask(lengths + 1, u + 1), vocab.pad)
+    gold = gold.masked_fill(padding, vocab.pad)
     return prev, gold, lengths + 1
 
 
@@ -71,6 +72,8 @@ class LegoModel(nn.Module):
             raise ValueError(f"a LegoModel needs one vocabulary per brick: {len(vocabularies)} for "
                              f"{len(encoders)} encoders{' and a decoder' if decoder is not None else ''}")
         self.vocabularies = list(vocabularies)
+        if decoder is not None:  # no gradient from padding positions: the pad id of the decoder's vocabulary
+            decoder.embed.padding_idx = vocabularies[-1].pad
         self.encoders = nn.ModuleList(encoders)
         self.decoder = decoder
         self.loss_cfg = loss or ChainLossConfig()

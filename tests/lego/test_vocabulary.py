@@ -18,7 +18,7 @@ from legokit.decode.beam_search import BeamSearchConfig
 from legokit.errors import LegokitError
 from legokit.lego.bricks import Brick, compose, save_brick, save_model
 from legokit.lego.loading import load_brick, load_bricks
-from legokit.lego.model import LegoModel
+from legokit.lego.model import LegoModel, _decoder_io
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "lego"
 PACKAGE = Path(__file__).parents[2] / "legokit"
@@ -140,3 +140,28 @@ def test_no_special_id_has_a_default_in_legokit():
              for hit in _id_defaults(ast.parse(path.read_text(encoding="utf-8")))]
     assert not found, "special ids must come from a VocabularyInfo, not a default: " + "; ".join(found)
     assert _id_defaults(ast.parse("def f(x, blank: int = 0): ...")) == ["f(blank=...):1"]  # the scan sees one
+
+
+def test_decoder_padding_is_the_pad_id_of_its_vocabulary(tokenizers):
+    """The target embedding does not assume pad id 0: with pad 6 the padding positions of the decoder input hold
+    6, the embedding's padding row is 6, and a real token 0 keeps its gradient; the default vocabulary keeps 0."""
+    encoder, decoder = make_bricks(tokenizers)
+    size = tokenizers["en"].vocab_size
+    ids = VocabularyInfo(size, blank=5, pad=6, unk=7, bos=8, eos=9)
+    model = LegoModel([encoder.module], decoder.module, vocabularies=[ids, ids])
+    prev, gold, _ = _decoder_io(torch.tensor([[4, 0], [4, 0]]), torch.tensor([2, 1]), ids)
+    assert prev.tolist() == [[8, 4, 0], [8, 4, 6]] and gold.tolist() == [[4, 0, 9], [4, 9, 6]]
+    embed = model.decoder.embed
+    embed(prev).sum().backward()
+    assert embed.weight.grad[0].abs().sum() > 0 and embed.weight.grad[6].abs().sum() == 0
+    assert LegoModel([encoder.module], decoder.module, vocabularies=[ids, tokenizers["en"].vocab]) \
+        .decoder.embed.padding_idx == 0
+
+
+def test_text_encoder_with_another_source_pad_id_is_refused(tokenizers, tmp_path):
+    """Source batches are padded with 0 (the tokenizer convention): a manifest saying otherwise is one error."""
+    encoder, _ = make_bricks(tokenizers)
+    encoder.manifest["input_interface"]["pad_id"] = 6
+    save_brick(encoder, tmp_path / "e.brick")
+    with pytest.raises(LegokitError, match=r"e.brick: manifest input_interface pad_id is 6, but a text encoder"):
+        load_brick(tmp_path / "e.brick")
