@@ -18,6 +18,7 @@ utterance the same way whatever the DataLoader workers or where it resumed.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import zlib
@@ -145,7 +146,8 @@ class AugmentedSpeech(torch.utils.data.Dataset):
     """A SpeechDataset whose items' features are recomputed from the augmented waveform (the data dir's
     wav.scp, the dump's fbank config): item i -> {"id", "speech": (T', F), "target"}. The augmentation of
     utterance u in `epoch` is drawn from generator(seed, epoch, crc32(u)). Lengths for batching stay the
-    dumped ones (speed 0.9 makes an utterance 11% longer than its bucket says)."""
+    dumped ones (speed 0.9 makes an utterance 11% longer than its bucket says). Built once per run; each
+    epoch's loader takes :meth:`for_epoch`."""
 
     def __init__(self, base, data_dir: str | Path, feats_scp: str | Path, cfg: AugmentConfig, seed: int,
                  epoch: int) -> None:
@@ -157,6 +159,13 @@ class AugmentedSpeech(torch.utils.data.Dataset):
         self.base, self.seed, self.epoch = base, seed, epoch
         self.utts = {u.utt_id: u for u in read_speech_dir(data_dir)}
         self.augment = WaveAugment(cfg, self.fbank.sample_rate)
+
+    def for_epoch(self, seed: int, epoch: int) -> AugmentedSpeech:
+        """This dataset drawing from (seed, epoch): a shallow copy sharing the utterance table, the fbank config
+        and the noise files (and those already read), so a new epoch re-reads none of them."""
+        view = copy.copy(self)
+        view.seed, view.epoch = seed, epoch
+        return view
 
     def __len__(self) -> int:
         return len(self.base)

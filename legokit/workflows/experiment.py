@@ -143,18 +143,30 @@ def load_data(cfg: DataConfig) -> ExperimentData:
     return ExperimentData(train, valid, None, tgt, cmvn, features)
 
 
+def augmented(dataset, cfg: DataConfig, seed: int):
+    """``dataset`` as an AugmentedSpeech if ``cfg.augment`` is on (asr; the same if it is one already), else
+    itself. Made once per run and given to :func:`make_loader` every epoch, it reads the data dir, the fbank
+    config and the noise files once."""
+    if isinstance(dataset, AugmentedSpeech) or cfg.task != "asr" or cfg.augment is None or not cfg.augment.enabled:
+        return dataset
+    return AugmentedSpeech(dataset, cfg.train_dir, cfg.train_feats, cfg.augment, seed, 0)
+
+
 def make_loader(dataset, cfg: DataConfig, train: bool, seed: int, epoch: int = 0, pin_memory: bool = False
                 ) -> DataLoader:
-    """A DataLoader over length-bucketed batches; deterministic given (seed, epoch): order, SpecAugment and
-    worker seeds use generators derived from them, never the global ones; this rank's share. ``pin_memory``
-    for a run on CUDA (`legokit.train.trainer.pins_memory`)."""
+    """A DataLoader over length-bucketed batches; deterministic given (seed, epoch): order, SpecAugment,
+    waveform augmentation and worker seeds use generators derived from them, never the global ones; this rank's
+    share. ``dataset`` may be one made by :func:`augmented` (else training wraps it here). ``pin_memory`` for
+    a run on CUDA (`legokit.train.trainer.pins_memory`)."""
     rank, world = distributed_info()
     sampler = BucketBatchSampler(dataset.lengths, cfg.max_tokens, cfg.max_batch_size, shuffle=train,
                                  seed=seed, rank=rank, world_size=world, max_length=cfg.max_length,
                                  tie_lengths=getattr(dataset, "tie_lengths", None))
     sampler.set_epoch(epoch)
-    if train and cfg.task == "asr" and cfg.augment is not None and cfg.augment.enabled:
-        dataset = AugmentedSpeech(dataset, cfg.train_dir, cfg.train_feats, cfg.augment, seed, epoch)
+    if train:
+        dataset = augmented(dataset, cfg, seed)
+        if isinstance(dataset, AugmentedSpeech):
+            dataset = dataset.for_epoch(seed, epoch)
     if cfg.task == "mt":
         collate = collate_text
     else:
@@ -408,8 +420,9 @@ def train(config: str | None, overrides: list[str], out_dir: Path) -> LegoModel:
     log.info("model: %.2fM parameters (%.2fM trained); %d training samples", n_params / 1e6, n_train / 1e6,
              len(data.train))
     seed, pin = cfg.train.seed, pins_memory(cfg.train.device)
+    train_set = augmented(data.train, cfg.data, seed)  # once per run, not once per epoch
     result = fit(model,
-                 lambda epoch: make_loader(data.train, cfg.data, True, seed, epoch, pin),
+                 lambda epoch: make_loader(train_set, cfg.data, True, seed, epoch, pin),
                  (lambda: make_loader(data.valid, cfg.data, False, seed, pin_memory=pin)) if data.valid is not None
                  else None,
                  cfg.optim, cfg.train, out_dir)

@@ -24,7 +24,7 @@ from legokit.data.features import FbankConfig
 from legokit.data.tokenizer import Tokenizer, train_tokenizer
 from legokit.errors import LegokitError
 from legokit.train.seeding import generator
-from legokit.workflows.experiment import DataConfig, make_loader
+from legokit.workflows.experiment import DataConfig, augmented, make_loader
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "asr"
 
@@ -121,8 +121,34 @@ def test_same_seed_same_augmented_batch_and_switches_off_is_the_dump(asr: dict) 
     assert any(not torch.equal(a["speech"], b["speech"]) for a, b in zip(first, other_epoch))
 
 
+def test_one_augmented_dataset_per_run_gives_each_epoch_the_same_batches(asr: dict, monkeypatch) -> None:
+    """Built once and handed to make_loader every epoch, the augmented dataset reads its data dir and noise
+    once, and each epoch's batches are those of a dataset built for that epoch alone (same seeding)."""
+    from legokit.data import augment
+
+    on = AugmentConfig(speed_perturb=[0.9, 1.1], noise_dir=str(asr["noise"]), reverb_prob=1.0)
+    expected = [_batches(asr, on, epoch=epoch) for epoch in range(3)]
+    reads: list[str] = []
+    read_dir, load_audio = augment.read_speech_dir, augment.load_audio
+    monkeypatch.setattr(augment, "read_speech_dir", lambda d: reads.append(str(d)) or read_dir(d))
+    monkeypatch.setattr(augment, "load_audio", lambda path, *a: reads.append(str(path)) or load_audio(path, *a))
+    cfg = DataConfig(task="asr", train_dir=str(asr["data"]), train_feats=asr["feats"], max_tokens=100000,
+                     augment=on)
+    train_set = augmented(SpeechDataset(asr["data"], asr["feats"], Tokenizer.load(asr["tok"])), cfg, 1)
+    for epoch in range(3):
+        got = list(make_loader(train_set, cfg, True, 1, epoch))
+        assert [b["ids"] for b in got] == [b["ids"] for b in expected[epoch]]
+        assert all(torch.equal(a["speech"], b["speech"]) for a, b in zip(got, expected[epoch]))
+    noise = str(asr["noise"] / "hum.wav")
+    assert reads.count(str(asr["data"])) == 1 and reads.count(noise) == 1, reads
+
+
 def test_a_tiny_asr_training_run_with_augmentation_runs(asr: dict, tmp_path: Path, monkeypatch) -> None:
+    from legokit.data import augment
+
     monkeypatch.setenv("LEGOKIT_NO_TQDM", "1")
+    built = []
+    monkeypatch.setattr(augment, "read_speech_dir", lambda d, read=augment.read_speech_dir: built.append(d) or read(d))
     overrides = ["data.task=asr", "model.encoder.input=speech", "model.encoder.ctc_head=true", "loss.ctc_weight=0.5",
                  "model.encoder.encoder.num_layers=1", "model.encoder.encoder.dim=16",
                  "model.encoder.encoder.num_heads=2", "model.encoder.encoder.ffn_dim=32",
@@ -135,6 +161,7 @@ def test_a_tiny_asr_training_run_with_augmentation_runs(asr: dict, tmp_path: Pat
                  "average_best=1"]
     assert main(["--log-level", "WARNING", "train", "--out-dir", str(tmp_path / "run"), *overrides]) == 0
     assert (tmp_path / "run" / "checkpoints" / "checkpoint_last.pt").is_file()
+    assert len(built) == 1  # the augmented dataset is made once for the two epochs
 
 
 def _catalogue(entries: list[tuple[bytes, bytes]]) -> bytes:
