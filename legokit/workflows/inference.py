@@ -226,7 +226,7 @@ class Model:
             pieces = [p for r in mine for p in r.tokens]
             keep = stitch([r.tokens for r in mine], starts, durations, chunk_overlap) if len(mine) > 1 else None
             tokens = pieces if keep is None else [pieces[k] for k in keep]
-            text = mine[0].text if keep is None else self.tokenizer.sp.DecodePieces(tokens)
+            text = mine[0].text if keep is None else self.tokenizer.sp.DecodePieces(tokens).strip()
             results.append(Result(text, tokens, sum(r.score for r in mine) / len(mine),
                                   spent | {"decode": sum(r.timings["decode"] for r in mine)}))
         return results
@@ -239,7 +239,8 @@ class Model:
                                                   self.lm_search):
             hyp: Hypothesis
             for utt, hyp in zip(ids, best, strict=True):
-                results[int(utt)] = Result(self.tokenizer.decode(hyp.tokens),
+                # stripped as a hyp file's "utt text" line is: the API and `legokit decode` give the same text
+                results[int(utt)] = Result(self.tokenizer.decode(hyp.tokens).strip(),
                                            [self.tokenizer.pieces[t] for t in hyp.tokens], float(hyp.score),
                                            {"decode": seconds / len(ids)})
         return results
