@@ -65,6 +65,7 @@ def test_espeak_asr_recipe_runs_every_stage_on_the_fixture_text(tmp_path: Path) 
     speakers = {name: set(read_kaldi_map(root / "data" / name / "utt2spk").values()) for name in TEST_SETS}
     assert speakers["test_festival"] == {"cmu_us_slt_arctic_hts"}, speakers
     assert speakers["test"] <= {"en-gb-x-gbcwmd+f4", "en-gb-x-gbclan+m7"}, speakers
+    assert speakers["test_variants"] <= {"en-us+m6", "en-gb+f4", "en-gb-scotland+m5", "en-029+m7", "en-gb-x-rp+f3"}
     assert len(read_kaldi_map(root / "data" / "train" / "text")) == 12 + 4
     arpa = (root / "data" / "lm" / "3gram.arpa").read_text()
     assert arpa.startswith("\\data\\\nngram 1=") and arpa.rstrip().endswith("\\end\\"), arpa[:200]
