@@ -54,6 +54,25 @@ FILE_SYSTEM_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT, err
                       errno.ENOTDIR, errno.ENOENT, errno.EEXIST, errno.ENAMETOOLONG, errno.ELOOP, errno.EMFILE}
 
 
+class CommandParser(argparse.ArgumentParser):
+    """A command's parser: KEY=VALUE overrides may come before, between and after the options
+    (`legokit train --config c.yaml --out-dir exp/x optim.lr=1e-3 train.seed=2`), as in fairseq and ESPnet,
+    instead of argparse's single block of positionals ("unrecognized arguments")."""
+
+    _intermixing = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        # argparse cannot intermix around sub-commands or a REMAINDER (`legokit queue ... -- CMD ARGS`)
+        fixed = any(a.nargs in (argparse.PARSER, argparse.REMAINDER) for a in self._actions)
+        if fixed or self._intermixing:  # parse_known_intermixed_args calls back into this method
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="legokit",
@@ -63,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"legokit {__version__}")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="verbosity of the log lines written to stderr")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
     sub.required = True
     for name, module_path in COMMANDS.items():
         try:

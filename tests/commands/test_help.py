@@ -75,3 +75,18 @@ def test_help_does_not_import_torch_and_compress_choices_agree() -> None:
     from legokit.workflows import compress
 
     assert (brick_compress.METHODS, brick_compress.PRUNE_SCOPES) == (compress.METHODS, compress.PRUNE_SCOPES)
+
+
+def test_overrides_may_come_before_between_and_after_options():
+    """`legokit train --config c --out-dir d k=v` (fairseq/ESPnet habit) parses; argparse alone rejected
+    overrides after an option that followed other overrides ("unrecognized arguments")."""
+    from legokit.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["train", "a.b=1", "--config", "c.yaml", "--out-dir", "exp/x", "c.d=2", "e=3"])
+    assert (args.config, str(args.out_dir), args.overrides) == ("c.yaml", "exp/x", ["a.b=1", "c.d=2", "e=3"])
+    args = parser.parse_args(["decode", "--model", "m.pt", "--data-dir", "d", "beam.beam_size=2", "--out", "h",
+                              "beam.nbest=1"])
+    assert args.overrides == ["beam.beam_size=2", "beam.nbest=1"] and str(args.out) == "h"
+    args = parser.parse_args(["tts", "train", "--out-dir", "exp/t", "train_utts=2", "--config", "c.yaml", "x=1"])
+    assert args.overrides == ["train_utts=2", "x=1"]
