@@ -48,7 +48,6 @@ def _recipe(tmp_path: Path) -> Path:
     return egs / RECIPE
 
 
-@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("espeak-ng") is None or not _festival_ready(),
                     reason="needs espeak-ng and Festival with its English voices (tools/install_system_deps.sh)")
