@@ -19,6 +19,7 @@ Usage::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import subprocess
@@ -105,7 +106,7 @@ def _speak_split(text_dir: Path, out: Path, voices: list[str], cfg, nj: int, job
         raise LegokitError(f"{text_dir / f'text.{cfg.speak}'}: no utterance left to speak after skipping {start} "
                            f"of {len(spoken)}")
     (out / "wav").mkdir(parents=True, exist_ok=True)
-    partial = out / ".partial"  # the options this split's wavs were spoken with, while it is unfinished
+    partial = out / ".partial"  # the options and text this split's wavs were spoken with, while it is unfinished
     resume = partial.is_file() and partial.read_text() == options
     write_atomic(options, partial)
     jobs, wav_scp, utt2spk = [], {}, {}
@@ -137,11 +138,21 @@ def _speak_split(text_dir: Path, out: Path, voices: list[str], cfg, nj: int, job
     return {"utterances": len(ids), "hours": round(sum(durations) / 3600, 3), "speakers": len(spk2utt)}
 
 
+def text_digest(text_dir: Path, cfg) -> str:
+    """sha256 of the spoken and the target text of a split: a split spoken from other text is spoken again."""
+    digest = hashlib.sha256()
+    for side in dict.fromkeys((cfg.speak, cfg.target)):
+        path = text_dir / f"text.{side}"
+        digest.update(path.read_bytes() if path.is_file() else b"")
+    return digest.hexdigest()
+
+
 def speak_splits(text_dir: Path | str, out_dir: Path | str, cfg, nj: int, force: bool,
                  job: Callable[[tuple], float], params: Callable[[str], tuple], name: str) -> dict[str, dict]:
     """Speak each split of `cfg.splits` with `job((text, wav, voice, *params(utt id), sample_rate))` (a
     module-level function: it runs in worker processes); test with `cfg.test_voices`, the others with
-    `cfg.voices`. A split is skipped when its ``.completed`` marker records the same options, unless `force`.
+    `cfg.voices`. A split is skipped when its ``.completed`` marker records the same options and text (digest),
+    unless `force`.
     `cfg` is a dataclass with voices, test_voices, sample_rate, speak, target, max_utts, skip_utts, splits."""
     shared = sorted(set(cfg.voices) & set(cfg.test_voices))
     if shared:
@@ -155,13 +166,18 @@ def speak_splits(text_dir: Path | str, out_dir: Path | str, cfg, nj: int, force:
             raise LegokitError(f"{src / f'text.{cfg.speak}'} does not exist; run `legokit prepare debian-mt` "
                                "(or debian-sum) first, or pick the spoken side with --speak")
         marker = out / ".completed"
-        if marker.exists() and not force and json.loads(marker.read_text())["options"] == options:
-            stats[split] = json.loads(marker.read_text())["stats"]
-            continue
+        text = text_digest(src, cfg)
+        if marker.exists() and not force:
+            done = json.loads(marker.read_text())
+            # a marker written before the text digest was recorded (no "text") counts as that text
+            if done["options"] == options and done.get("text", text) == text:
+                stats[split] = done["stats"]
+                continue
         voices = cfg.test_voices if split == "test" else cfg.voices
-        stats[split] = _speak_split(src, out, voices, cfg, nj, job, params, name, options)
+        stamp = json.dumps({"options": options, "text": text}, sort_keys=True)
+        stats[split] = _speak_split(src, out, voices, cfg, nj, job, params, name, stamp)
         log.info("%s %s: %s", name, split, stats[split])
-        marker.write_text(json.dumps({"options": options, "stats": stats[split]}))
+        marker.write_text(json.dumps({"options": options, "text": text, "stats": stats[split]}))
     return stats
 
 
@@ -169,7 +185,7 @@ def make_espeak_speech(text_dir: Path | str, out_dir: Path | str, cfg: EspeakCon
                        nj: int = 1, force: bool = False) -> dict[str, dict]:
     """Speak the splits of an MT-style dir into Kaldi speech dirs; return {split: counts}.
 
-    Each split is skipped when its ``.completed`` marker records the same options, unless `force`.
+    Each split is skipped when its ``.completed`` marker records the same options and text, unless `force`.
     """
     cfg = cfg or EspeakConfig()
     require_tool("espeak-ng", "synthesise speech", ESPEAK_HINT)

@@ -74,7 +74,7 @@ def make_festival_speech(text_dir: Path | str, out_dir: Path | str, cfg: Festiva
                          nj: int = 1, force: bool = False) -> dict[str, dict]:
     """Speak the splits of an MT-style dir with Festival into Kaldi speech dirs; return {split: counts}.
 
-    Each split is skipped when its ``.completed`` marker records the same options, unless `force`.
+    Each split is skipped when its ``.completed`` marker records the same options and text, unless `force`.
     """
     cfg = cfg or FestivalConfig()
     require_tool("text2wave", "synthesise speech with Festival", FESTIVAL_HINT)
