@@ -30,7 +30,10 @@ Decoding: the whole test set with joint CTC/attention beam search (beam 10, CTC 
 normalisation or bonus, each side's default batching: legokit batches utterances, ESPnet's asr_inference
 decodes one at a time): utterances/s of the whole command, output tokens, WER. Each side decodes the model
 it trained, so the hypotheses differ; tokens per utterance and ms per output token are reported beside
-utterances/s. The fp32 matmul ceiling is measured before and after, and the load average at every stage.
+utterances/s. legokit also decodes the test set with ESPnet's end detection added (beam.end_detect=3) and with
+no early stop (beam.early_stop=none, the reference of its exact stopping bound); each of those counts its
+hypotheses identical to the default's. The fp32 matmul ceiling is measured before and after, and the load
+average at every stage.
 
 Usage:
     .venv/bin/python benchmarks/asr_epoch_espnet.py            # 600 training utterances, 150 decoded
@@ -338,15 +341,21 @@ def legokit_train(args: argparse.Namespace, work: Path, spm: Path) -> dict:
     return {"features": feats, "train": train}
 
 
-def legokit_decode(args: argparse.Namespace, work: Path) -> dict:
+# legokit decodes the test set with its defaults, then with these stopping rules (docs/decoding.md):
+# ESPnet's end detection on top of the default, and no early stop at all (the reference of the exact bound)
+LEGOKIT_DECODE_VARIANTS = {"end_detect3": ["beam.end_detect=3"], "no_early_stop": ["beam.early_stop=none"]}
+
+
+def legokit_decode(args: argparse.Namespace, work: Path, variant: str = "", extra: tuple[str, ...] = ()) -> dict:
     side = work / "legokit"
-    hyp = side / "decode" / "hyp"
+    name = "decode" + (f"_{variant}" if variant else "")
+    hyp = side / name / "hyp"
     run = run_measured([str(LEGOKIT), "decode", "--model", str(side / "exp" / "model.pt"), "--data-dir",
                         str(work / "data" / "test"), "--feats", str(side / "dump" / "test" / "feats.scp"),
                         "--out", str(hyp), f"beam.beam_size={args.beam}", f"beam.ctc_weight={args.ctc_weight}",
-                        "beam.length_penalty=0.0", f"num_threads={args.threads}"],
-                       side / "log" / "decode.log", args.threads)
-    loop = re.search(r"decoded \d+ utterances .* in ([\d.]+) s", (side / "log" / "decode.log").read_text())
+                        "beam.length_penalty=0.0", f"num_threads={args.threads}", *extra],
+                       side / "log" / f"{name}.log", args.threads)
+    loop = re.search(r"decoded \d+ utterances .* in ([\d.]+) s", (side / "log" / f"{name}.log").read_text())
     return {**run, "hyp": hyp, "loop_s": float(loop.group(1)) if loop else None}
 
 
@@ -522,6 +531,14 @@ def drive(args: argparse.Namespace) -> dict:
         record["espnet"] = {"collect_stats": es["collect_stats"], "train": es["train"]}
     decode = legokit_decode(args, work)
     record["legokit"]["decode"] = {k: v for k, v in decode.items() if k != "hyp"} | score(work, decode["hyp"], spm)
+    default_hyps = read_map(decode["hyp"])
+    record["legokit"]["decode_variants"] = {}
+    for variant, extra in LEGOKIT_DECODE_VARIANTS.items():
+        other = legokit_decode(args, work, variant, tuple(extra))
+        hyps = read_map(other["hyp"])
+        record["legokit"]["decode_variants"][variant] = (
+            {k: v for k, v in other.items() if k != "hyp"} | score(work, other["hyp"], spm) | {
+                "overrides": extra, "identical_to_default": sum(hyps.get(u) == h for u, h in default_hyps.items())})
     if espnet:
         decode = espnet_decode(args, work, espnet)
         record["espnet"]["decode"] = {k: v for k, v in decode.items() if k != "hyp"} | score(work, decode["hyp"], spm)
@@ -567,6 +584,10 @@ def report(record: dict) -> str:
         ("decoding loop only (model loaded; from each toolkit's log)", "utterances/s",
          n["test"] / lk_dec["loop_s"] if lk_dec.get("loop_s") else None,
          n["test"] / es_dec["loop_s"] if es_dec.get("loop_s") else None, True),
+        *[(f"same, legokit with {' '.join(v['overrides'])} ({v['identical_to_default']}/{n['test']} hypotheses "
+            "identical to its default's)", "utterances/s", n["test"] / v["loop_s"] if v.get("loop_s") else None,
+            n["test"] / es_dec["loop_s"] if es_dec.get("loop_s") else None, True)
+          for v in lk.get("decode_variants", {}).values()],
         ("decoding RTF (whole command / audio)", "", lk_dec["wall_s"] / audio["test"],
          es_dec["wall_s"] / audio["test"] if es_dec else None, False),
         ("output tokens per utterance", "", lk_dec["output_tokens"] / n["test"],
