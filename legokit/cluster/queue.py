@@ -85,6 +85,16 @@ def parse_jobs(spec: str | None) -> list[int]:
     return list(range(int(match.group(1)), int(match.group(2)) + 1))
 
 
+def threads_per_job(parallel: int) -> dict[str, str]:
+    """The environment of ``parallel`` local jobs sharing this machine: OMP_NUM_THREADS = CPUs / jobs (at least
+    1) unless the user set it. Each torch process would otherwise start one thread per CPU: N jobs x N threads
+    on N cores spin-wait on each other and an update or a decode can take 10x longer (docs/performance.md)."""
+    env = dict(os.environ)
+    if parallel > 1 and "OMP_NUM_THREADS" not in env:
+        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // parallel))
+    return env
+
+
 def run_local(array: JobArray, indices: list[int], dry_run: bool = False) -> None:
     """Run the jobs ``indices`` as local processes, at most ``max_parallel`` at a time."""
     limit = array.max_parallel or os.cpu_count() or 1
@@ -93,10 +103,11 @@ def run_local(array: JobArray, indices: list[int], dry_run: bool = False) -> Non
             print(f"JOB={index}: {shlex.join(array.launch_line(index))} > {array.log_of(index)}")
         return
     pending, running = list(indices), []
+    env = threads_per_job(min(limit, len(indices)))
     try:
         while pending or running:
             while pending and len(running) < limit:
-                running.append(subprocess.Popen(array.wrapper(pending.pop(0), slurm=False)))
+                running.append(subprocess.Popen(array.wrapper(pending.pop(0), slurm=False), env=env))
             time.sleep(0.05)
             running = [proc for proc in running if proc.poll() is None]
     finally:

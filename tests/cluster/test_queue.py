@@ -95,3 +95,19 @@ def test_train_launch_lines() -> None:
     assert ('--nnodes "$SLURM_NNODES" --node_rank "$SLURM_NODEID" --rdzv_backend c10d --rdzv_endpoint "$0" '
             '--rdzv_id "$SLURM_JOB_ID" --nproc_per_node 4 "$@"') in multi[8]
     assert multi[9].endswith(":29400") and multi[10:] == ["-m", "legokit.cli", "train", "--out-dir", "exp/x"]
+
+
+def test_parallel_local_jobs_share_the_cpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Local jobs run side by side get OMP_NUM_THREADS = CPUs / jobs (torch would start one thread per CPU in
+    each: oversubscribed cores); a single job, or an OMP_NUM_THREADS the user set, is left alone."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    log = f"{tmp_path}/log/t.JOB.log"
+    show = ["sh", "-c", "echo threads=${OMP_NUM_THREADS:-unset}"]
+    assert main(["queue", "--cmd", "local", "--kind", "data", "--jobs", "JOB=1:4", log, "--", *show]) == 0
+    assert all("threads=2\n" in (tmp_path / "log" / f"t.{k}.log").read_text() for k in range(1, 5))
+    assert main(["queue", "--cmd", "local", "--kind", "data", "--jobs", "JOB=1:1", log, "--", *show]) == 0
+    assert "threads=unset\n" in (tmp_path / "log" / "t.1.log").read_text()
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert main(["queue", "--cmd", "local", "--kind", "data", "--jobs", "JOB=1:4", log, "--", *show]) == 0
+    assert "threads=3\n" in (tmp_path / "log" / "t.2.log").read_text()
