@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from helpers.datagen import write_speech_dir
 from robustness.conftest import toy_model, toy_tokenizers  # noqa: F401  (fixtures)
 
@@ -41,6 +42,7 @@ def asr_model(speech_data: tuple[Path, Path], tmp_path_factory: pytest.TempPathF
                                                         f"data.train_feats={feats}", f"data.valid_feats={feats}",
                                                         f"data.tgt_tokenizer={spm}"])
     experiment = load_data(cfg.data)
+    torch.manual_seed(0)  # the same weights whichever test builds this session fixture first
     built, loaded = build_model(cfg, experiment)
     export_bricks(built, experiment, out, training={}, loaded=loaded)
     return out
