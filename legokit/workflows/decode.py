@@ -7,6 +7,7 @@ needs nothing but the model and the data.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ class DecodeConfig:
     beam: BeamSearchConfig = field(default_factory=BeamSearchConfig)
     max_tokens: int = ranged(8000, "[1, inf)")  # batch budget: padded source tokens or frames
     max_batch_size: int | None = ranged(128, "[1, inf)")  # at most this many utterances per batch
-    num_threads: int | None = ranged(None, "[1, inf)")  # torch.set_num_threads (default: torch's choice)
+    num_threads: int | None = ranged(None, "[1, inf)")  # torch.set_num_threads, capped by OMP_NUM_THREADS
     device: str = "cpu"
     """Where the model, the beam search and CTC prefix scoring run: a torch device ("cpu", "cuda", "cuda:1",
     "mps") or "auto" (cuda if available, else cpu). `legokit decode --device` overrides it."""
@@ -89,13 +90,20 @@ def check_device(device: str) -> None:
         raise LegokitError(f"--device {device}: no such device on this machine (available: {', '.join(available)})")
 
 
+def thread_share(wanted: int) -> int:
+    """``wanted`` threads, at most OMP_NUM_THREADS when the environment sets it (a share of the machine)."""
+    share = os.environ.get("OMP_NUM_THREADS", "")
+    return min(wanted, int(share)) if share.isdigit() and int(share) > 0 else wanted
+
+
 def ready_model(bricks: list[Brick], cfg: DecodeConfig, device: torch.device | None = None
                 ) -> tuple[LegoModel, torch.device, torch.dtype]:
     """Bricks -> (eval-mode LegoModel on ``device``, else ``cfg.device`` resolved, in ``cfg.dtype``, the device,
-    the dtype); sets ``cfg.num_threads``."""
+    the dtype); sets ``cfg.num_threads``, capped by OMP_NUM_THREADS (`legokit queue` gives each of N parallel
+    local jobs CPUs / N: a config's 2 threads in each of 2 jobs on 2 cores made them spin-wait, 0.4 s -> 27 s)."""
     device, dtype = device or resolve_device(cfg.device), DTYPES[cfg.dtype]
     if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
+        torch.set_num_threads(thread_share(cfg.num_threads))
     model = compose(bricks, length_rate=None, allow_states=True)
     return model.eval().to(device, dtype=dtype), device, dtype
 

@@ -71,3 +71,18 @@ def test_the_device_is_resolved_once_per_decode(toy_model: Path, tmp_path: Path,
     assert main(_decode(toy_model / "model.pt", tmp_path / "hyp", "device=auto")) == 0
     assert calls == ["auto"]
     assert (tmp_path / "hyp").is_file()
+
+
+def test_config_threads_are_capped_by_the_jobs_share(monkeypatch) -> None:
+    """A decode config's num_threads is capped by OMP_NUM_THREADS, which `legokit queue` sets to each parallel
+    local job's share of the CPUs (2 jobs x a config's 2 threads on 2 cores spin-wait: 0.4 s -> 27 s measured)."""
+    from legokit.workflows.decode import thread_share
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert thread_share(2) == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    assert thread_share(2) == 2
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert thread_share(2) == 2
+    monkeypatch.setenv("OMP_NUM_THREADS", "garbage")
+    assert thread_share(3) == 3
