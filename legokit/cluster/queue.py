@@ -88,7 +88,7 @@ def parse_jobs(spec: str | None) -> list[int]:
 def threads_per_job(parallel: int) -> dict[str, str]:
     """The environment of ``parallel`` local jobs sharing this machine: OMP_NUM_THREADS = CPUs / jobs (at least
     1) unless the user set it. Each torch process would otherwise start one thread per CPU: N jobs x N threads
-    on N cores spin-wait on each other and an update or a decode can take 10x longer (docs/performance.md)."""
+    on N cores spin-wait on each other and an update or a decode can take 10x longer (docs/cluster.md, Threads)."""
     env = dict(os.environ)
     if parallel > 1 and "OMP_NUM_THREADS" not in env:
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // parallel))
