@@ -10,18 +10,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from legokit.config import check_ranges, ranged
+
 
 @dataclass
 class SpecAugConfig:
     """SpecAugment options; the defaults are the LibriSpeech "LD" policy without time warp."""
 
-    num_freq_masks: int = 2  # number of frequency masks per utterance
-    freq_mask_width: int = 27  # maximum width F of a frequency mask, in bins
-    num_time_masks: int = 2  # number of time masks per utterance
-    time_mask_width: int = 100  # maximum width T of a time mask, in frames
-    time_mask_ratio: float = 1.0  # a time mask covers at most this fraction p of the utterance
-    time_warp: int = 0  # maximum warp distance W in frames (0 = no time warp)
-    gain_db: float = 0.0  # random level change per utterance, uniform in [-gain_db, +gain_db] dB (0 = off)
+    num_freq_masks: int = ranged(2, "[0, inf)")  # number of frequency masks per utterance
+    freq_mask_width: int = ranged(27, "[0, inf)")  # maximum width F of a frequency mask, in bins
+    num_time_masks: int = ranged(2, "[0, inf)")  # number of time masks per utterance
+    time_mask_width: int = ranged(100, "[0, inf)")  # maximum width T of a time mask, in frames
+    time_mask_ratio: float = ranged(1.0, "[0, 1]")  # a time mask covers at most this fraction p of the utterance
+    time_warp: int = ranged(0, "[0, inf)")  # maximum warp distance W in frames (0 = no time warp)
+    gain_db: float = ranged(0.0, "[0, inf)")  # random level change per utterance, U(-gain_db, +gain_db) dB (0 = off)
 
 
 #: a gain of g dB multiplies the power spectrum by 10^(g/10): log-power mel features move by g * ln(10) / 10
@@ -69,10 +71,12 @@ def time_warp(x: torch.Tensor, lengths: torch.Tensor, window: int,
 
 class SpecAugment(nn.Module):
     """SpecAugment on (B, T, F) features with lengths (B,); identity in eval mode. Draws from ``generator``
-    (on the features' device) if given, else from torch's default generator."""
+    (on the features' device) if given, else from torch's default generator. A config value outside its range
+    (a negative width or gain, a time_mask_ratio outside [0, 1]) is refused here too, not only in YAML."""
 
     def __init__(self, cfg: SpecAugConfig) -> None:
         super().__init__()
+        check_ranges(cfg)
         self.cfg = cfg
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor,

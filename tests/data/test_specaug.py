@@ -1,6 +1,9 @@
+import pytest
 import torch
 
+from legokit.config import load_config
 from legokit.data.specaug import SpecAugConfig, SpecAugment, time_warp
+from legokit.errors import LegokitError
 
 
 def _ones(lengths):
@@ -74,3 +77,39 @@ def test_random_gain_is_what_scaling_the_waveform_does_to_fbank():
     cfg_gain = SpecAugConfig(num_freq_masks=0, num_time_masks=0, gain_db=10.0)
     assert not torch.equal(SpecAugment(cfg_gain).train()(x, lengths), x)
     assert torch.equal(SpecAugment(SpecAugConfig(num_freq_masks=0, num_time_masks=0)).train()(x, lengths), x)
+
+
+@pytest.mark.parametrize("override, interval", [
+    ("gain_db=-3", r"\[0, inf\)"),
+    ("num_freq_masks=-1", r"\[0, inf\)"),
+    ("freq_mask_width=-2", r"\[0, inf\)"),
+    ("num_time_masks=-1", r"\[0, inf\)"),
+    ("time_mask_width=-5", r"\[0, inf\)"),
+    ("time_mask_ratio=1.5", r"\[0, 1\]"),
+    ("time_mask_ratio=-0.1", r"\[0, 1\]"),
+    ("time_warp=-1", r"\[0, inf\)"),
+])
+def test_a_value_out_of_range_names_the_dotted_key_and_the_range(override: str, interval: str) -> None:
+    """A negative gain used to switch the gain off silently, a negative width to mask nothing: refused now."""
+    from legokit.workflows.experiment import ExperimentConfig
+
+    key, value = override.split("=")
+    with pytest.raises(LegokitError, match=rf"command line: key 'data.specaug.{key}' must be in {interval}, "
+                                           rf"got {value}"):
+        load_config(ExperimentConfig, None, ["data.task=asr", f"data.specaug.{override}"])
+    with pytest.raises(LegokitError, match=rf"key '{key}' must be in {interval}"):
+        SpecAugment(SpecAugConfig(**{key: float(value)}))  # the Python API refuses it as well
+
+
+def test_range_ends_are_accepted_and_a_yaml_error_names_the_file(tmp_path) -> None:
+    from legokit.workflows.experiment import ExperimentConfig
+
+    ends = ["data.specaug.gain_db=0", "data.specaug.time_mask_ratio=0", "data.specaug.num_time_masks=0",
+            "data.specaug.freq_mask_width=0", "data.specaug.time_warp=0"]
+    spec = load_config(ExperimentConfig, None, ends).data.specaug
+    assert (spec.gain_db, spec.time_mask_ratio, spec.num_time_masks) == (0.0, 0.0, 0)
+    assert load_config(ExperimentConfig, None, ["data.specaug.time_mask_ratio=1"]).data.specaug.time_mask_ratio == 1
+    conf = tmp_path / "train.yaml"
+    conf.write_text("data:\n  specaug: {num_freq_masks: 2, gain_db: -12}\n")
+    with pytest.raises(LegokitError, match=rf"{conf}: key 'data.specaug.gain_db' must be in \[0, inf\), got -12.0"):
+        load_config(ExperimentConfig, conf)
