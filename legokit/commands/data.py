@@ -1,5 +1,6 @@
-"""`legokit data split|merge-hyps|merge-feats|combine|export-kaldi`: split a data dir into N jobs' parts and merge
-their outputs; combine data dirs; export a feature dump as Kaldi feats.ark/feats.scp/cmvn.ark."""
+"""`legokit data split|merge-hyps|merge-feats|combine|augment|export-kaldi`: split a data dir into N jobs' parts and
+merge their outputs; combine data dirs; write a noisy/reverberant copy of a data dir; export a feature dump as Kaldi
+feats.ark/feats.scp/cmvn.ark."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ import argparse
 import logging
 from pathlib import Path
 
-from legokit.commands._types import positive_int
+from legokit.commands._types import finite_float, fraction, nonnegative_int, positive_float, positive_int
 from legokit.errors import LegokitError
 
 HELP = ("split a data dir for N jobs (DIR/splitN/k, as Kaldi) and merge the jobs' hypotheses or feature dumps; "
-        "combine data dirs; export a feature dump as Kaldi files")
+        "combine data dirs; write a noisy/reverberant copy of a data dir; export a feature dump as Kaldi files")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,11 +45,52 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     combine.add_argument("--normalise-text", action="store_true",
                          help="write `text` in the ASR scoring form (lower-case, punctuation removed, apostrophes "
                               "inside words kept) and the original in `text.cased`")
+    _augment_arguments(sub)
     export = sub.add_parser("export-kaldi", help="write a feature dump as Kaldi feats.ark, feats.scp (a real Kaldi "
                                                  "script file, which legokit's own feats.scp index is not) and "
                                                  "cmvn.ark, for Kaldi, ESPnet, lhotse or kaldiio")
     export.add_argument("dump", type=Path, metavar="DUMP", help="legokit feature dump: its directory or feats.scp")
     export.add_argument("out_dir", type=Path, metavar="OUT", help="output directory (not the dump itself)")
+
+
+def _augment_arguments(sub: argparse._SubParsersAction) -> None:
+    aug = sub.add_parser("augment", help="write OUT, a corrupted copy of a speech data dir (additive noise, synthetic "
+                                         "reverberation, speed perturbation; Kaldi's augment_data_dir.py and "
+                                         "reverberate_data_dir.py): OUT/wav/<utt>.wav, OUT/wav.scp, the other "
+                                         "Kaldi files copied",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    aug.add_argument("src", type=Path, metavar="SRC", help="source speech data dir (wav.scp, text, utt2spk, "
+                                                           "optional segments: OUT then has one wav per utterance)")
+    aug.add_argument("out", type=Path, metavar="OUT", help="output data dir (not SRC, not inside SRC)")
+    aug.add_argument("--noise-dir", default="", help="dir of noise recordings (*.wav/.flac/.ogg, e.g. from "
+                                                     "`legokit prepare debian-noise`); empty: no added noise")
+    aug.add_argument("--snr-db", nargs=2, type=finite_float, default=[10.0, 20.0], metavar=("LOW", "HIGH"),
+                     help="signal-to-noise ratio in dB, drawn uniformly from [LOW, HIGH] per utterance")
+    aug.add_argument("--noise-prob", type=fraction, default=1.0,
+                     help="fraction of utterances that get noise (with --noise-dir)")
+    aug.add_argument("--reverb-prob", type=fraction, default=0.0,
+                     help="fraction of utterances convolved with a synthetic room impulse response (length and "
+                          "RMS kept)")
+    aug.add_argument("--rt60", nargs=2, type=positive_float, default=[0.2, 0.8], metavar=("LOW", "HIGH"),
+                     help="reverberation time in seconds, drawn uniformly from [LOW, HIGH] per reverberated utterance")
+    aug.add_argument("--speed", nargs="+", type=positive_float, default=[], metavar="F",
+                     help="speed factors, one drawn per utterance (tempo and pitch change, length / F); none: off")
+    aug.add_argument("--seed", type=nonnegative_int, default=0,
+                     help="random seed; utterance u draws from (seed, 0, crc32(u)): the same seed gives "
+                          "byte-identical output")
+    aug.add_argument("--force", action="store_true", help="overwrite an OUT that already holds a data dir")
+
+
+def _augment(args: argparse.Namespace) -> dict:
+    from legokit.data.augment import AugmentConfig
+    from legokit.data.corrupt import augment_data_dir
+
+    for name, (low, high) in (("--snr-db", args.snr_db), ("--rt60", args.rt60)):
+        if low > high:
+            raise LegokitError(f"{name} {low:g} {high:g}: expected LOW <= HIGH")
+    cfg = AugmentConfig(speed_perturb=args.speed, noise_dir=args.noise_dir, noise_prob=args.noise_prob,
+                        noise_snr_db=list(args.snr_db), reverb_prob=args.reverb_prob, rt60=list(args.rt60))
+    return augment_data_dir(args.src, args.out, cfg, seed=args.seed, force=args.force)
 
 
 def _parts(pattern: str, num: int) -> list[Path]:
@@ -73,6 +115,10 @@ def run(args: argparse.Namespace) -> int:
     elif args.action == "combine":
         count = split.combine_data_dirs(args.sources, args.out, args.normalise_text)
         logger.info("combined %d utterances of %d data dirs into %s", count, len(args.sources), args.out)
+    elif args.action == "augment":
+        stats = _augment(args)
+        logger.info("wrote %d corrupted utterances (%.3f h, %d scaled down from past full scale) and %s into %s",
+                    stats["utterances"], stats["hours"], stats["rescaled"], ", ".join(stats["copied"]), args.out)
     else:
         from legokit.data.kaldi_export import export_kaldi
 

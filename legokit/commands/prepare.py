@@ -10,6 +10,7 @@ from legokit.corpora.debian_mt import DEFAULT_SIZES, PAIRS, SOURCES, MTPrepConfi
 from legokit.corpora.debian_sum import SumPrepConfig, prepare_debian_sum
 from legokit.corpora.espeak import EspeakConfig, make_espeak_speech
 from legokit.corpora.festival import FestivalConfig, make_festival_speech
+from legokit.corpora.noise import PACKAGES as NOISE_PACKAGES
 from legokit.corpora.noise import prepare_noise
 from legokit.lock import lock_dir
 
@@ -79,8 +80,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _speech_output(fe, f, "text2wave")
 
     no = sub.add_parser("debian-noise", formatter_class=fmt,
-                        help="recorded noises (openttd-opensfx, CC-BY/CC-BY-SA/CC0) for data.augment.noise_dir")
+                        help="recorded noises from a Debian package (openttd-opensfx for data.augment.noise_dir, "
+                             "extremetuxracer-data for noisy test sets)")
     _common(no)
+    no.add_argument("--package", choices=list(NOISE_PACKAGES), default="openttd-opensfx",
+                    help="package of recordings: " + "; ".join(f"{k}: {v.about}" for k, v in NOISE_PACKAGES.items()))
     no.add_argument("--sample-rate", type=positive_int, default=16000, help="output sample rate in Hz")
 
     sm = sub.add_parser("debian-sum", formatter_class=fmt,
@@ -121,7 +125,7 @@ def _run(args: argparse.Namespace) -> int:
                              max_utts=args.max_utts, skip_utts=args.skip_utts, splits=args.splits)
         stats = make_festival_speech(args.text_dir, args.out, cfg, nj=args.nj, force=args.force)
     elif args.dataset == "debian-noise":
-        stats = prepare_noise(args.out, args.download_dir, args.sample_rate)
+        stats = prepare_noise(args.out, args.download_dir, args.sample_rate, package=args.package)
     else:
         cfg = SumPrepConfig(min_words=args.min_words, max_words=args.max_words, max_docs=args.max_docs,
                             valid_size=args.valid_size, test_size=args.test_size,
