@@ -43,7 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print the scores as one JSON object on the last line")
     parser.add_argument("--compare", metavar="HYP_B", default=None,
                         help="a second system's hypotheses: paired bootstrap resampling (Koehn, 2004) of --hyp "
-                             "against them, printing both scores, the difference with its 95%% interval and p")
+                             "against them, printing both scores, the difference with its 95%% interval and p, "
+                             "and each system's number of missing hypotheses (with --kaldi: reference ids without "
+                             "one, scored as empty; also 'missing_a'/'missing_b' in every JSON record)")
     parser.add_argument("--bootstrap-samples", type=positive_int, default=1000,
                         help="resamples of the test set for --compare")
     parser.add_argument("--seed", type=nonnegative_int, default=12345,
@@ -84,14 +86,19 @@ def run(args: argparse.Namespace) -> int:
 
 def run_compare(args: argparse.Namespace) -> int:
     """--compare: paired bootstrap of --hyp (A) against --compare (B) on the same references. With --kaldi a
-    reference id missing from either file is scored as an empty hypothesis of that system (read_pair warns)."""
-    ids, refs, hyps_a = read_pair(args.ref, args.hyp, kaldi=args.kaldi, missing=[] if args.kaldi else None)
-    ids_b, refs_b, hyps_b = read_pair(args.ref, args.compare, kaldi=args.kaldi, missing=[] if args.kaldi else None)
+    reference id missing from either file is scored as an empty hypothesis of that system (read_pair warns);
+    each system's count of them is printed (header and last table row) and in every JSON record."""
+    missing_a: list[str] = []
+    missing_b: list[str] = []
+    ids, refs, hyps_a = read_pair(args.ref, args.hyp, kaldi=args.kaldi, missing=missing_a if args.kaldi else None)
+    ids_b, refs_b, hyps_b = read_pair(args.ref, args.compare, kaldi=args.kaldi,
+                                      missing=missing_b if args.kaldi else None)
     assert ids == ids_b and refs == refs_b  # both aligned to the reference order
     results = paired_bootstrap(refs, hyps_a, hyps_b, selected_metrics(args), args.bootstrap_samples, args.seed)
-    print(f"A = {args.hyp}, B = {args.compare}: {len(refs)} segments, {args.bootstrap_samples} paired resamples\n")
-    print(format_results(results), end="")
-    records = [r.as_dict() for r in results]
+    print(f"A = {args.hyp}, B = {args.compare}: {len(refs)} segments, {args.bootstrap_samples} paired resamples; "
+          f"hypotheses missing (scored as empty, all words deleted): A {len(missing_a)}, B {len(missing_b)}\n")
+    print(format_results(results, missing=(len(missing_a), len(missing_b))), end="")
+    records = [{**r.as_dict(), "missing_a": len(missing_a), "missing_b": len(missing_b)} for r in results]
     if args.output:
         write_json(records, args.output)
     if args.json:

@@ -26,6 +26,8 @@ Stats = np.ndarray  # (N segments, K statistics)
 #: resamples and seed of `legokit score --compare` (its option defaults) and `legokit table reuse`: the same numbers
 BOOTSTRAP_SAMPLES = 1000
 BOOTSTRAP_SEED = 12345
+#: the last row of :func:`format_results` when given the systems' missing hypotheses
+MISSING_ROW = "missing hypotheses (scored as empty)"
 
 
 @dataclass
@@ -161,11 +163,15 @@ def bootstrap_statistics(stats_a: Stats, stats_b: Stats, corpus_score: Callable[
     return results
 
 
-def format_results(results: Sequence[PairedResult], name_a: str = "A", name_b: str = "B") -> str:
-    """A markdown table: metric, A, B, A − B with its 95% bootstrap interval, p."""
+def format_results(results: Sequence[PairedResult], name_a: str = "A", name_b: str = "B",
+                   missing: tuple[int, int] | None = None) -> str:
+    """A markdown table: metric, A, B, A − B with its 95% bootstrap interval, p. With ``missing`` (A's and B's
+    numbers of reference ids without a hypothesis, scored as empty), a last row gives them under A and B."""
     lines = [f"| metric | {name_a} | {name_b} | {name_a} − {name_b} | 95% interval | p |",
              "|---|---:|---:|---:|---|---:|"]
     for r in results:
         interval = f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
         lines.append(f"| {r.metric} | {r.a:.2f} | {r.b:.2f} | {r.delta:+.2f} | {interval} | {r.p:.3f} |")
+    if missing is not None:
+        lines.append(f"| {MISSING_ROW} | {missing[0]} | {missing[1]} | | | |")
     return "\n".join(lines) + "\n"

@@ -42,7 +42,9 @@ def _recipe(root, monkeypatch, asr_errors=ASR_ERRORS, mt_errors=MT_ERRORS):
 def _score_compare(metric, hyp_a, hyp_b, capsys):
     capsys.readouterr()
     assert main(["score", metric, "--ref", "data/text", "--hyp", hyp_a, "--compare", hyp_b, "--kaldi", "--json"]) == 0
-    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])[0]
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])[0]
+    assert (record.pop("missing_a"), record.pop("missing_b")) == (0, 0)  # the fixture's systems miss no id
+    return record
 
 
 def _table_line(text, start):

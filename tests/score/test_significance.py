@@ -78,8 +78,10 @@ def test_cli_compare_with_kaldi_files(tmp_path, capsys):
                  str(files["b"]), "--kaldi", "--bootstrap-samples", "50", "--output", str(out), "--json"]) == 0
     printed = capsys.readouterr().out
     assert ": 6 segments, 50 paired resamples" in printed and "| rouge1 |" in printed
+    assert "| missing hypotheses (scored as empty) | 0 | 0 | | | |" in printed  # none missing: said so too
     records = json.loads(printed.strip().splitlines()[-1])
     assert records == json.loads(out.read_text())
+    assert all(r["missing_a"] == r["missing_b"] == 0 for r in records)
     assert [r["metric"] for r in records] == ["rouge1", "rouge2", "rougeL"]
     assert records[0]["a"] == pytest.approx(compute(["rouge"], REFS, GOOD)["rouge1"])
 
@@ -91,11 +93,19 @@ def test_cli_compare_scores_a_missing_hypothesis_as_empty(tmp_path, capsys, capl
     ref.write_text("u1 gnu c compiler\nu2 yaml parser\n")
     a.write_text("u1 c compiler\nu2 parser\n")
     b.write_text("u1 c compiler\n")  # u2 missing
+    out = tmp_path / "sig.json"
     assert main(["score", "wer", "--ref", str(ref), "--hyp", str(a), "--compare", str(b), "--kaldi",
-                 "--bootstrap-samples", "20", "--json"]) == 0
-    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])[0]
+                 "--bootstrap-samples", "20", "--json", "--output", str(out)]) == 0
+    printed = capsys.readouterr().out
+    record = json.loads(printed.strip().splitlines()[-1])[0]
     assert record["a"] == pytest.approx(100 * 2 / 5) and record["b"] == pytest.approx(100 * 3 / 5)  # u2: 2 deletions
     assert f"1 of 2 reference ids have no hypothesis in {b}" in caplog.text
+    # the count is in what a reader of the printed table (stdout, e.g. RESULTS.md) and of the JSON sees, not
+    # only in the warning on stderr
+    assert "hypotheses missing (scored as empty, all words deleted): A 0, B 1" in printed.splitlines()[0]
+    assert "| missing hypotheses (scored as empty) | 0 | 1 | | | |" in printed.splitlines()
+    assert (record["missing_a"], record["missing_b"]) == (0, 1)
+    assert [(r["missing_a"], r["missing_b"]) for r in json.loads(out.read_text())] == [(0, 1)]
     b.write_text("u1 c compiler\nu3 parser\n")
     assert main(["score", "wer", "--ref", str(ref), "--hyp", str(a), "--compare", str(b), "--kaldi"]) == 2
     assert f"1 id(s) of {b} not in {ref}: u3" in capsys.readouterr().err
