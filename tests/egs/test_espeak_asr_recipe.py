@@ -1,6 +1,7 @@
 """egs/espeak_en/asr1 end to end, tiny: its run.sh with its own configs (conf/train_ctc_char.yaml shrunk by dotted
 overrides, conf/decode_lm.yaml as is) on the committed English text of tests/fixtures/lego instead of the Debian
-De-En text (local/data.sh --text_dir, no download), a handful of espeak-ng and Festival utterances per set:
+De-En text (local/data.sh --text_dir, no download), a handful of espeak-ng and Festival utterances per set, and
+test_reverb (data/test through a synthetic room; test_noisy needs a download, left out by --noise false):
 data -> features -> char tokenizer -> a few updates -> CTC prefix beam search with the word 3-gram LM -> WER/CER in
 RESULTS.md -> brick manifest. The recipe is copied into tmp_path (its data/, dump/, exp/ stay untouched).
 About 30 s on 2 idle cores (50 s with the cores shared), stage 1 (synthesis) and 2 (features) the bulk of it."""
@@ -21,7 +22,7 @@ from legokit.data.datadir import read_kaldi_map
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = "espeak_en/asr1"
 TEXT = ROOT / "tests" / "fixtures" / "lego"  # MT-style dir: train/valid/test text.en (written by its make_fixture.py)
-TEST_SETS = ("test", "test_variants", "test_festival")
+TEST_SETS = ("test", "test_variants", "test_festival", "test_reverb")
 DATA_ARGS = f"--text_dir {TEXT} --max_train 12 --festival_train 4 --max_eval 2 --noise false --nj 2"
 TINY = ("model.encoder.subsampling_channels=4 model.encoder.encoder.num_layers=1 model.encoder.encoder.dim=16 "
         "model.encoder.encoder.num_heads=2 model.encoder.encoder.ffn_dim=32 model.encoder.encoder.kernel_size=3 "
@@ -60,8 +61,9 @@ def test_espeak_asr_recipe_runs_every_stage_on_the_fixture_text(tmp_path: Path) 
                           env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
 
-    # stage 1: the three test sets, each voiced only by its held-out voices; the LM of the fixture's train text
+    # stage 1: the test sets, each voiced only by its held-out voices; the LM of the fixture's train text
     speakers = {name: set(read_kaldi_map(root / "data" / name / "utt2spk").values()) for name in TEST_SETS}
+    assert speakers["test_reverb"] == speakers["test"]
     assert speakers["test_festival"] == {"cmu_us_slt_arctic_hts"}, speakers
     assert speakers["test"] <= {"en-gb-x-gbcwmd+f4", "en-gb-x-gbclan+m7"}, speakers
     assert speakers["test_variants"] <= {"en-us+m6", "en-gb+f4", "en-gb-scotland+m5", "en-029+m7", "en-gb-x-rp+f3"}
@@ -73,7 +75,12 @@ def test_espeak_asr_recipe_runs_every_stage_on_the_fixture_text(tmp_path: Path) 
     assert set(counts) == {"1", "2", "3"} and all(len(sections[int(n)]) == int(c) for n, c in counts.items())
     words = {line.split("\t")[1] for line in sections[1]}
     assert {"the", "apple", "<s>", "</s>"} <= words and "." not in words  # the fixture's words, scoring form
-    assert not (root / "data" / "noise").exists()
+    assert not (root / "data" / "noise").exists() and not (root / "data" / "noise_test").exists()
+    assert not (root / "data" / "test_noisy").exists()
+    reverb = read_kaldi_map(root / "data" / "test_reverb" / "wav.scp")  # every utterance of test, its own audio
+    assert set(reverb) == set(read_kaldi_map(root / "data" / "test" / "wav.scp"))
+    assert all(Path(p).parent == (root / "data" / "test_reverb" / "wav").resolve() for p in reverb.values())
+    assert (root / "data" / "test_reverb" / "text").read_bytes() == (root / "data" / "test" / "text").read_bytes()
 
     exp = root / "exp" / "train_ctc_char"
     results = (exp / "RESULTS.md").read_text()
@@ -88,7 +95,7 @@ def test_espeak_asr_recipe_runs_every_stage_on_the_fixture_text(tmp_path: Path) 
         hyp = read_kaldi_map(exp / f"decode_{name}" / "hyp", allow_empty_value=True)
         assert len(ref) >= 2 and set(hyp) == set(ref), (name, sorted(hyp), sorted(ref))
     decode_log = (exp / "logs" / "stage5.decode.log").read_text()
-    assert decode_log.count("ctc_lm: loaded data/lm/3gram.arpa") == 3, decode_log  # conf/decode_lm.yaml
+    assert decode_log.count("ctc_lm: loaded data/lm/3gram.arpa") == len(TEST_SETS), decode_log  # conf/decode_lm.yaml
     brick = json.loads((exp / "bricks" / "encoder.json").read_text())  # stage 7: the encoder brick's manifest
     assert brick["kind"] == "encoder" and brick["output_interface"]["type"] == "vocabulary", brick
     assert brick["training"]["steps"] == 4 and len(brick["training"]["averaged"]) == 2, brick["training"]

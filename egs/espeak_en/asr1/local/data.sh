@@ -5,9 +5,12 @@
 #   data/test                espeak-ng's 2 unseen voices (en-gb-x-gbcwmd+f4, en-gb-x-gbclan+m7)
 #   data/test_festival       Festival's unseen voice cmu_us_slt_arctic_hts (a synthesizer family never heard)
 #   data/test_variants       5 unseen speaker variants of the training accents (en-us+m6, en-gb+f4, ...)
+#   data/test_noisy          data/test + Extreme Tux Racer noise (data/noise_test, never in training), SNR 5-15 dB
+#   data/test_reverb         data/test through a synthetic room impulse response, RT60 0.3-0.9 s
 #   data/lm/3gram.arpa       word 3-gram LM of the De-En training split's English side (conf/decode_lm.yaml)
 # Transcripts in `text` are in the ASR scoring form (lower-case, no punctuation; text.cased keeps the original):
-# neither synthesizer speaks case or punctuation. data/noise: recorded noises (openttd-opensfx) for data.augment.
+# neither synthesizer speaks case or punctuation. data/noise: recorded noises (openttd-opensfx) for data.augment;
+# data/noise_test: other recordings (extremetuxracer-data), only for test_noisy.
 # Options (`local/data.sh --help`; from run.sh: --data_args "..."): sizes, the text spoken, the noise recordings.
 # A tiny run on committed text, as tests/egs/test_espeak_asr_recipe.py does (no download):
 #   --text_dir ../../../tests/fixtures/lego --max_train 16 --festival_train 4 --max_eval 3 --noise false
@@ -16,7 +19,8 @@ max_train=10000              # espeak-ng training utterances
 festival_train=1500          # Festival training utterances (other sentences than espeak-ng's; 0: no Festival)
 max_eval=300                 # valid and test utterances per synthesizer (also the test_variants utterances)
 text_dir=""                  # speak this MT-style text dir (<split>/text.en) instead of the Debian De-En text
-noise=true                   # false: no data/noise (legokit prepare debian-noise downloads openttd-opensfx)
+noise=true                   # false: no data/noise, data/noise_test, data/test_noisy (no noise downloads)
+robust_tests=true            # false: no data/test_noisy, data/test_reverb (run.sh then leaves them out of test_sets)
 nj=2                         # parallel synthesizer processes
 . utils/parse_options.sh
 if [ -z "$text_dir" ]; then
@@ -44,3 +48,11 @@ legokit prepare espeak-speech --text-dir "$text_dir" --out data/espeak_variants 
 legokit data combine --normalise-text data/test_variants data/espeak_variants/test
 legokit lm train --text "$text_dir/train/text.en" --kaldi-text --order 3 --out data/lm/3gram.arpa
 [ "$noise" = false ] || legokit prepare debian-noise --out data/noise --download-dir downloads
+if [ "$robust_tests" = true ]; then  # every utterance corrupted, seed 7: the same sets on every machine
+    if [ "$noise" != false ]; then
+        legokit prepare debian-noise --package extremetuxracer-data --out data/noise_test --download-dir downloads
+        legokit data augment data/test data/test_noisy --noise-dir data/noise_test --snr-db 5 15 --noise-prob 1 \
+            --seed 7 --force
+    fi
+    legokit data augment data/test data/test_reverb --reverb-prob 1 --rt60 0.3 0.9 --seed 7 --force
+fi
