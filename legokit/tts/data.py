@@ -28,6 +28,10 @@ from legokit.tts.phones import WORD, PhonemizerConfig, phone_counts, phonemize, 
 log = logging.getLogger(__name__)
 
 PAD = "<pad>"
+#: the id of PAD in every phone inventory: :func:`build_inventory` puts it first, :func:`load_tts_model` refuses a
+#: model whose inventory does not, :func:`collate_tts` pads id sequences with 0 and the model's phone embedding
+#: takes it as padding_idx (its row stays zero and gets no gradient)
+PAD_ID = 0
 
 
 def dump_tts(data_dir: str | Path, out_dir: str | Path, lang: str, mel_cfg: MelConfig | None = None,
@@ -66,9 +70,15 @@ def load_dump(path: str | Path) -> dict:
                       keys=("ids", "phones", "mels", "lang", "mel"))
 
 
-def build_inventory(phone_lists: Sequence[Sequence[str]]) -> list[str]:
-    """Token inventory: padding (id 0), the word boundary (id 1), then the phones sorted."""
-    return [PAD, WORD] + sorted({p for utt in phone_lists for p in utt if p != WORD})
+def build_inventory(phone_lists: Sequence[Sequence[str]], where: str = "phone sequences") -> list[str]:
+    """Token inventory: padding (id PAD_ID = 0, by construction), the word boundary (id 1), then the phones
+    sorted. A phone spelled like the padding symbol is refused (it would be encoded as padding)."""
+    phones = {p for utt in phone_lists for p in utt}
+    if PAD in phones:
+        raise LegokitError(f"{where}: the phone {PAD!r} is the reserved padding symbol; expected IPA phones")
+    inventory = [PAD, WORD] + sorted(phones - {WORD})
+    assert inventory.index(PAD) == PAD_ID  # collate_tts pads with PAD_ID, the embedding's padding_idx
+    return inventory
 
 
 def phone_encoder(inventory: Sequence[str], phone_map: dict[str, str] | None, where: str, lang: str = "?",
@@ -117,9 +127,10 @@ class TTSDataset(torch.utils.data.Dataset):
 
 
 def collate_tts(samples: list[dict]) -> dict:
-    """Pad a list of samples into {"ids", "inputs", "input_lengths", "mel", "mel_lengths"}."""
+    """Pad a list of samples into {"ids", "inputs", "input_lengths", "mel", "mel_lengths"}; phone ids are
+    padded with PAD_ID, feature vectors and mels with zeros."""
     return {"ids": [s["id"] for s in samples],
-            "inputs": pad_sequence([s["inputs"] for s in samples], batch_first=True),
+            "inputs": pad_sequence([s["inputs"] for s in samples], batch_first=True, padding_value=PAD_ID),
             "input_lengths": torch.tensor([len(s["inputs"]) for s in samples]),
             "mel": pad_sequence([s["mel"] for s in samples], batch_first=True),
             "mel_lengths": torch.tensor([s["mel"].shape[0] for s in samples])}

@@ -37,6 +37,8 @@ from legokit.train.seeding import generator, seed_everything
 from legokit.train.trainer import fit, pins_memory
 from legokit.tts.audio import MelConfig, griffin_lim
 from legokit.tts.data import (
+    PAD,
+    PAD_ID,
     TTSDataset,
     build_inventory,
     collate_tts,
@@ -106,6 +108,11 @@ def load_tts_model(path: str | Path, payload: dict | None = None) -> TTSModel:
     keys = ("config", "state_dict", "inventory", "phone_map", "lang", "mel")
     ckpt = load_plain(path, what, remedy, keys) if payload is None else require_keys(payload, path, what, remedy, keys)
     model = AcousticModel(from_dict(AcousticConfig, ckpt["config"], str(path)))
+    inventory = ckpt["inventory"]
+    if model.cfg.input == "phones" and not (isinstance(inventory, list) and inventory[PAD_ID:PAD_ID + 1] == [PAD]):
+        start = inventory[:3] if isinstance(inventory, list) else inventory
+        raise LegokitError(f"{path}: the phone inventory must hold the padding symbol {PAD!r} at id {PAD_ID} "
+                           f"(the embedding's padding index), got {start!r}...")
     try:
         model.load_state_dict(ckpt["state_dict"])
     except (RuntimeError, TypeError, AttributeError) as err:
@@ -123,7 +130,7 @@ def _initial_model(cfg: TTSConfig, dump: dict) -> TTSModel:
                                f"{cfg.init} ({asdict(init.mel)}); dump the target data with the same options")
         phone_map = read_mapping(cfg.phone_map) if cfg.phone_map else {}
         return TTSModel(init.model, init.inventory, phone_map, dump["lang"], mel)
-    inventory = build_inventory(dump["phones"])
+    inventory = build_inventory(dump["phones"], f"{cfg.data.train}/dump.pt")
     model_cfg = from_dict(AcousticConfig, to_dict(cfg.model) | {"num_phones": len(inventory),
                                                                 "num_mels": mel.num_mels})
     model = AcousticModel(model_cfg)

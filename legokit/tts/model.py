@@ -27,6 +27,7 @@ from legokit.nn.dropout import Dropout
 from legokit.nn.positional import SinusoidalPositionalEncoding
 from legokit.nn.transformer import TransformerEncoder
 from legokit.tts.alignment import durations_from_path, length_regulate, maximum_path
+from legokit.tts.data import PAD_ID
 from legokit.tts.features import INPUT_DIM
 
 INPUTS = ("phones", "features")
@@ -82,7 +83,7 @@ class AcousticModel(nn.Module):
             raise LegokitError("model.num_phones must be set (>= 3) for input 'phones'")
         self.cfg = cfg
         d = cfg.dim
-        self.input_layer = (nn.Embedding(cfg.num_phones, d, padding_idx=0) if cfg.input == "phones"
+        self.input_layer = (nn.Embedding(cfg.num_phones, d, padding_idx=PAD_ID) if cfg.input == "phones"
                             else nn.Linear(INPUT_DIM, d))
         self.pos = SinusoidalPositionalEncoding(d, cfg.dropout)
         self.encoder = TransformerEncoder(cfg.encoder_layers, d, cfg.num_heads, cfg.ffn_dim, cfg.dropout)

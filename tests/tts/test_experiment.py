@@ -100,3 +100,22 @@ def test_init_with_other_mel_analysis_is_refused(dump_dir, tmp_path):
         load_tts_model(tmp_path / "missing.pt")
     with pytest.raises(LegokitError, match="legokit tts dump"):
         load_dump(tmp_path / "nodump")
+
+
+def test_a_model_whose_inventory_does_not_start_with_padding_is_refused(tmp_path):
+    """The phone embedding's padding index is PAD_ID: a model.pt whose inventory has another symbol there (not
+    written by `legokit tts train`) is refused in one line naming the file, not synthesised with a shifted
+    inventory."""
+    from legokit.tts.audio import MelConfig
+    from legokit.tts.data import PAD
+    from legokit.tts.experiment import TTSModel
+    from legokit.tts.model import AcousticConfig, AcousticModel
+
+    cfg = AcousticConfig(input="phones", num_phones=4, dim=16, encoder_layers=1, decoder_layers=1, ffn_dim=32,
+                         duration_channels=16, num_mels=8)
+    good, bad = tmp_path / "good.pt", tmp_path / "bad.pt"
+    TTSModel(AcousticModel(cfg), [PAD, WORD, "a", "b"], {}, "kk", MelConfig(num_mels=8)).save(good)
+    assert load_tts_model(good).inventory[0] == PAD
+    TTSModel(AcousticModel(cfg), ["a", WORD, PAD, "b"], {}, "kk", MelConfig(num_mels=8)).save(bad)
+    with pytest.raises(LegokitError, match=rf"{bad}: the phone inventory must hold the padding symbol '<pad>' at id 0"):
+        load_tts_model(bad)

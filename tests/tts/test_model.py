@@ -62,3 +62,32 @@ def test_config_errors():
         AcousticModel(AcousticConfig(input="chars"))
     with pytest.raises(LegokitError, match="num_phones"):
         AcousticModel(AcousticConfig(input="phones", num_phones=0))
+
+
+def test_padding_id_of_the_inventory_is_the_embeddings_padding_idx():
+    """The phone embedding's padding_idx is PAD_ID, where build_inventory always puts the padding symbol (even
+    when phones sort before '<pad>') and with which collate_tts pads: padding rows embed to zero, take no
+    gradient, and change nothing in the outputs of the real phones."""
+    from legokit.tts.data import PAD, PAD_ID, build_inventory, collate_tts, phone_encoder
+    from legokit.tts.phones import WORD
+
+    inventory = build_inventory([["!", "a", WORD, "'"], ["ʔ", "1", "b"]])
+    assert inventory[PAD_ID] == PAD and inventory.count(PAD) == 1 and inventory[1] == WORD
+    with pytest.raises(LegokitError, match=r"dump.pt: the phone '<pad>' is the reserved padding symbol"):
+        build_inventory([["a", PAD]], "dump.pt")
+    encode = phone_encoder(inventory, None, "test")
+    samples = [{"id": "u1", "inputs": encode(["a", WORD, "b"]), "mel": torch.zeros(4, 8)},
+               {"id": "u2", "inputs": encode(["'"]), "mel": torch.zeros(2, 8)}]
+    inputs = collate_tts(samples)["inputs"]
+    assert inputs[1, 1:].tolist() == [PAD_ID, PAD_ID] and PAD_ID not in inputs[0].tolist()
+
+    model = AcousticModel(AcousticConfig(input="phones", num_phones=len(inventory), **TINY)).eval()
+    assert model.input_layer.padding_idx == PAD_ID and not model.input_layer.weight[PAD_ID].any()
+    lengths = torch.tensor([3, 1])
+    h, _ = model.encode(inputs, lengths)
+    h_other_pad, _ = model.encode(inputs.masked_fill(inputs == PAD_ID, 5), lengths)
+    torch.testing.assert_close(h, h_other_pad)  # padding positions are masked whatever their id
+    model.train()
+    model(collate_tts([{**s, "mel": torch.randn(*s["mel"].shape)} for s in samples]))["loss"].backward()
+    grad = model.input_layer.weight.grad
+    assert not grad[PAD_ID].any() and grad[inputs[0, 0]].any()
