@@ -171,7 +171,8 @@ def reuse_rows(exp_root: str | Path) -> list[ReuseRow]:
 def _comparison_cell(result: PairedResult | str) -> str:
     if isinstance(result, str):
         return result.replace("|", "\\|")
-    return f"{result.delta:+.2f} [{result.ci_low:+.2f}, {result.ci_high:+.2f}] p={result.p:.3f}"
+    p = result.p_text
+    return f"{result.delta:+.2f} [{result.ci_low:+.2f}, {result.ci_high:+.2f}] p{' ' if p.startswith('<') else '='}{p}"
 
 
 def system_scores(exp_root: str | Path) -> list[tuple[str, dict[str, float]]]:

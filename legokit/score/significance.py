@@ -42,9 +42,17 @@ class PairedResult:
     ci_low: float
     ci_high: float
     p: float
+    samples: int = 0  # bootstrap resamples behind p (0: unknown)
 
     def as_dict(self) -> dict[str, float | str]:
         return asdict(self)
+
+    @property
+    def p_text(self) -> str:
+        """p for a table: "< 1/samples" when no resample flipped the sign (p = 0 only says p < 1/samples)."""
+        if self.p == 0 and self.samples > 0:
+            return f"< {1 / self.samples:.3g}"
+        return f"{self.p:.3f}"
 
 
 def _rouge_stats(refs: Sequence[str], hyps: Sequence[str]) -> Stats:
@@ -159,7 +167,7 @@ def bootstrap_statistics(stats_a: Stats, stats_b: Stats, corpus_score: Callable[
         flipped = deltas <= 0 if delta > 0 else deltas >= 0 if delta < 0 else np.ones_like(deltas, dtype=bool)
         low, high = np.percentile(deltas, [2.5, 97.5])
         results.append(PairedResult(key, float(full_a[key]), float(full_b[key]), float(delta), float(low),
-                                    float(high), float(flipped.mean())))
+                                    float(high), float(flipped.mean()), num_samples))
     return results
 
 
@@ -171,7 +179,7 @@ def format_results(results: Sequence[PairedResult], name_a: str = "A", name_b: s
              "|---|---:|---:|---:|---|---:|"]
     for r in results:
         interval = f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
-        lines.append(f"| {r.metric} | {r.a:.2f} | {r.b:.2f} | {r.delta:+.2f} | {interval} | {r.p:.3f} |")
+        lines.append(f"| {r.metric} | {r.a:.2f} | {r.b:.2f} | {r.delta:+.2f} | {interval} | {r.p_text} |")
     if missing is not None:
         lines.append(f"| {MISSING_ROW} | {missing[0]} | {missing[1]} | | | |")
     return "\n".join(lines) + "\n"

@@ -129,3 +129,14 @@ def test_means_bootstrap_of_per_segment_scores():
         paired_bootstrap_means({"mos": base}, {"mos": base[:39]})
     with pytest.raises(LegokitError, match="different score keys"):
         paired_bootstrap_means({"mos": base}, {"sig": base})
+
+
+def test_p_of_zero_is_printed_as_below_one_over_the_resamples():
+    """No resample flipping the sign says p < 1/samples, not p = 0: tables print "< 0.001" for 1,000."""
+    from legokit.score.significance import PairedResult, format_results
+
+    exact = PairedResult("wer", 30.0, 20.0, 10.0, 8.0, 12.0, 0.0, samples=1000)
+    assert exact.p_text == "< 0.001"
+    assert "| < 0.001 |" in format_results([exact])
+    assert PairedResult("wer", 30.0, 29.0, 1.0, -1.0, 3.0, 0.25, samples=1000).p_text == "0.250"
+    assert PairedResult("wer", 30.0, 20.0, 10.0, 8.0, 12.0, 0.0).p_text == "0.000"  # resamples unknown
