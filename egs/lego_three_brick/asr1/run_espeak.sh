@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Three-brick LegoNN ASR at demo size, on the data this repository can make offline (README.md, "Demo on
+# espeak-ng English"): the same composition as run.sh, each brick learned in a different model:
+#   brick 1  speech -> characters (interface A)   the CTC character Conformer of egs/espeak_en/asr1 (--asr_exp)
+#   brick 2  characters -> English pieces (B)     trained here on text only: the English side of the Debian De-En
+#                                                 training split, its ASR form (lower-case, no punctuation) read
+#                                                 as one-hot marginals over A, its cased form in B pieces as target
+#   brick 3  English pieces -> English text       the decoder of egs/lego_reuse/lego1's demo De-En LegoNN model
+#                                                 (--de_en_exp, --en_tokenizer)
+# composed with `legokit compose`, decoded zero-shot, fine-tuned briefly on the espeak_en training speech,
+# decoded again, and scored against the espeak_en model itself (brick 1's experiment: its hypotheses with the
+# word LM and greedy, which egs/espeak_en/asr1 decoded) with paired bootstrap (`legokit score wer --compare`).
+#   ./run_espeak.sh                        needs egs/espeak_en/asr1 run (data, dump, the experiment) and
+#                                          egs/lego_reuse/lego1's de_en_lego (`make demo`)
+# Nothing is written in the espeak_en or lego_reuse recipe dirs; everything goes to $expdir and data/espeak.
+# shellcheck source-path=SCRIPTDIR
+. utils/common.sh  # strict mode, path.sh, db.sh, stage.sh; the options stage, stop_stage, force, expdir
+expdir=exp/espeak
+
+conf=conf/espeak                 # config set: middle, finetune, decode_asr (.yaml)
+espeak_dir=../../espeak_en/asr1  # the espeak_en recipe: data/text (De-En text), data/<set>, dump/<set>
+asr_exp=../../espeak_en/asr1/exp/train_ctc_char_6k  # brick 1 (bricks/encoder.brick) and the baseline system
+asr_tokenizer=../../espeak_en/asr1/data/tokenizers/text.model  # brick 1's character vocabulary (interface A)
+baseline_hyps="decode_{set}/hyp greedy/hyp_{set}"  # the baseline's hypotheses in asr_exp ({set}: test set),
+                                                   # one per decoding (here: with the word LM, greedy)
+baseline_names="lm greedy"       # names of those decodings in RESULTS.md, in the same order
+de_en_exp=../../lego_reuse/lego1/exp/de_en_lego  # a De-En LegoNN experiment: brick 3 is its bricks/decoder.brick
+en_tokenizer=../../lego_reuse/lego1/data/tokenizers/en.model  # its English pieces model (interface B)
+test_sets="test test_variants test_festival"  # espeak_en test sets to decode and score
+train_args=""                    # extra dotted overrides for both legokit train runs
+help_message="Usage: $0 [options]
+Three-brick LegoNN ASR at demo size: espeak_en's character CTC encoder -> characters->English pieces brick
+(trained here on text) -> the demo De-En LegoNN decoder. Stages: 1 brick 2's text data, 2 brick 2, 3 compose
+(zero-shot), 4 fine-tune the composed model on the espeak_en training speech, 5 decode, 6 score against the
+espeak_en model (paired bootstrap) into \$expdir/RESULTS.md."
+
+. utils/parse_options.sh
+recipe_start
+
+[ -d "$conf" ] || { log "no config set $conf (see --conf)"; exit 1; }
+for f in "$asr_exp/bricks/encoder.brick" "$asr_tokenizer" "$de_en_exp/bricks/decoder.brick" "$en_tokenizer"; do
+    [ -f "$f" ] || { log "missing $f (see --asr_exp, --asr_tokenizer, --de_en_exp, --en_tokenizer)"; exit 1; }
+done
+text=data/espeak/en_text
+zeroshot=$expdir/three_brick_zeroshot
+finetune=$expdir/three_brick_finetune
+
+text_data() {  # brick 2's parallel text: text.asr (the ASR form brick 1 writes) -> text.en (cased, B pieces)
+    local split
+    for split in train valid; do
+        mkdir -p "$text/$split"
+        cp "$espeak_dir/data/text/$split/text.en" "$text/$split/text.en"
+        python3 local/espeak/asr_normalise.py "$text/$split/text.en" "$text/$split/text.asr"
+    done
+}
+
+train() {  # train NAME CONFIG ARGS...: legokit train into $expdir/NAME
+    local name=$1 config=$2
+    shift 2
+    # shellcheck disable=SC2086  # train_args is a word list
+    queue train "$expdir/$name/log/train.log" -- legokit train --config "$config" --out-dir "$expdir/$name" "$@" \
+        $train_args
+}
+
+decode_all() {  # hyp.cased: the decoder's English; hyp: its ASR form, scored against data/<set>/text
+    local sys set dir
+    for sys in three_brick_zeroshot three_brick_finetune; do
+        for set in $test_sets; do
+            dir=$expdir/$sys/decode_$set
+            queue decode "$dir/log/decode.log" -- legokit decode --model "$expdir/$sys/model.pt" \
+                --data-dir "$espeak_dir/data/$set" --feats "$espeak_dir/dump/$set/feats.scp" \
+                --config "$conf/decode_asr.yaml" --out "$dir/hyp.cased" --device "$decode_device"
+            python3 local/espeak/asr_normalise.py "$dir/hyp.cased" "$dir/hyp"
+        done
+    done
+}
+
+score_all() {
+    local sys set name hyp
+    local -a names hyps
+    read -r -a names <<<"$baseline_names"
+    read -r -a hyps <<<"$baseline_hyps"
+    [ ${#names[@]} -eq ${#hyps[@]} ] || { log "--baseline_names and --baseline_hyps differ in length"; exit 1; }
+    for sys in three_brick_zeroshot three_brick_finetune; do
+        for set in $test_sets; do
+            legokit results --exp-dir "$expdir/$sys" --test-set "$set" --ref "$espeak_dir/data/$set/text" \
+                --hyp "$expdir/$sys/decode_$set/hyp" --kaldi --metrics wer,cer --utt2spk "$espeak_dir/data/$set/utt2spk"
+        done
+    done
+    {
+        echo "# Three-brick LegoNN ASR (demo) vs the espeak_en model $asr_exp"
+        echo
+        echo "WER / CER; baseline decodings: ${baseline_names} (${baseline_hyps}, in $asr_exp)."
+        echo
+        legokit results --compare "$zeroshot" "$finetune"
+        for set in $test_sets; do
+            echo
+            echo "## $set: paired bootstrap (A = three-brick, B = baseline; A - B < 0: three-brick better)"
+            for sys in three_brick_zeroshot three_brick_finetune; do
+                for k in "${!names[@]}"; do
+                    hyp=$asr_exp/${hyps[k]//\{set\}/$set}
+                    echo
+                    echo "### $sys vs baseline (${names[k]})"
+                    echo
+                    legokit score wer --kaldi --ref "$espeak_dir/data/$set/text" \
+                        --hyp "$expdir/$sys/decode_$set/hyp" --compare "$hyp"
+                done
+            done
+        done
+    } >"$expdir/RESULTS.md"
+}
+
+run_stage 1 text_data --env espeak_dir -- text_data
+run_stage 2 brick2_middle --config "$conf/middle.yaml" -- train middle "$conf/middle.yaml" data.task=mt \
+    data.src_lang=asr data.tgt_lang=en data.train_dir="$text/train" data.valid_dir="$text/valid" \
+    data.src_tokenizer="$asr_tokenizer" data.tgt_tokenizer="$en_tokenizer"
+run_stage 3 compose --env asr_exp --env de_en_exp -- legokit compose "$asr_exp/bricks/encoder.brick" \
+    "$expdir/middle/bricks/encoder.brick" "$de_en_exp/bricks/decoder.brick" -o "$zeroshot/model.pt"
+# The decoder was trained on cased English with punctuation: the fine-tuning targets are the cased transcripts.
+run_stage 4 finetune --config "$conf/finetune.yaml" -- train three_brick_finetune "$conf/finetune.yaml" \
+    model.init_model="$zeroshot/model.pt" data.task=asr data.train_dir="$espeak_dir/data/train" \
+    data.valid_dir="$espeak_dir/data/valid" data.train_feats="$espeak_dir/dump/train/feats.scp" \
+    data.valid_feats="$espeak_dir/dump/valid/feats.scp" data.target_file=text.cased \
+    data.tgt_tokenizer="$en_tokenizer"
+run_stage 5 decode --config "$conf/decode_asr.yaml" --env test_sets -- decode_all
+run_stage 6 score --env test_sets --env baseline_hyps --env baseline_names -- score_all
+
+[ ! -f "$expdir/RESULTS.md" ] || cat "$expdir/RESULTS.md"
+log "done: table in $expdir/RESULTS.md"

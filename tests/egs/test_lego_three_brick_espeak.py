@@ -1,0 +1,138 @@
+"""egs/lego_three_brick/asr1/run_espeak.sh end to end, tiny: a stand-in for the espeak_en recipe (the committed
+English text of tests/fixtures/lego as its De-En text, a few utterances of synthetic tones as its speech, a
+character CTC encoder trained for 2 updates as brick 1, baseline hypotheses) and for egs/lego_reuse/lego1's De-En
+LegoNN model (2 updates on the fixture), then every stage of run_espeak.sh with 2-update trainings: brick 2 on
+text, compose, fine-tune, decode, score with paired bootstrap into RESULTS.md. The recipe is copied into tmp_path
+(its data/ and exp/ stay untouched). About 60-90 s with the cores shared (a dozen legokit processes)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+from helpers.datagen import tone
+from helpers.toy_lego import ARCH, DECODER, FIXTURE
+
+from legokit.corpora.text import asr_normalise
+from legokit.data.datadir import read_kaldi_map
+from legokit.data.fbank_config import FbankConfig
+from legokit.data.featdump import dump_features
+from legokit.data.tokenizer import train_tokenizer
+from legokit.lego.loading import load_bricks
+from legokit.workflows.experiment import train
+
+ROOT = Path(__file__).resolve().parents[2]
+RECIPE = "lego_three_brick/asr1"
+STEPS = ["train.max_epochs=1", "train.max_steps=2", "train.valid_interval=1", "train.save_interval_steps=1",
+         "train.log_interval=1", "train.keep_best=1", "average_best=1", "train.num_threads=1"]
+SPEECH = ["data.task=asr", "model.encoder.input=speech", "model.encoder.subsampling_channels=4",
+          "model.encoder.encoder.kind=conformer", "model.encoder.encoder.num_layers=1",
+          "model.encoder.encoder.dim=16", "model.encoder.encoder.num_heads=2", "model.encoder.encoder.ffn_dim=32",
+          "model.encoder.encoder.kernel_size=3", "model.decoder=null", "data.max_batch_size=4"]
+
+
+def _speech_dir(data: Path, split: str, sentences: dict[str, str]) -> None:
+    """A speech data dir of synthetic tones (2-2.6 s: 50+ encoder frames, room for CTC over ~30 characters):
+    text (ASR form), text.cased (the sentence), utt2spk, wav.scp."""
+    (data / split / "wav").mkdir(parents=True)
+    lines: dict[str, list[str]] = {"text": [], "text.cased": [], "utt2spk": [], "wav.scp": []}
+    for i, (key, sentence) in enumerate(sorted(sentences.items())):
+        utt = f"spk{i % 2}-{key}"
+        wav = data / split / "wav" / f"{utt}.wav"
+        sf.write(wav, tone(2.0 + 0.2 * (i % 4), 200.0 + 50 * i, seed=i), 16000)
+        lines["text"].append(f"{utt} {asr_normalise(sentence)}")
+        lines["text.cased"].append(f"{utt} {sentence}")
+        lines["utt2spk"].append(f"{utt} spk{i % 2}")
+        lines["wav.scp"].append(f"{utt} {wav}")
+    for name, rows in lines.items():
+        (data / split / name).write_text("\n".join(rows) + "\n")
+
+
+def _espeak_stand_in(root: Path) -> tuple[Path, Path]:
+    """An espeak_en-like recipe dir (data/text, data/<split>, dump/<split>, a brick-1 experiment with baseline
+    hypotheses) under ``root``; returns it and its experiment."""
+    data = root / "data"
+    for split in ("train", "valid"):
+        (data / "text" / split).mkdir(parents=True)
+        shutil.copy(FIXTURE / split / "text.en", data / "text" / split / "text.en")
+    sentences = read_kaldi_map(FIXTURE / "train" / "text.en")
+    keys = sorted(sentences)
+    splits = {"train": keys[:8], "valid": keys[8:10], "test": keys[10:12]}
+    for split, chosen in splits.items():
+        _speech_dir(data, split, {k: sentences[k] for k in chosen})
+        dump_features(data / split, root / "dump" / split, FbankConfig(), progress=False)
+    train_tokenizer([str(data / "train" / "text"), str(data / "valid" / "text")], str(data / "char"), 100,
+                    model_type="char", kaldi_text=True)
+    exp = root / "exp" / "asr"
+    train(None, SPEECH + STEPS + [f"data.train_dir={data / 'train'}", f"data.valid_dir={data / 'valid'}",
+                                  f"data.train_feats={root / 'dump' / 'train' / 'feats.scp'}",
+                                  f"data.valid_feats={root / 'dump' / 'valid' / 'feats.scp'}",
+                                  f"data.tgt_tokenizer={data / 'char'}.model"], exp)
+    reference = (data / "test" / "text").read_text().splitlines()
+    (exp / "decode_test").mkdir()
+    (exp / "decode_test" / "hyp").write_text("\n".join(reference) + "\n")  # the "LM" baseline: perfect
+    (exp / "greedy").mkdir()
+    (exp / "greedy" / "hyp_test").write_text("\n".join(line.split(" ", 1)[0] for line in reference) + "\n")
+    return root, exp
+
+
+def _de_en_stand_in(root: Path) -> tuple[Path, Path]:
+    """A De-En LegoNN experiment on the fixture (2 updates); returns it and its English tokenizer."""
+    for lang, size in (("en", 29), ("de", 31)):
+        train_tokenizer([str(FIXTURE / "train" / f"text.{lang}")], str(root / lang), size, model_type="word",
+                        kaldi_text=True)
+    exp = root / "de_en_lego"
+    train(None, ARCH + DECODER + STEPS + ["data.src_lang=de", "data.tgt_lang=en",
+                                          f"data.train_dir={FIXTURE / 'train'}", f"data.valid_dir={FIXTURE / 'valid'}",
+                                          f"data.src_tokenizer={root / 'de'}.model",
+                                          f"data.tgt_tokenizer={root / 'en'}.model"], exp)
+    return exp, root / "en.model"
+
+
+@pytest.mark.long
+def test_three_brick_espeak_demo_runs_every_stage(tmp_path: Path) -> None:
+    espeak, asr_exp = _espeak_stand_in(tmp_path / "espeak")
+    de_en_exp, en_tokenizer = _de_en_stand_in(tmp_path / "lego_reuse")
+    egs = tmp_path / "egs"
+    egs.mkdir()
+    (egs / "TEMPLATE").symlink_to(ROOT / "egs" / "TEMPLATE")
+    recipe = egs / RECIPE
+    shutil.copytree(ROOT / "egs" / RECIPE, recipe, symlinks=True,
+                    ignore=shutil.ignore_patterns("data", "dump", "exp", "downloads", ".lock*"))
+    env = {k: v for k, v in os.environ.items() if k != "LEGOKIT_LOCK"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["VIRTUAL_ENV"] = sys.prefix
+    env["OMP_NUM_THREADS"] = "1"
+    args = ["--espeak_dir", espeak, "--asr_exp", asr_exp, "--asr_tokenizer", espeak / "data" / "char.model",
+            "--de_en_exp", de_en_exp, "--en_tokenizer", en_tokenizer, "--test_sets", "test",
+            "--train_args", " ".join(STEPS)]
+    proc = subprocess.run(["./run_espeak.sh", *map(str, args)], cwd=recipe, env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+
+    exp = recipe / "exp" / "espeak"
+    source = read_kaldi_map(recipe / "data" / "espeak" / "en_text" / "train" / "text.asr")
+    assert source["train-0000"] == "the dog finds a red house", source["train-0000"]  # the ASR form, no "."
+    assert [b.kind for b in load_bricks(exp / "three_brick_zeroshot" / "model.pt")] == ["encoder", "encoder",
+                                                                                           "decoder"]
+    ref = read_kaldi_map(espeak / "data" / "test" / "text")
+    for system in ("three_brick_zeroshot", "three_brick_finetune"):
+        hyp = read_kaldi_map(exp / system / "decode_test" / "hyp", allow_empty_value=True)
+        assert set(hyp) == set(ref), (system, sorted(hyp))
+        assert all(text == asr_normalise(text) for text in hyp.values()), hyp  # scored in the ASR form
+    results = (exp / "RESULTS.md").read_text()
+    assert "| three_brick_zeroshot/test |" in results and "| three_brick_finetune/test |" in results, results
+    tables = results.split("### ")[1:]
+    assert [t.splitlines()[0] for t in tables] == [f"three_brick_{s} vs baseline ({b})" for s in ("zeroshot",
+                                                                                                     "finetune")
+                                                   for b in ("lm", "greedy")], results
+    for table in tables:  # the baseline column: the perfect "LM" hypotheses 0, the empty "greedy" ones 100
+        row = next(line for line in table.splitlines() if line.startswith("| wer |"))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert float(cells[2]) == (0.0 if "(lm)" in table.splitlines()[0] else 100.0), row
+        assert 0 <= float(cells[-1]) <= 1, row  # p
