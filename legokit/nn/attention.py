@@ -253,6 +253,16 @@ def rel_shift(scores: torch.Tensor) -> torch.Tensor:
     return flat.unflatten(-1, (length, width))[..., :length]
 
 
+def rel_shift_view(scores: torch.Tensor) -> torch.Tensor:
+    """:func:`rel_shift` without the padded copy: a strided view of (contiguous) ``scores`` whose row i starts
+    at column r - i, i.e. element (i, j) is scores[..., i, r + j - i]. The same values; the view shares
+    ``scores``' memory (rows overlap none of each other's elements), so it is for inference, not autograd."""
+    length, width = scores.shape[-2:]
+    scores = scores.contiguous()
+    return scores.as_strided((*scores.shape[:-2], length, length), (*scores.stride()[:-2], width - 1, 1),
+                             scores.storage_offset() + width // 2)
+
+
 class RelPositionMultiHeadAttention(MultiHeadAttention):
     """Self-attention with relative positions (Transformer-XL; ESPnet's Conformer), full or restricted.
 
@@ -284,6 +294,9 @@ class RelPositionMultiHeadAttention(MultiHeadAttention):
         k, v = self.project_kv(x, x)
         p = self.split_heads(self.linear_pos(pos).unsqueeze(0))  # (1, H, 2r + 1, Dh)
         scale = q.size(-1) ** -0.5
+        if (window is None and not self.training and not torch.is_grad_enabled()
+                and not torch.compiler.is_compiling()):  # inference: the same scores, fewer passes
+            return self._full_inference(q, k, v, p * scale, key_padding_mask)
         rel = torch.matmul(q + self.pos_bias_v.unsqueeze(1), p.transpose(-2, -1)) * scale  # (B, H, T, 2r + 1)
         q = q + self.pos_bias_u.unsqueeze(1)
         dropout_p = self.dropout if self.training else 0.0
@@ -293,6 +306,21 @@ class RelPositionMultiHeadAttention(MultiHeadAttention):
         else:
             out = restricted_attention(q, k, v, rel_reach(x.size(1), window), key_padding_mask, dropout_p,
                                        rel_scores=rel)
+        return self.out_proj(out.transpose(1, 2).flatten(2))
+
+    def _full_inference(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, p: torch.Tensor,
+                        key_padding_mask: torch.Tensor | None) -> torch.Tensor:
+        """Full attention in evaluation without autograd: q, k, v (B, H, T, Dh), p (1, H, 2T - 1, Dh) already scaled by
+        1/√Dh -> (B, T, D). The same scores as the training path with two passes fewer over the (B, H, T, 2T - 1)
+        positional scores: the scale is applied to p (exact when Dh is a power of 4, 1/√Dh then being a power of
+        2; else within rounding), the skew is a view, the padding -inf is written into it in place. The 12
+        self-attention modules of a d 256 Conformer over 40 length-bucketed test utterances, 1 CPU thread:
+        0.78 -> 0.61 s (benchmarks/asr_encoder_espnet.py)."""
+        rel = torch.matmul(q + self.pos_bias_v.unsqueeze(1), p.transpose(-2, -1))  # (B, H, T, 2T - 1)
+        bias = rel_shift_view(rel)  # (B, H, T, T), a view of rel
+        if key_padding_mask is not None:
+            bias = bias.masked_fill_(key_padding_mask[:, None, None, :], float("-inf"))
+        out = F.scaled_dot_product_attention(q + self.pos_bias_u.unsqueeze(1), k, v, attn_mask=bias)
         return self.out_proj(out.transpose(1, 2).flatten(2))
 
 

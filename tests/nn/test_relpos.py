@@ -184,3 +184,49 @@ def test_table_grows_beyond_its_initial_reach():
     assert grown.shape == (15, DIM)
     assert torch.allclose(grown[7], torch.tensor([0.0, 1.0] * (DIM // 2)))  # offset 0: sin 0, cos 0
     assert torch.allclose(grown[0, 0::2], -grown[14, 0::2]) and torch.allclose(grown[0, 1::2], grown[14, 1::2])
+
+
+def test_rel_shift_view_equals_rel_shift():
+    from legokit.nn.attention import rel_shift, rel_shift_view
+
+    for length in (1, 2, 7):
+        scores = torch.randn(2, 3, length, 2 * length - 1)
+        assert torch.equal(rel_shift_view(scores), rel_shift(scores))
+
+
+@pytest.mark.parametrize("grad_mode", [torch.no_grad, torch.inference_mode])
+@pytest.mark.parametrize("length", [1, 2, 9, 23])
+def test_inference_path_equals_reference_and_training_path(grad_mode, length):
+    """Without autograd in eval, full attention takes the view-skew path: the same outputs as the written-out
+    Transformer-XL score and as the computation it replaces (eval with autograd), padded rows included."""
+    attn = _module()
+    x = torch.randn(3, length, DIM, dtype=torch.float64)
+    padding = _padding([length, max(length // 2, 1), 0], length)  # the last utterance is all padding
+    pos = _pos(length)
+    with_grad = attn(x, pos, padding)
+    with grad_mode():
+        fast = attn(x, pos, padding)
+    torch.testing.assert_close(fast, with_grad, rtol=0, atol=1e-12, equal_nan=True)
+    real = ~padding.all(-1)
+    torch.testing.assert_close(fast[real], reference(attn, x, padding)[real])
+
+
+def test_speech_brick_inference_equals_training_path_computation():
+    """The speech brick in eval under inference_mode (cheaper subsampling and attention) gives, on every real
+    frame, the states of its eval forward with autograd (the training path's attention), with the training
+    path's Conv2d subsampling as well."""
+    torch.manual_seed(0)
+    cfg = EncoderBrickConfig(input="speech", feat_dim=20, encoder=EncoderConfig(
+        kind="conformer", num_layers=2, dim=DIM, num_heads=HEADS, ffn_dim=FFN, kernel_size=5, pos_enc="rel"))
+    brick = EncoderBrick(cfg, output_vocab_size=7).eval()
+    speech, lengths = torch.randn(3, 61, 20), torch.tensor([61, 40, 23])
+    reference_out = brick(speech, lengths)
+    brick.frontend.train()  # the Conv2d path of the subsampling (no dropout in it)
+    conv_path = brick(speech, lengths)
+    brick.frontend.eval()
+    with torch.inference_mode():
+        fast = brick(speech, lengths)
+    assert torch.equal(fast.lengths, reference_out.lengths)
+    for i, n in enumerate(fast.lengths.tolist()):
+        torch.testing.assert_close(fast.states[i, :n], reference_out.states[i, :n], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(fast.states[i, :n], conv_path.states[i, :n], rtol=1e-5, atol=1e-5)

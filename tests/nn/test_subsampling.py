@@ -51,3 +51,22 @@ def test_fewer_conv_channels_keep_shapes_and_cut_the_cost(factor):
     assert conv_params[1] < conv_params[0] / 10
     out_n.sum().backward()
     assert all(p.grad is not None for p in narrow.parameters())
+
+
+@pytest.mark.parametrize("factor", [4, 6, 8])
+@pytest.mark.parametrize("channels", [None, 16])
+def test_eval_path_equals_training_path_on_real_frames(factor, channels):
+    """In eval on CPU each utterance is subsampled alone (first conv as a patch matmul, channels-last): the
+    training path's outputs on every real frame, zeros past each length, the same lengths."""
+    torch.manual_seed(0)
+    layer = Conv2dSubsampling(in_dim=80, dim=32, factor=factor, channels=channels)
+    x, lengths = torch.randn(4, 101, 80), torch.tensor([101, 80, 33, 5])  # 5 frames: no output frame
+    train_out, train_len = layer.train()(x, lengths)
+    with torch.no_grad():
+        eval_out, eval_len = layer.eval()(x, lengths)
+    assert torch.equal(train_len, eval_len) and eval_out.shape == train_out.shape
+    for i, n in enumerate(eval_len.tolist()):
+        torch.testing.assert_close(eval_out[i, :n], train_out[i, :n], rtol=1e-5, atol=1e-6)
+        assert not eval_out[i, n:].any()
+    alone, _ = layer(x[:1], lengths[:1])  # one unpadded utterance: no copy into a padded batch
+    torch.testing.assert_close(alone[0], train_out[0], rtol=1e-5, atol=1e-6)
