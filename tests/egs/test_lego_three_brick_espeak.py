@@ -3,7 +3,7 @@ English text of tests/fixtures/lego as its De-En text, a few utterances of synth
 character CTC encoder trained for 2 updates as brick 1, baseline hypotheses) and for egs/lego_reuse/lego1's De-En
 LegoNN model (2 updates on the fixture), then every stage of run_espeak.sh with 2-update trainings: brick 2 on
 text, compose, fine-tune, decode, score with paired bootstrap into RESULTS.md. The recipe is copied into tmp_path
-(its data/ and exp/ stay untouched). About 60-90 s with the cores shared (a dozen legokit processes)."""
+(its data/ and exp/ stay untouched). 26 s at load ~3, 63 s at load ~7 on 2 cores (a dozen legokit processes)."""
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def _de_en_stand_in(root: Path) -> tuple[Path, Path]:
     return exp, root / "en.model"
 
 
-@pytest.mark.long
+@pytest.mark.slow
 def test_three_brick_espeak_demo_runs_every_stage(tmp_path: Path) -> None:
     espeak, asr_exp = _espeak_stand_in(tmp_path / "espeak")
     de_en_exp, en_tokenizer = _de_en_stand_in(tmp_path / "lego_reuse")
@@ -135,4 +135,4 @@ def test_three_brick_espeak_demo_runs_every_stage(tmp_path: Path) -> None:
         row = next(line for line in table.splitlines() if line.startswith("| wer |"))
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert float(cells[2]) == (0.0 if "(lm)" in table.splitlines()[0] else 100.0), row
-        assert 0 <= float(cells[-1]) <= 1, row  # p
+        assert 0 <= float(cells[-1].removeprefix("< ")) <= 1, row  # p ("< 0.001" when no resample reached it)

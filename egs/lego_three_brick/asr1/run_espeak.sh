@@ -21,8 +21,7 @@ conf=conf/espeak                 # config set: middle, finetune, decode_asr (.ya
 espeak_dir=../../espeak_en/asr1  # the espeak_en recipe: data/text (De-En text), data/<set>, dump/<set>
 asr_exp=../../espeak_en/asr1/exp/train_ctc_char_6k  # brick 1 (bricks/encoder.brick) and the baseline system
 asr_tokenizer=../../espeak_en/asr1/data/tokenizers/text.model  # brick 1's character vocabulary (interface A)
-baseline_hyps="decode_{set}/hyp greedy/hyp_{set}"  # the baseline's hypotheses in asr_exp ({set}: test set),
-                                                   # one per decoding (here: with the word LM, greedy)
+baseline_hyps="decode_{set}/hyp greedy/hyp_{set}"  # the baseline's hypotheses in asr_exp, one per decoding ({set}: test set)
 baseline_names="lm greedy"       # names of those decodings in RESULTS.md, in the same order
 de_en_exp=../../lego_reuse/lego1/exp/de_en_lego  # a De-En LegoNN experiment: brick 3 is its bricks/decoder.brick
 en_tokenizer=../../lego_reuse/lego1/data/tokenizers/en.model  # its English pieces model (interface B)
@@ -122,8 +121,9 @@ run_stage 4 finetune --config "$conf/finetune.yaml" -- train three_brick_finetun
     data.valid_dir="$espeak_dir/data/valid" data.train_feats="$espeak_dir/dump/train/feats.scp" \
     data.valid_feats="$espeak_dir/dump/valid/feats.scp" data.target_file=text.cased \
     data.tgt_tokenizer="$en_tokenizer"
-run_stage 5 decode --config "$conf/decode_asr.yaml" --env test_sets -- decode_all
-run_stage 6 score --env test_sets --env baseline_hyps --env baseline_names -- score_all
+run_stage 5 decode --config "$conf/decode_asr.yaml" --env test_sets --env espeak_dir -- decode_all
+run_stage 6 score --env test_sets --env espeak_dir --env asr_exp --env baseline_hyps --env baseline_names -- \
+    score_all
 
 [ ! -f "$expdir/RESULTS.md" ] || cat "$expdir/RESULTS.md"
 log "done: table in $expdir/RESULTS.md"
