@@ -8,7 +8,9 @@ CTC/attention ASR).
 
 Batches follow the legokit convention; the first encoder reads ``speech``/``speech_lengths`` or
 ``source``/``source_lengths``. Interface i's CTC target is ``batch[interface_targets[i]]`` (default
-"target") with its ``*_lengths``. The special ids (CTC blank, padding, bos, eos) are those of each brick's
+"target") with its ``*_lengths``; None: the interface has no CTC target in this training (e.g. a speech brick's
+character interface while a composed model is fine-tuned towards the decoder's pieces) and gets no CTC term. The
+special ids (CTC blank, padding, bos, eos) are those of each brick's
 output vocabulary (``vocabularies``, from the brick manifests: :attr:`legokit.lego.bricks.Brick.vocabulary`).
 """
 
@@ -57,13 +59,14 @@ class LegoModel(nn.Module):
         encoders: the chain; e_{i+1} ingests the marginals of e_i.
         decoder: reads the marginals of e_n (or its states for a baseline); None for CTC-only models.
         loss: CTC weight and decoder loss.
-        interface_targets: batch key of each interface's CTC target (default "target" for all).
+        interface_targets: batch key of each interface's CTC target (default "target" for all); None for an
+            interface whose vocabulary has no targets in the batch (no CTC term for it).
         vocabularies: each brick's output vocabulary, in chain order (encoders, then the decoder): encoder
             i's CTC blank, the decoder's bos/eos/pad (an encoder without a CTC head: its target vocabulary).
     """
 
     def __init__(self, encoders: list[EncoderBrick], decoder: DecoderBrick | None = None,
-                 loss: ChainLossConfig | None = None, interface_targets: list[str] | None = None, *,
+                 loss: ChainLossConfig | None = None, interface_targets: list[str | None] | None = None, *,
                  vocabularies: list[VocabularyInfo]) -> None:
         super().__init__()
         if not encoders:
@@ -77,7 +80,9 @@ class LegoModel(nn.Module):
         self.encoders = nn.ModuleList(encoders)
         self.decoder = decoder
         self.loss_cfg = loss or ChainLossConfig()
-        self.interface_targets = interface_targets or ["target"] * len(encoders)
+        self.interface_targets: list[str | None] = list(interface_targets or ["target"] * len(encoders))
+        if len(self.interface_targets) != len(encoders):
+            raise ValueError(f"{len(self.interface_targets)} interface targets for {len(encoders)} encoders")
         self.frozen: set[str] = set()  # names of frozen children ("encoders.0", "decoder")
 
     # --- freezing -----------------------------------------------------------------------------------
@@ -106,7 +111,7 @@ class LegoModel(nn.Module):
         outputs: list[EncoderOutput] = []
         for i, encoder in enumerate(self.encoders):
             key = self.interface_targets[i]
-            out = encoder(inputs, lengths, batch.get(f"{key}_lengths"))
+            out = encoder(inputs, lengths, batch.get(f"{key}_lengths") if key else None)
             outputs.append(out)
             if i + 1 < len(self.encoders):
                 inputs, lengths = marginals(out.logits), out.lengths
@@ -126,9 +131,9 @@ class LegoModel(nn.Module):
         loss = target.new_zeros((), dtype=torch.float32)
         ctc_total = loss
         for i, out in enumerate(outputs):
-            if out.logits is None or self.loss_cfg.ctc_weight == 0 or f"encoders.{i}" in self.frozen:
-                continue  # a frozen brick's CTC term has no gradient: skip it
             key = self.interface_targets[i]
+            if out.logits is None or self.loss_cfg.ctc_weight == 0 or f"encoders.{i}" in self.frozen or key is None:
+                continue  # a frozen brick's CTC term has no gradient; an interface without targets has no term
             log_probs = F.log_softmax(out.logits.float(), dim=-1)
             ctc = ctc_loss(log_probs, out.lengths, batch[key], batch[f"{key}_lengths"],
                            blank=self.vocabularies[i].blank, reduction="sum")

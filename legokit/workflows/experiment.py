@@ -252,7 +252,27 @@ def _model_from_file(cfg: ExperimentConfig, data: ExperimentData) -> tuple[LegoM
     _check_tokenizer(bricks[-1], "output", data.tgt_tokenizer, "data.tgt_tokenizer")
     _check_feature_dim(bricks[0].module.cfg, data, f"the first brick of {cfg.model.init_model}")
     log.info("fine-tuning the composed model %s (%d bricks)", cfg.model.init_model, len(bricks))
-    return compose(bricks, length_rate=None, loss=cfg.loss, allow_states=True), dict(enumerate(bricks))
+    model = compose(bricks, length_rate=None, loss=cfg.loss, allow_states=True)
+    model.interface_targets = _interface_targets(bricks, cfg.model.init_model)
+    return model, dict(enumerate(bricks))
+
+
+def _interface_targets(bricks: list[Brick], origin: str) -> list[str | None]:
+    """CTC target of each encoder brick of a composed model being fine-tuned: "target" (the decoder's
+    vocabulary, which the batches are tokenised in) for an interface of that vocabulary, None for any other
+    (e.g. a speech brick's characters in front of a pieces decoder): CTC against another vocabulary's ids is
+    meaningless and, with a smaller vocabulary, out of range (NaN losses)."""
+    target = bricks[-1].manifest["output_interface"].get("signature")
+    keys: list[str | None] = []
+    for brick in bricks[:-1]:
+        interface = brick.manifest["output_interface"]
+        same = interface.get("type") == "states" or interface.get("signature") == target
+        keys.append("target" if same else None)
+        if not same:
+            log.info("%s: encoder brick %s outputs interface %s (|V|=%s), not the target vocabulary: no CTC term "
+                     "for it while fine-tuning (its decoder and later bricks' losses still train it)", origin,
+                     brick.path, interface.get("signature"), interface.get("size"))
+    return keys
 
 
 def build_model(cfg: ExperimentConfig, data: ExperimentData) -> tuple[LegoModel, dict[int, Brick]]:
