@@ -77,6 +77,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     help="held-out Festival voices, the only ones in test (must differ from --voices)")
     fe.add_argument("--stretches", nargs="+", type=float, default=f.stretches,
                     help="Duration_Stretch values (>1: slower)")
+    fe.add_argument("--f0-means", nargs="+", type=float, default=f.f0_means,
+                    help="mean pitches in Hz, one drawn per utterance (40-400; not given: each voice's own, "
+                         "~105 Hz for kal and ked): moves the diphone voices' intonation targets (int_lr_params), "
+                         "e.g. 105 140 175 210 for female-range pitch too; HTS voices keep their own")
     _speech_output(fe, f, "text2wave")
 
     no = sub.add_parser("debian-noise", formatter_class=fmt,
@@ -121,7 +125,7 @@ def _run(args: argparse.Namespace) -> int:
         stats = make_espeak_speech(args.text_dir, args.out, cfg, nj=args.nj, force=args.force)
     elif args.dataset == "festival-speech":
         cfg = FestivalConfig(voices=args.voices, test_voices=args.test_voices, stretches=args.stretches,
-                             sample_rate=args.sample_rate, speak=args.speak, target=args.target,
+                             f0_means=args.f0_means, sample_rate=args.sample_rate, speak=args.speak, target=args.target,
                              max_utts=args.max_utts, skip_utts=args.skip_utts, splits=args.splits)
         stats = make_festival_speech(args.text_dir, args.out, cfg, nj=args.nj, force=args.force)
     elif args.dataset == "debian-noise":

@@ -170,7 +170,8 @@ def speak_splits(text_dir: Path | str, out_dir: Path | str, cfg, nj: int, force:
         if marker.exists() and not force:
             done = json.loads(marker.read_text())
             # a marker written before the text digest was recorded (no "text") counts as that text
-            if done["options"] == options and done.get("text", text) == text:
+            # options added since the marker was written count as their defaults
+            if _same_options(done["options"], cfg) and done.get("text", text) == text:
                 stats[split] = done["stats"]
                 continue
         voices = cfg.test_voices if split == "test" else cfg.voices
@@ -179,6 +180,11 @@ def speak_splits(text_dir: Path | str, out_dir: Path | str, cfg, nj: int, force:
         log.info("%s %s: %s", name, split, stats[split])
         marker.write_text(json.dumps({"options": options, "text": text, "stats": stats[split]}))
     return stats
+
+
+def _same_options(recorded: str, cfg) -> bool:
+    """Whether a marker's recorded options (JSON) are `cfg`'s, reading options it lacks as their defaults."""
+    return {**asdict(type(cfg)()), **json.loads(recorded)} == json.loads(json.dumps(asdict(cfg)))
 
 
 def make_espeak_speech(text_dir: Path | str, out_dir: Path | str, cfg: EspeakConfig | None = None,
