@@ -70,3 +70,22 @@ def test_eval_path_equals_training_path_on_real_frames(factor, channels):
         assert not eval_out[i, n:].any()
     alone, _ = layer(x[:1], lengths[:1])  # one unpadded utterance: no copy into a padded batch
     torch.testing.assert_close(alone[0], train_out[0], rtol=1e-5, atol=1e-6)
+
+
+def test_eval_path_backpropagates_like_the_training_path():
+    """A brick kept in eval mode under autograd (a frozen upstream encoder whose input still needs gradients,
+    saliency maps) takes the eval path: its gradients equal the training path's on the real frames."""
+    torch.manual_seed(0)
+    layer = Conv2dSubsampling(in_dim=80, dim=32, factor=4, channels=16)
+    lengths = torch.tensor([100, 80, 60])
+    mask = (torch.arange(24)[None, :] < subsampled_length(lengths, 4)[:, None]).unsqueeze(-1)
+    grads = []
+    for mode in (layer.eval, layer.train):
+        mode()
+        layer.zero_grad()
+        x = torch.randn(3, 100, 80, generator=torch.Generator().manual_seed(1), requires_grad=True)
+        out, _ = layer(x, lengths)
+        ((out * mask) ** 2).sum().backward()
+        grads.append((x.grad, layer.out.weight.grad.clone(), layer.conv[0].weight.grad.clone()))
+    for eval_grad, train_grad in zip(*grads, strict=True):
+        torch.testing.assert_close(eval_grad, train_grad, rtol=1e-4, atol=1e-5)
