@@ -187,6 +187,26 @@ def _same_options(recorded: str, cfg) -> bool:
     return {**asdict(type(cfg)()), **json.loads(recorded)} == json.loads(json.dumps(asdict(cfg)))
 
 
+def installed_variants() -> set[str]:
+    """The speaker variants espeak-ng knows (``espeak-ng --voices=variant``), by file name: what ``+<variant>``
+    must name, case included."""
+    proc = subprocess.run(["espeak-ng", "--voices=variant"], capture_output=True, text=True)
+    return {line.split()[4].removeprefix("!v/") for line in proc.stdout.splitlines()[1:] if len(line.split()) > 4}
+
+
+def check_variants(voices: list[str]) -> None:
+    """Refuse a ``<voice>+<variant>`` whose variant espeak-ng does not have: espeak-ng itself speaks the voice
+    without it and exits 0 (``en-us+Linda`` is plain ``en-us``; the variant is ``linda``)."""
+    known = installed_variants()
+    for voice in voices:
+        base, _, variant = voice.partition("+")
+        if variant and variant not in known:
+            same = sorted(k for k in known if k.lower() == variant.lower())
+            hint = f"did you mean {base}+{same[0]}?" if same else "`espeak-ng --voices=variant` lists them"
+            raise LegokitError(f"espeak-ng voice {voice!r}: no variant {variant!r} (espeak-ng would silently speak "
+                               f"{base!r} without it); {hint}")
+
+
 def make_espeak_speech(text_dir: Path | str, out_dir: Path | str, cfg: EspeakConfig | None = None,
                        nj: int = 1, force: bool = False) -> dict[str, dict]:
     """Speak the splits of an MT-style dir into Kaldi speech dirs; return {split: counts}.
@@ -195,6 +215,7 @@ def make_espeak_speech(text_dir: Path | str, out_dir: Path | str, cfg: EspeakCon
     """
     cfg = cfg or EspeakConfig()
     require_tool("espeak-ng", "synthesise speech", ESPEAK_HINT)
+    check_variants(cfg.voices + cfg.test_voices)
     return speak_splits(text_dir, out_dir, cfg, nj, force, _job,
                         lambda uid: (choose(cfg.speeds, uid + "speed"), choose(cfg.pitches, uid + "pitch")),
                         "espeak")

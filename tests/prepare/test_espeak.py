@@ -44,6 +44,20 @@ def test_voices_must_be_disjoint(tmp_path: Path):
         make_espeak_speech(tmp_path, tmp_path / "out", cfg)
 
 
+@needs_espeak
+def test_a_variant_espeak_ng_lacks_is_refused_before_speaking(tmp_path: Path):
+    """espeak-ng speaks en-us+Linda as plain en-us and exits 0 (the variant file is `linda`): refused up front,
+    naming the voice and the spelling that exists, and nothing is written."""
+    a, b = tmp_path / "a.wav", tmp_path / "b.wav"
+    synthesize("hello there", a, "en-us+Linda", 175, 50, 16000)
+    synthesize("hello there", b, "en-us", 175, 50, 16000)
+    assert a.read_bytes() == b.read_bytes()  # the silent fallback this check exists for
+    cfg = EspeakConfig(voices=["en-us+m1", "en-us+Linda"], test_voices=["en-gb+linda"])
+    with pytest.raises(LegokitError, match=r"'en-us\+Linda': no variant 'Linda'.*did you mean en-us\+linda"):
+        make_espeak_speech(tmp_path, tmp_path / "out", cfg)
+    assert not (tmp_path / "out").exists()
+
+
 def test_missing_espeak(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(LegokitError, match="apt-get install espeak-ng"):
