@@ -5,11 +5,13 @@ Reads the models and test set that benchmarks/asr_epoch_espnet.py trained and pr
 
 - encoder: CPU seconds (time.process_time, min of --repeats rounds, the variants alternating in one process)
   of legokit's encoder brick (conv2d subsampling + Conformer blocks + CTC head) over the test set
-  (a) in the batches `legokit decode` forms (length-bucketed, padded; its default max_tokens/max_batch_size),
+  (a) in the batches `legokit decode` forms (length-bucketed, padded; its default max_tokens/max_batch_size;
+  the Conformer blocks run on the real frames only, ConformerEncoder.packed_inference),
   (b) one utterance at a time, unpadded, each with its evaluation paths (as `legokit decode` runs) and with the
-  training-path computation ("reference": the subsampling and the relative attention as in training, dropout
-  0), with the largest difference of the states over real frames; and of ESPnet's encoder as
-  `asr_inference` runs it (one utterance at a time; its STFT/log-mel frontend + global MVN timed apart).
+  training-path computation ("reference": the subsampling and the relative attention as in training, the
+  blocks on the padded layout, dropout 0), with the largest difference of the states over real frames; and
+  of ESPnet's encoder as `asr_inference` runs it (one utterance at a time; its STFT/log-mel frontend + global
+  MVN timed apart).
   Where the time goes: forward hooks summing CPU time per module group (subsampling, macaron FFNs,
   self-attention, convolution module) on both sides, and the top operators of torch.profiler (legokit).
   The two sides have equal architecture and each its own trained weights (the arithmetic does not depend
@@ -74,6 +76,15 @@ def hook_groups(groups: dict[str, list[torch.nn.Module]]) -> dict[str, float]:
 
             module.register_forward_pre_hook(pre)
             module.register_forward_hook(post)
+            if hasattr(module, "forward_packed"):  # legokit's packed inference path bypasses the hooks
+                def packed(*args, _fn=module.forward_packed, _name=name, **kwargs):
+                    start = time.process_time()
+                    try:
+                        return _fn(*args, **kwargs)
+                    finally:
+                        spent[_name] += time.process_time() - start
+
+                module.forward_packed = packed
     return spent
 
 
@@ -104,7 +115,8 @@ def legokit_encoder(args: argparse.Namespace) -> dict:
 
     def run(data: list, reference: bool = False):
         def fn() -> list:
-            if reference:  # the training-path computations, without dropout
+            if reference:  # the training-path computations (padded layout), without dropout
+                brick.encoder.packed_inference = False
                 brick.frontend.train()
                 for m in attentions:
                     m.train()
@@ -113,6 +125,7 @@ def legokit_encoder(args: argparse.Namespace) -> dict:
                 return [brick(x, n) for x, n in data]
             finally:
                 if reference:
+                    brick.encoder.packed_inference = True
                     brick.frontend.eval()
                     for m in attentions:
                         m.eval()

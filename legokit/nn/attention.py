@@ -323,6 +323,31 @@ class RelPositionMultiHeadAttention(MultiHeadAttention):
         out = F.scaled_dot_product_attention(q + self.pos_bias_u.unsqueeze(1), k, v, attn_mask=bias)
         return self.out_proj(out.transpose(1, 2).flatten(2))
 
+    def forward_packed(self, x: torch.Tensor, pos: torch.Tensor, lengths: list[int]) -> torch.Tensor:
+        """Full self-attention in evaluation without autograd over packed utterances: x (N, D), the rows of
+        utterances of ``lengths`` (summing to N) one after another -> (N, D). The projections run on the N rows,
+        the scores of each utterance over its own T frames (no padded keys: a length-bucketed batch's
+        (B, H, T, 2T - 1) positional scores are ~30% padding); as :meth:`_full_inference` per utterance.
+        pos (2r + 1, D) as in :meth:`forward`, r >= max(lengths) - 1."""
+        heads, reach = self.num_heads, pos.size(0) // 2
+        q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)  # (N, D) each
+        q_u, q_v = q + self.pos_bias_u.flatten(), q + self.pos_bias_v.flatten()
+        p = self.linear_pos(pos).unflatten(-1, (heads, -1)).transpose(0, 1) * (q.size(-1) // heads) ** -0.5
+        out = torch.empty_like(q)
+        start = 0
+        for length in lengths:
+            if length == 0:
+                continue
+            rows = slice(start, start + length)
+            q_u_i, q_v_i, k_i, v_i = (t[rows].unflatten(-1, (heads, -1)).transpose(0, 1)
+                                      for t in (q_u, q_v, k, v))  # (H, T, Dh)
+            rel = torch.matmul(q_v_i, p[:, reach - length + 1: reach + length].transpose(-2, -1))  # (H, T, 2T - 1)
+            att = F.scaled_dot_product_attention(q_u_i[None], k_i[None], v_i[None],
+                                                 attn_mask=rel_shift_view(rel)[None])  # (1, H, T, Dh)
+            out[rows] = att[0].transpose(0, 1).flatten(1)
+            start += length
+        return self.out_proj(out)
+
 
 def rel_reach(length: int, window: int | None) -> int:
     """The largest offset |i - j| that self-attention over ``length`` positions with ``window`` can see."""

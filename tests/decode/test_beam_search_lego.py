@@ -64,3 +64,33 @@ def test_scores_equal_teacher_forced_rescoring_and_first_step_runs_once_per_utte
             hidden = brick.decoder(brick._embed(prefix), memory[b : b + 1, : lengths[b]], mask[b : b + 1, : lengths[b]])
             log_probs = brick.output(hidden).log_softmax(-1)[0, : len(target)]
             assert hyp.att_score == pytest.approx(log_probs.gather(1, torch.tensor(target)[:, None]).sum().item())
+
+
+def test_joint_ctc_attention_hypotheses_same_with_the_packed_conformer_encoder(brick):
+    """The Conformer encoder's packed inference path (real frames only) leaves the joint CTC/attention search's
+    hypotheses and scores as those of the padded computation."""
+    from legokit.lego.encoders import EncoderBrick, EncoderBrickConfig
+    from legokit.nn.config import EncoderConfig
+
+    torch.manual_seed(0)
+    cfg = EncoderBrickConfig(input="speech", feat_dim=20, encoder=EncoderConfig(
+        kind="conformer", num_layers=2, dim=DIM, num_heads=2, ffn_dim=32, kernel_size=5, pos_enc="rel", dropout=0.0))
+    encoder = EncoderBrick(cfg, output_vocab_size=VOCAB).double().eval()
+    speech, lengths = torch.randn(4, 61, 20, dtype=torch.float64), torch.tensor([61, 40, 23, 52])
+    search = BeamSearchConfig(beam_size=4, nbest=3, ctc_weight=0.3, length_penalty=0.0, max_len_ratio=0.0,
+                              max_len_offset=6)
+
+    def decode(packed: bool) -> list:
+        encoder.encoder.packed_inference = packed
+        with torch.no_grad():
+            out = encoder(speech, lengths)
+            memory, mask = brick.ingest(out.states, out.lengths)
+            return beam_search(brick, memory, mask, out.lengths, search, IDS,
+                               ctc_log_probs=out.logits.log_softmax(-1), ctc_lengths=out.lengths)
+
+    packed, padded = decode(True), decode(False)
+    assert [[h.tokens for h in u] for u in packed] == [[h.tokens for h in u] for u in padded]
+    assert sum(map(len, packed)) >= 8
+    for name in ("score", "att_score", "ctc_score"):
+        assert [getattr(h, name) for u in packed for h in u] == pytest.approx(
+            [getattr(h, name) for u in padded for h in u], rel=1e-10, abs=1e-10)

@@ -72,3 +72,47 @@ def test_conv_module_fast_path_equals_conv1d(norm, training):
     assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(grad_fast, grad_ref))
     for name, buffer in ref.named_buffers():  # BatchNorm running statistics move the same way
         assert torch.allclose(dict(fast.named_buffers())[name].float(), buffer.float(), atol=1e-6), name
+
+
+def _trained_norms(enc: ConformerEncoder) -> ConformerEncoder:
+    """BatchNorm statistics away from (0, 1), so that the packed rows' norm is really exercised."""
+    for module in enc.modules():
+        if isinstance(module, torch.nn.BatchNorm1d):
+            module.running_mean.uniform_(-1, 1)
+            module.running_var.uniform_(0.5, 2)
+    return enc
+
+
+@pytest.mark.parametrize("pos_enc", ["rel", "abs"])
+@pytest.mark.parametrize("window", [None, 3])
+@pytest.mark.parametrize("conv_norm", ["batch", "layer"])
+def test_packed_inference_equals_padded_computation(pos_enc, window, conv_norm):
+    """In eval without autograd a padded batch runs on its real frames only (packed rows; relative attention
+    per utterance): the padded computation's states on every real frame, zeros at the padding."""
+    torch.manual_seed(0)
+    enc = _trained_norms(ConformerEncoder(2, DIM, HEADS, FFN, kernel_size=5, window=window, conv_norm=conv_norm,
+                                          pos_enc=pos_enc)).double().eval()
+    x = torch.randn(5, 17, DIM, dtype=torch.float64)
+    mask = _padding([17, 9, 1, 0, 12], 17)  # one utterance without frames
+    padded = enc(x, mask)  # autograd on: the padded layout
+    for grad_mode in (torch.no_grad, torch.inference_mode):
+        with grad_mode():
+            packed = enc(x, mask)
+            enc.packed_inference = False
+            unpacked = enc(x, mask)
+            enc.packed_inference = True
+        torch.testing.assert_close(packed[~mask], padded[~mask], rtol=0, atol=1e-12)
+        torch.testing.assert_close(unpacked, padded, rtol=0, atol=1e-12, equal_nan=True)
+        assert torch.equal(packed[mask], torch.zeros_like(packed[mask]))
+
+
+def test_packing_round_trip_and_refuses_a_mask_with_leading_padding():
+    from legokit.nn.packing import Packing
+
+    x = torch.randn(3, 5, 2)
+    packing = Packing(_padding([5, 2, 0], 5))
+    assert packing.lengths == [5, 2, 0]
+    assert torch.equal(packing.pack(x), torch.cat([x[0], x[1, :2]]))
+    assert torch.equal(packing.unpack(packing.pack(x)), x.masked_fill(_padding([5, 2, 0], 5)[..., None], 0.0))
+    with pytest.raises(ValueError, match="after each utterance"):
+        Packing(torch.tensor([[True, False, False]]))

@@ -230,3 +230,17 @@ def test_speech_brick_inference_equals_training_path_computation():
     for i, n in enumerate(fast.lengths.tolist()):
         torch.testing.assert_close(fast.states[i, :n], reference_out.states[i, :n], rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(fast.states[i, :n], conv_path.states[i, :n], rtol=1e-5, atol=1e-5)
+
+
+def test_packed_utterances_equal_the_padded_batch():
+    """forward_packed over utterances laid one after another (each over its own frames) gives the padded
+    batch's outputs on the real frames, and the written-out Transformer-XL score's."""
+    attn = _module()
+    lengths, total = [9, 4, 1, 7], 9
+    x = torch.randn(len(lengths), total, DIM, dtype=torch.float64)
+    padding = _padding(lengths, total)
+    with torch.no_grad():
+        packed = attn.forward_packed(x[~padding], _pos(total), lengths)
+        padded = attn(x, _pos(total), padding)
+    torch.testing.assert_close(packed, padded[~padding], rtol=0, atol=1e-12)
+    torch.testing.assert_close(packed, reference(attn, x, padding)[~padding])
