@@ -14,7 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "then the paired bootstrap of zero-shot - baseline, fine-tuned - baseline and "
                              "fine-tuned - zero-shot (difference [95%% interval] p, as `legokit score METRIC "
                              "--compare` prints them, from the ref/hyp files each results.json records; "
-                             "'n/a: FILE missing' without them); a row with any system above 60%% WER or below "
+                             "'n/a: FILE missing' without them; utterances a system has no hypothesis for are scored "
+                             "as empty and counted under the table); a row with any system above 60%% WER or below "
                              "1.0 BLEU is marked 'not converged' and not compared; "
                              "losses: BLEU, chrF and rare-word F per training loss (compare_losses.sh)")
     parser.add_argument("--exp-dir", required=True, type=Path, help="the recipe's experiment root (exp/)")

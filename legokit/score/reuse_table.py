@@ -18,7 +18,7 @@ wrong, which one is ahead says how far each got in a too-short run, not whether 
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from legokit.errors import LegokitError
@@ -73,6 +73,7 @@ class ReuseRow:
     scores: list[float | None]
     converged: bool
     comparisons: list[PairedResult | str]
+    missing: list[int | None] = field(default_factory=list)  # per system: reference ids without a hypothesis
 
     @property
     def title(self) -> str:
@@ -104,10 +105,11 @@ def _locate(recorded: str, exp_dir: Path) -> Path | None:
     return None
 
 
-def _segments(exp_dir: Path, metric: str) -> tuple[list[str], list[str], list[str]] | str:
-    """(ids, refs, hyps) of the test set whose ``metric`` the table shows, read as `legokit results` read
-    them, or why not ("n/a: ..."). Kaldi files (the recipes' form) or plain ones: whichever reproduces the
-    recorded score, so hypotheses re-decoded after scoring are not compared under the old score."""
+def _segments(exp_dir: Path, metric: str) -> tuple[list[str], list[str], list[str], int] | str:
+    """(ids, refs, hyps, number of reference ids without a hypothesis, scored as empty) of the test set whose
+    ``metric`` the table shows, read as `legokit results` read them, or why not ("n/a: ..."). Kaldi files (the
+    recipes' form) or plain ones: whichever reproduces the recorded score, so hypotheses re-decoded after
+    scoring are not compared under the old score."""
     if not (exp_dir / RECORD_NAME).is_file():
         return f"n/a: {exp_dir.name}/{RECORD_NAME} missing"
     entry = _scored_set(exp_dir, metric)
@@ -123,13 +125,14 @@ def _segments(exp_dir: Path, metric: str) -> tuple[list[str], list[str], list[st
             return f"n/a: {files[role]} missing"
     recorded, errors = entry["scores"][metric], []
     for kaldi in (True, False):
+        missing: list[str] = []
         try:
-            ids, refs, hyps = read_pair(paths["ref"], paths["hyp"], kaldi=kaldi, missing=[] if kaldi else None)
+            ids, refs, hyps = read_pair(paths["ref"], paths["hyp"], kaldi=kaldi, missing=missing if kaldi else None)
         except LegokitError as err:
             errors.append(str(err))
             continue
         if abs(compute([metric], refs, hyps)[metric] - recorded) < 1e-6:
-            return ids, refs, hyps
+            return ids, refs, hyps, len(missing)
     if len(errors) == 2:
         return f"n/a: {errors[0]}"
     return f"n/a: {files['hyp']} no longer gives the recorded {metric} {recorded:.2f}; re-run the scoring stage"
@@ -139,7 +142,7 @@ def _compare(a: tuple | str, b: tuple | str, name_a: str, name_b: str, metric: s
     for side in (a, b):
         if isinstance(side, str):
             return side
-    (ids_a, refs_a, hyps_a), (ids_b, refs_b, hyps_b) = a, b
+    (ids_a, refs_a, hyps_a, _), (ids_b, refs_b, hyps_b, _) = a, b
     if ids_a != ids_b or refs_a != refs_b:
         return f"n/a: {name_a} and {name_b} were scored against different references"
     try:
@@ -158,11 +161,13 @@ def reuse_rows(exp_root: str | Path) -> list[ReuseRow]:
         scores = [_score(dirs[col], task.metric) for col in COLUMNS]
         converged = not any(s is not None and task.not_converged(s) for s in scores)
         comparisons: list[PairedResult | str] = []
+        missing: list[int | None] = []
         if converged:
             segments = {col: _segments(dirs[col], task.metric) for col in COLUMNS}
             comparisons = [_compare(segments[a], segments[b], dirs[a].name, dirs[b].name, task.metric)
                            for a, b in COMPARISONS]
-        rows.append(ReuseRow(task, scores, converged, comparisons))
+            missing = [None if isinstance(segments[col], str) else segments[col][3] for col in COLUMNS]
+        rows.append(ReuseRow(task, scores, converged, comparisons, missing))
     if all(s is None for row in rows for s in row.scores):
         raise LegokitError(f"{root}: no scores in {root}/<task>_<system>/results.json; run the scoring stage first")
     return rows
@@ -202,6 +207,11 @@ def render_reuse_table(exp_root: str | Path) -> str:
                   f"interval and p (`legokit score <metric> --compare`: {BOOTSTRAP_SAMPLES} resamples, seed "
                   f"{BOOTSTRAP_SEED}, on the files each {RECORD_NAME} records); for WER a negative difference "
                   "means A is better; p < 0.05: unlikely to be test-set sampling alone."]
+    for row in rows:
+        absent = [f"{row.task.prefix}_{col} {n}" for col, n in zip(COLUMNS, row.missing) if n]
+        if absent:
+            lines += ["", f"{row.task.name}: missing hypotheses (reference utterances without one, scored as "
+                          f"empty, as `legokit score --compare` counts them): {', '.join(absent)}."]
     for row in rows:
         if not row.converged:
             worst = ", ".join(f"{row.task.prefix}_{col} {s:.2f}" for col, s in zip(COLUMNS, row.scores)

@@ -116,3 +116,20 @@ def test_help_states_the_thresholds(capsys):
         main(["table", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert f"above {MAX_CONVERGED_WER:g}% WER or below {MIN_CONVERGED_BLEU:.1f} BLEU" in text
+
+
+def test_missing_hypotheses_are_counted_under_the_table(tmp_path, monkeypatch, capsys):
+    """A system whose hypothesis file lacks utterances (a decode job that died) is scored with them empty, as
+    `legokit score --compare` does, and the table says how many each system misses."""
+    exp = _recipe(tmp_path / "recipe", monkeypatch)
+    hyp = exp / "asr_zeroshot" / "decode_test" / "hyp"
+    hyp.write_text("".join(hyp.read_text().splitlines(keepends=True)[3:]))  # 3 utterances lost
+    assert main(["results", "--exp-dir", "exp/asr_zeroshot", "--test-set", "test", "--ref", "data/text",
+                 "--hyp", "exp/asr_zeroshot/decode_test/hyp", "--kaldi", "--metrics", "wer,cer"]) == 0
+    capsys.readouterr()
+    rows = {row.task.prefix: row for row in reuse_rows(exp)}
+    assert rows["asr"].missing == [0, 3, 0] and rows["ro_en"].missing == [0, 0, 0]
+    assert main(["table", "reuse", "--exp-dir", str(exp)]) == 0
+    text = capsys.readouterr().out
+    assert "English ASR: missing hypotheses (reference utterances without one, scored as empty" in text
+    assert text.count("missing hypotheses") == 1 and "asr_zeroshot 3." in text
