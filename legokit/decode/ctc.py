@@ -104,21 +104,29 @@ class CTCPrefixScorer:
         hold the extended prefix, later ones are padding.
         """
         start, end = state.length, int(self.lengths.index_select(0, state.utt).max())
-        x = self.log_probs[start:end, state.utt[:, None], tokens]  # (T', N, K)
-        x_blank = self.log_probs[start:end, state.utt, self.blank][:, :, None]  # (T', N, 1)
+        span, (_, batch, vocab), (rows, cands) = max(end - start, 0), self.log_probs.shape, tokens.shape
+        # y_t(blank) and y_t(c) of every (prefix, candidate) in one gather from the (T', B * V) frames
+        base = (state.utt * vocab)[:, None]
+        index = torch.stack([(base + self.blank).expand(rows, cands), base + tokens])  # (2, N, K)
+        y = self.log_probs[start:end].reshape(span, batch * vocab).index_select(1, index.flatten())
+        y = y.view(span, 2, rows, cands)  # (T', 2, N, K)
         repeat = (tokens == state.last[:, None])[None]  # (1, N, K)
-        phi = torch.where(repeat, state.r_b[:, :, None], torch.logaddexp(state.r_n, state.r_b)[:, :, None])
         # One buffer per frame holding (r^b, phi, r^n) of the extensions, so that one logaddexp and one
         # add per frame do both recursions: (r^b, r^n)[t+1] = logaddexp(r^n[t], (r^b, phi)[t]) + (y_blank, y_c).
-        w = x.new_full((phi.shape[0], 3, *tokens.shape), NEG_INF)  # (T + 1, 3, N, K)
-        w[:, 1] = phi
-        y = torch.stack([x_blank.expand_as(x), x], dim=1)  # (T', 2, N, K)
+        # r^b and r^n are -inf up to frame `start` (too few frames for g + c) and past `end` (never reached);
+        # the loop writes frames start + 1 .. end; phi is only read at frames start .. end - 1.
+        w = y.new_empty((state.r_n.shape[0], 3, rows, cands))  # (T + 1, 3, N, K)
+        w[: start + 1, ::2] = NEG_INF
+        w[end + 1 :, ::2] = NEG_INF
+        phi = w[start:end, 1]  # (T', N, K)
+        r_b = state.r_b[start:end]
+        torch.where(repeat, r_b[:, :, None], torch.logaddexp(state.r_n[start:end], r_b)[:, :, None], out=phi)
         # Per-frame views made once (unbind), so the loop runs two kernels and no view ops per frame.
-        r_n, pair, out, y_t = w[:, 2].unbind(0), w[:, :2].unbind(0), w[:, ::2].unbind(0), y.unbind(0)
-        for t in range(start, end):
-            torch.logaddexp(r_n[t], pair[t], out=out[t + 1])
-            out[t + 1].add_(y_t[t - start])
-        scores = torch.logsumexp(phi[start:end] + x, dim=0)  # (N, K)
+        r_n, pair, out = w[start:end, 2].unbind(0), w[start:end, :2].unbind(0), w[start + 1 : end + 1, ::2].unbind(0)
+        for r_n_t, pair_t, out_t, y_t in zip(r_n, pair, out, y.unbind(0), strict=True):
+            torch.logaddexp(r_n_t, pair_t, out=out_t)
+            out_t.add_(y_t)
+        scores = torch.logsumexp(phi + y[:, 1], dim=0)  # (N, K)
         if self.eos is not None:
             complete = torch.logaddexp(state.r_n[end], state.r_b[end])  # (N,)
             scores = torch.where(tokens == self.eos, complete[:, None], scores)
@@ -128,9 +136,10 @@ class CTCPrefixScorer:
     @staticmethod
     def select(state: CTCPrefixState, candidates: CTCCandidates, row: Tensor, col: Tensor) -> CTCPrefixState:
         """The state of the extensions picked by row (N',) into the N prefixes and col (N',) into K."""
+        flat = row * candidates.tokens.size(1) + col  # into the N * K extensions
         return CTCPrefixState(
-            r_n=candidates.r_n[:, row, col],
-            r_b=candidates.r_b[:, row, col],
+            r_n=candidates.r_n.flatten(1).index_select(1, flat),
+            r_b=candidates.r_b.flatten(1).index_select(1, flat),
             last=candidates.tokens[row, col],
             utt=state.utt.index_select(0, row),
             score=candidates.scores[row, col],

@@ -94,3 +94,42 @@ def test_prefix_longer_than_utterance_scores_minus_infinity():
                               torch.tensor([0]))
     assert scorer.score(state, torch.tensor([[1]])).scores.item() == -math.inf
     assert torch.isfinite(scorer.score(state, torch.tensor([[EOS]])).scores).all()
+
+
+def _reference_score(scorer: CTCPrefixScorer, state, tokens: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Algorithm 2 of Watanabe et al. written frame by frame over all T + 1 frames: (scores, r^n, r^b) of g + c."""
+    lp = scorer.log_probs  # (T, B, V), padding frames idle in blank
+    start, end = state.length, int(scorer.lengths[state.utt].max())
+    x = lp[:, state.utt[:, None], tokens]  # (T, N, K)
+    x_blank = lp[:, state.utt, BLANK][:, :, None].expand_as(x)
+    phi = torch.where(tokens == state.last[:, None], state.r_b[:, :, None],
+                      torch.logaddexp(state.r_n, state.r_b)[:, :, None])  # (T + 1, N, K)
+    r_n, r_b = torch.full_like(phi, -math.inf), torch.full_like(phi, -math.inf)
+    for t in range(start, end):
+        r_n[t + 1] = torch.logaddexp(r_n[t], phi[t]) + x[t]
+        r_b[t + 1] = torch.logaddexp(r_n[t], r_b[t]) + x_blank[t]
+    scores = torch.logsumexp(phi[start:end] + x[start:end], dim=0)
+    complete = torch.logaddexp(state.r_n[end], state.r_b[end])
+    scores = torch.where(tokens == EOS, complete[:, None], scores).masked_fill(tokens == BLANK, -math.inf)
+    return scores, r_n, r_b
+
+
+def test_scores_and_forward_variables_equal_the_frame_by_frame_recursion_bit_for_bit():
+    """The scorer (one gather for y, buffers written only where read) computes exactly the written-out recursion,
+    through selections that drop rows, and past the live utterances' lengths (steps 4-5: no frame left)."""
+    torch.manual_seed(0)
+    log_probs = torch.randn(3, 9, 7).log_softmax(-1)
+    scorer = CTCPrefixScorer(log_probs, torch.tensor([9, 5, 2]), blank=BLANK, eos=EOS)
+    state = scorer.init_state(torch.tensor([0, 0, 1, 1, 2, 2]))
+    for _ in range(6):
+        rows = state.utt.numel()
+        tokens = torch.stack([torch.randperm(6)[:4] + 1 for _ in range(rows)])  # (N, 4), with eos and repeats
+        candidates = scorer.score(state, tokens)
+        scores, r_n, r_b = _reference_score(scorer, state, tokens)
+        assert torch.equal(candidates.scores, scores)
+        assert torch.equal(candidates.r_n, r_n) and torch.equal(candidates.r_b, r_b)
+        keep = torch.arange(min(1, rows - 1), rows)  # drop the first row: the shortest utterance stays, to step 5
+        col = torch.randint(0, 4, keep.shape)
+        state = scorer.select(state, candidates, keep, col)
+        assert torch.equal(state.r_n, r_n[:, keep, col]) and torch.equal(state.r_b, r_b[:, keep, col])
+        assert torch.equal(state.last, tokens[keep, col]) and torch.equal(state.score, scores[keep, col])
