@@ -25,6 +25,14 @@ class Packing:
         self.index = (~padding_mask).flatten().nonzero().squeeze(1)  # (N,) rows of the flat (B * T) layout
         self.lengths: list[int] = lengths.tolist()
 
+    @classmethod
+    def of(cls, padding_mask: Tensor) -> Packing | None:
+        """The packing of ``padding_mask``, or None if some utterance has padding before a real frame."""
+        try:
+            return cls(padding_mask)
+        except ValueError:
+            return None
+
     def pack(self, x: Tensor) -> Tensor:
         """(B, T, D) -> (N, D) real frames."""
         return x.reshape(-1, x.size(-1)).index_select(0, self.index)

@@ -116,3 +116,13 @@ def test_packing_round_trip_and_refuses_a_mask_with_leading_padding():
     assert torch.equal(packing.unpack(packing.pack(x)), x.masked_fill(_padding([5, 2, 0], 5)[..., None], 0.0))
     with pytest.raises(ValueError, match="after each utterance"):
         Packing(torch.tensor([[True, False, False]]))
+    assert Packing.of(torch.tensor([[True, False, False]])) is None
+
+
+def test_leading_padding_takes_the_padded_layout():
+    enc = ConformerEncoder(1, DIM, HEADS, FFN, kernel_size=3, pos_enc="rel").eval()
+    x, mask = torch.randn(2, 6, DIM), torch.tensor([[False] * 6, [True, True] + [False] * 4])
+    with torch.no_grad():
+        fast = enc(x, mask)
+        enc.packed_inference = False
+        assert torch.equal(fast, enc(x, mask))
