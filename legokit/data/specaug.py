@@ -1,5 +1,6 @@
-"""SpecAugment (Park et al., 2019): optional time warp, frequency masks and time masks on (B, T, F), and an
-optional random gain (a level change of the recording, exact on log-power mel features)."""
+"""SpecAugment (Park et al., 2019): optional time warp, frequency masks and time masks on (B, T, F), an optional
+random gain (a level change of the recording, exact on log-power mel features) and an optional random
+equalisation (a smooth gain curve over frequency: the colouring a channel, microphone or vocoder adds)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ class SpecAugConfig:
     time_mask_ratio: float = ranged(1.0, "[0, 1]")  # a time mask covers at most this fraction p of the utterance
     time_warp: int = ranged(0, "[0, inf)")  # maximum warp distance W in frames (0 = no time warp)
     gain_db: float = ranged(0.0, "[0, inf)")  # random level change per utterance, U(-gain_db, +gain_db) dB (0 = off)
+    # random equalisation per utterance: gains U(-eq_db, +eq_db) dB at eq_points evenly spaced mel bins, linear
+    # between them (0 = off)
+    eq_db: float = ranged(0.0, "[0, inf)")
+    eq_points: int = ranged(4, "[2, inf)")  # control points of the equalisation curve (2: a tilt)
 
 
 #: a gain of g dB multiplies the power spectrum by 10^(g/10): log-power mel features move by g * ln(10) / 10
@@ -38,6 +43,20 @@ def random_gain(x: torch.Tensor, lengths: torch.Tensor, max_db: float,
     gain = (torch.rand(x.shape[0], device=x.device, generator=generator) * 2 - 1) * max_db * NATS_PER_DB
     valid = torch.arange(x.shape[1], device=x.device) < lengths.to(x.device)[:, None]  # (B, T)
     return x + (gain[:, None] * valid)[..., None].to(x.dtype)
+
+
+def random_equalisation(x: torch.Tensor, lengths: torch.Tensor, max_db: float, points: int,
+                        generator: torch.Generator | None = None) -> torch.Tensor:
+    """Add one random smooth gain curve over frequency per utterance to log-power mel features (B, T, F): gains
+    U(-max_db, max_db) dB at ``points`` evenly spaced bins, linear in between, i.e. a filter whose response
+    varies slowly across the mel bands (up to the band's width); padding frames stay as they are. Synthetic
+    training speech all has its synthesizer's spectral colour; another synthesizer (a vocoder's tilt) or a
+    microphone has another."""
+    B, _, n_freq = x.shape
+    gains = (torch.rand(B, 1, points, device=x.device, generator=generator) * 2 - 1) * max_db * NATS_PER_DB
+    curve = F.interpolate(gains, size=n_freq, mode="linear", align_corners=True)[:, 0]  # (B, F)
+    valid = torch.arange(x.shape[1], device=x.device) < lengths.to(x.device)[:, None]  # (B, T)
+    return x + (valid[..., None] * curve[:, None, :]).to(x.dtype)
 
 
 def _mask(x: torch.Tensor, max_width: torch.Tensor, size: torch.Tensor, count: int, dim: int,
@@ -85,6 +104,7 @@ class SpecAugment(nn.Module):
             return feats
         cfg = self.cfg
         x = random_gain(feats, lengths, cfg.gain_db, generator) if cfg.gain_db > 0 else feats
+        x = random_equalisation(x, lengths, cfg.eq_db, cfg.eq_points, generator) if cfg.eq_db > 0 else x
         x = time_warp(x, lengths, cfg.time_warp, generator) if cfg.time_warp > 0 else x
         B, _, n_freq = x.shape
         if cfg.num_freq_masks > 0:

@@ -79,8 +79,34 @@ def test_random_gain_is_what_scaling_the_waveform_does_to_fbank():
     assert torch.equal(SpecAugment(SpecAugConfig(num_freq_masks=0, num_time_masks=0)).train()(x, lengths), x)
 
 
+def test_random_equalisation_is_a_smooth_per_utterance_filter_on_fbank():
+    """A filter whose gain varies slowly with frequency moves each mel bin of Kaldi log-power features by its
+    gain there: random_equalisation adds one curve per utterance (constant in time), piecewise linear through
+    `points` gains within [-max_db, max_db] dB, and leaves the padding alone; eq_points=2 is a tilt."""
+    from legokit.data.specaug import NATS_PER_DB, random_equalisation
+
+    x, lengths = torch.zeros(3, 40, 80), torch.tensor([40, 25, 10])
+    y = random_equalisation(x, lengths, 12.0, 4, torch.Generator().manual_seed(0))
+    for i, n in enumerate(lengths.tolist()):
+        curve = y[i, 0]
+        assert torch.equal(y[i, :n], curve.expand(n, 80)) and torch.all(y[i, n:] == 0)
+        assert curve.abs().max() <= 12 * NATS_PER_DB + 1e-6 and curve.std() > 0
+        second = (curve[1:-1] * 2 - curve[:-2] - curve[2:]).abs()  # bins 1..78
+        kinks = [25, 26, 51, 52]  # bins 26, 27, 52, 53 flank the inner control points at 79/3 and 2 * 79/3
+        assert second[[j for j in range(78) if j not in kinks]].max() < 1e-5  # linear between control points
+        assert second[kinks].max() > 1e-4  # and bent at them
+    assert not torch.equal(y[0, 0], y[1, 0])  # one curve per utterance
+    tilt = random_equalisation(x, lengths, 6.0, 2, torch.Generator().manual_seed(1))[0, 0]
+    torch.testing.assert_close(tilt[1:] - tilt[:-1], (tilt[1] - tilt[0]).expand(79), atol=1e-6, rtol=0)
+    cfg = SpecAugConfig(num_freq_masks=0, num_time_masks=0, eq_db=6.0)
+    assert not torch.equal(SpecAugment(cfg).train()(x, lengths), x)
+    assert torch.equal(SpecAugment(cfg).eval()(x, lengths), x)
+
+
 @pytest.mark.parametrize("override, interval", [
     ("gain_db=-3", r"\[0, inf\)"),
+    ("eq_db=-1", r"\[0, inf\)"),
+    ("eq_points=1", r"\[2, inf\)"),
     ("num_freq_masks=-1", r"\[0, inf\)"),
     ("freq_mask_width=-2", r"\[0, inf\)"),
     ("num_time_masks=-1", r"\[0, inf\)"),
