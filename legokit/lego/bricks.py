@@ -36,7 +36,7 @@ from legokit.data.tokenizer import Tokenizer
 from legokit.data.vocab import VocabularyInfo
 from legokit.errors import LegokitError
 from legokit.fileio import load_plain, write_atomic
-from legokit.lego.codec import decode_module, encode_state, load_weights
+from legokit.lego.codec import build_loaded, decode_module, encode_state
 from legokit.lego.decoders import DecoderBrick, DecoderBrickConfig
 from legokit.lego.encoders import EncoderBrick, EncoderBrickConfig
 from legokit.lego.interface import InterfaceVocab
@@ -115,7 +115,7 @@ def _checksum(manifest: str, state: dict[str, Tensor], tokenizers: dict[str, Ten
         for name in sorted(group):
             tensor = group[name].detach().cpu().contiguous()
             digest.update(name.encode() + str(tensor.dtype).encode() + str(tuple(tensor.shape)).encode())
-            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy() if tensor.numel() else b"")  # no copy
     return digest.hexdigest()
 
 
@@ -199,6 +199,10 @@ def _tensor_dict(value: Any) -> bool:
     return isinstance(value, dict) and all(isinstance(v, Tensor) for v in value.values())
 
 
+def _malformed_manifest(origin: str, err: Exception) -> LegokitError:
+    return LegokitError(f"{origin}: malformed brick manifest ({type(err).__name__}: {err}); re-export it")
+
+
 def brick_from_payload(payload: Any, origin: str) -> Brick:
     """Verify a payload's format and checksum and build its module."""
     if not isinstance(payload, dict) or payload.get("format") != BRICK_FORMAT:
@@ -210,16 +214,22 @@ def brick_from_payload(payload: Any, origin: str) -> Brick:
     if _checksum(manifest_json, state, toks) != payload.get("sha256"):
         raise LegokitError(f"{origin}: checksum mismatch — the file is corrupted or was modified; "
                            "restore it from a backup or re-export it")
+    manifest: Any = None
+
+    def build() -> EncoderBrick | DecoderBrick:
+        try:
+            return _build_module(manifest, origin)
+        except (ValueError, KeyError, TypeError) as err:
+            raise _malformed_manifest(origin, err) from None
+
     try:
         manifest = json.loads(manifest_json)
-        module = _build_module(manifest, origin)
-    except (ValueError, KeyError, TypeError) as err:
-        raise LegokitError(f"{origin}: malformed brick manifest ({type(err).__name__}: {err}); "
-                           "re-export it") from None
-    if manifest.get("compression"):
-        module = decode_module(module, state, manifest["compression"], origin)
-    else:
-        load_weights(module, state, origin)
+    except ValueError as err:
+        raise _malformed_manifest(origin, err) from None
+    if isinstance(manifest, dict) and manifest.get("compression"):
+        module = decode_module(build(), state, manifest["compression"], origin)
+    else:  # the weights overwrite a random initialisation: none is made
+        module = build_loaded(build, state, origin)
     tokenizers = {role: Tokenizer(bytes(t.numpy().tobytes()), origin=f"{origin}:{role}")
                   for role, t in toks.items()}
     return Brick(module, manifest, tokenizers, origin)
