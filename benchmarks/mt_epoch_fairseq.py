@@ -579,6 +579,8 @@ def drive(args: argparse.Namespace) -> dict:
     out = Path(info["work"]) / f"runs_{args.size}"
     out.mkdir(parents=True, exist_ok=True)
     base = lambda name, **kw: worker_args(args, info, out / name, **kw)  # noqa: E731
+    if args.decode_only:
+        return decode_only(args, record, out, base, fairseq, test_ids)
     counts = {"legokit": run_worker(LEGOKIT_PYTHON, script, "legokit:count", base("count"), args.threads)}
     counts["fairseq"] = run_worker(fairseq, script, "fairseq:count", base("count"), args.threads) if fairseq else None
     record["batching"] = counts
@@ -596,33 +598,55 @@ def drive(args: argparse.Namespace) -> dict:
     record["valid_loss_at_same_updates"] = {side: valid_loss_at(runs.get(side), side, valid_at)
                                             for side in ("legokit", "fairseq")}
     if not args.skip_decode and fairseq is not None and runs.get("legokit"):
-        weights = out / "fairseq_weights.pt"
-        weights.unlink(missing_ok=True)
-        decode: dict = {"legokit": {}, "fairseq": {}}
-        for setting in args.decode_settings_fairseq.split(";"):
-            decode["fairseq"][setting] = run_worker(fairseq, script, "fairseq:decode",
-                                                    base("decode", weights=weights, setting=setting), args.threads)
-        for setting in args.decode_settings_legokit.split(";"):
-            decode["legokit"][setting] = run_worker(LEGOKIT_PYTHON, script, "legokit:decode",
-                                                    base("decode", weights=weights, setting=setting,
-                                                         model=runs["legokit"]["model"]), args.threads)
-        reference = decode["fairseq"][args.decode_settings_fairseq.split(";")[0]]
-        for side in decode:
-            for run in decode[side].values():
-                run["sentences_per_s"] = run["sentences"] / run["seconds"]
-                if side == "legokit":
-                    run["agreement"] = agreement(run, reference, test_ids)
-        for side in decode:
-            for run in decode[side].values():
-                run.pop("hyps")
-        record["decode"] = decode
+        record["decode"] = decode_runs(args, out, base, fairseq, runs["legokit"]["model"], test_ids)
     record["matmul_gflops_after"] = matmul_gflops(args.threads)
     record["machine"]["load_avg_end"] = os.getloadavg()
     return json.loads(json.dumps(record).replace(f"{ROOT}/", ""))  # paths relative to the repository
 
 
+def decode_only(args: argparse.Namespace, record: dict, out: Path, base, fairseq: Path | None,
+                test_ids: list[str]) -> dict:
+    """--decode-only: the test set decoded with the weights fairseq has at the end of an earlier training run of
+    this script (runs_<size>/fairseq_train/checkpoint_last.pt; legokit's run gives the architecture)."""
+    model, checkpoint = out / "legokit_train" / "model.pt", out / "fairseq_train" / "checkpoint_last.pt"
+    if fairseq is None or not model.is_file() or not checkpoint.is_file():
+        raise SystemExit(f"--decode-only needs the fairseq peer venv, {model} and {checkpoint}: run the benchmark "
+                         "without --decode-only first")
+    record["decode"] = decode_runs(args, out, base, fairseq, str(model), test_ids)
+    record["matmul_gflops_after"] = matmul_gflops(args.threads)
+    record["machine"]["load_avg_end"] = os.getloadavg()
+    return json.loads(json.dumps(record).replace(f"{ROOT}/", ""))
+
+
+def decode_runs(args: argparse.Namespace, out: Path, base, fairseq: Path, model: str, test_ids: list[str]) -> dict:
+    """Each side's decode settings on the test set with fairseq's trained weights; sentences/s and agreement
+    with fairseq's first setting."""
+    script = Path(__file__).resolve()
+    weights = out / "fairseq_weights.pt"
+    weights.unlink(missing_ok=True)
+    decode: dict = {"legokit": {}, "fairseq": {}}
+    for setting in args.decode_settings_fairseq.split(";"):
+        decode["fairseq"][setting] = run_worker(fairseq, script, "fairseq:decode",
+                                                base("decode", weights=weights, setting=setting), args.threads)
+    for setting in args.decode_settings_legokit.split(";"):
+        decode["legokit"][setting] = run_worker(LEGOKIT_PYTHON, script, "legokit:decode",
+                                                base("decode", weights=weights, setting=setting,
+                                                     model=model), args.threads)
+    reference = decode["fairseq"][args.decode_settings_fairseq.split(";")[0]]
+    for side in decode:
+        for run in decode[side].values():
+            run["sentences_per_s"] = run["sentences"] / run["seconds"]
+            if side == "legokit":
+                run["agreement"] = agreement(run, reference, test_ids)
+    for side in decode:
+        for run in decode[side].values():
+            run.pop("hyps")
+    return decode
+
+
 def report(record: dict) -> str:
-    lk, fs = record["train"]["legokit"], record["train"]["fairseq"]
+    train = record.get("train", {})  # none with --decode-only
+    lk, fs = train.get("legokit"), train.get("fairseq")
     sets = ", ".join(f"{k} {v['pairs']}" for k, v in record["data"]["sets"].items())
     lines = [f"data: {record['data']['data']} ({sets} pairs); model size {record['args']['size']}; budget "
              f"{record['args']['max_tokens']} tokens"]
@@ -644,10 +668,12 @@ def report(record: dict) -> str:
     row("padding (source + target positions)", "fraction", get(lk, "padding_fraction"),
         get(fs, "padding_fraction"), False, "{:.3f}")
     row("peak RSS (worker process)", "MB", get(lk, "peak_rss_mb"), get(fs, "peak_rss_mb"), False, "{:,.0f}")
-    same = record["valid_loss_at_same_updates"]
-    row(f"validation loss after {record['valid_at']} updates", "nats/token", same["legokit"], same["fairseq"], False,
-        "{:.3f}")
-    lines += rows
+    same = record.get("valid_loss_at_same_updates")
+    if same:
+        row(f"validation loss after {record['valid_at']} updates", "nats/token", same["legokit"], same["fairseq"],
+            False, "{:.3f}")
+    if train:
+        lines += rows
     if lk and fs:
         lines.append("")
         lines.append("| phase (wall s) | legokit | fairseq |")
@@ -688,6 +714,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--log-interval", type=int, default=50, help="training log interval on both sides")
     parser.add_argument("--order", default="fairseq,legokit", help="order of the training runs")
     parser.add_argument("--skip-decode", action="store_true", help="train only")
+    parser.add_argument("--decode-only", action="store_true",
+                        help="no training: decode with the weights of this script's last training run of --size "
+                             "(record <name>_decode.json)")
     parser.add_argument("--decode-settings-fairseq", default="default;batch-size=64",
                         help="';'-separated fairseq-generate settings (first = the reference for agreement)")
     parser.add_argument("--decode-settings-legokit", default="default;max_batch_size=256,max_tokens=16000",
@@ -705,7 +734,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    name = "mt_epoch_fairseq" + ("" if args.size == "recipe" else f"_{args.size}")
+    name = "mt_epoch_fairseq" + ("" if args.size == "recipe" else f"_{args.size}") + \
+        ("_decode" if args.decode_only else "")
     return benchmark_main(name, args, WORKERS, drive, report)
 
 
