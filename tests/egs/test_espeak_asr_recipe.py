@@ -99,3 +99,13 @@ def test_espeak_asr_recipe_runs_every_stage_on_the_fixture_text(tmp_path: Path) 
     brick = json.loads((exp / "bricks" / "encoder.json").read_text())  # stage 7: the encoder brick's manifest
     assert brick["kind"] == "encoder" and brick["output_interface"]["type"] == "vocabulary", brick
     assert brick["training"]["steps"] == 4 and len(brick["training"]["averaged"]) == 2, brick["training"]
+
+    # another test_sets re-runs decoding and scoring only: the model stays, the test features are reused
+    model_stamp = (exp / "model.pt").stat().st_mtime_ns
+    again = subprocess.run(["./run.sh", "--data_args", DATA_ARGS, "--train_args", TINY, "--nj", "1",
+                            "--test_sets", "test"], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, (again.stdout + again.stderr)[-4000:]
+    for stage in ("1 (data)", "2 (features)", "3 (tokenizer)", "4 (train)"):
+        assert f"stage {stage}: done before with the same options, skipping" in again.stderr, again.stderr[-3000:]
+    assert "stage 5: decode (" in again.stderr and (exp / "model.pt").stat().st_mtime_ns == model_stamp
+    assert "dump/test: features newer than data/test, kept" in (exp / "logs" / "stage5.decode.log").read_text()
