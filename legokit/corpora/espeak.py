@@ -36,7 +36,7 @@ import soxr
 from legokit.corpora.debian import require_tool
 from legokit.corpora.text import read_text, text_hash, write_text
 from legokit.errors import LegokitError
-from legokit.fileio import atomic_output, write_atomic
+from legokit.fileio import atomic_output, split_lines, write_atomic
 from legokit.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -191,7 +191,7 @@ def installed_variants() -> set[str]:
     """The speaker variants espeak-ng knows (``espeak-ng --voices=variant``), by file name: what ``+<variant>``
     must name, case included."""
     proc = subprocess.run(["espeak-ng", "--voices=variant"], capture_output=True, text=True)
-    return {line.split()[4].removeprefix("!v/") for line in proc.stdout.splitlines()[1:] if len(line.split()) > 4}
+    return {line.split()[4].removeprefix("!v/") for line in split_lines(proc.stdout)[1:] if len(line.split()) > 4}
 
 
 def check_variants(voices: list[str]) -> None:

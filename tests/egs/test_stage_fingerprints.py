@@ -38,7 +38,9 @@ def stage_coverage_gaps(script: Path) -> list[str]:
             seen.add(name)
             body = bodies[name]
             reads |= set(re.findall(r"\$\{?([a-z_][a-z0-9_]*)", body))
-            todo += [f for f in bodies if re.search(rf"(^|[\s;(]){f}\b", body)]
+            # `queue KIND LOG -- CMD` and `legokit SUBCOMMAND`: KIND and SUBCOMMAND are not calls of a function
+            calls = re.sub(r"\b(queue|legokit) +\S+", r"\1", body)
+            todo += [f for f in bodies if re.search(rf"(^|[\s;(]){f}\b", calls)]
         covered = set(re.findall(r"--env (\w+)", declared)) | set(re.findall(r"\$\{?(\w+)", declared + command))
         stage = line.split(" --")[0]
         gaps += [f"{stage}: reads ${var} without --env {var}" for var in sorted(reads & options - covered)]

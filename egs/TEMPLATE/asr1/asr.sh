@@ -52,7 +52,7 @@ test_features() {
             done
         fi
         if [ "$fresh" = true ]; then
-            log "dump/$set: features newer than data/$set, kept"
+            log "dump/$set is newer than data/$set: kept"
             continue
         fi
         legokit validate "data/$set"
