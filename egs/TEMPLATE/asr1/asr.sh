@@ -32,12 +32,14 @@ spm=${tokenizer:-data/tokenizers/text.model}
 
 # Stage 2 extracts the training and validation sets' features; a test set's are extracted by stage 5 before it is
 # decoded, so adding a test set to test_sets re-runs decoding and scoring only, never training.
+featurise() {  # SET: validate data/SET, then its fbank features into dump/SET
+    legokit validate "data/$1"
+    extract_features "data/$1" "dump/$1"
+}
+
 features() {
-    local set
-    for set in "$train_set" "$valid_set"; do
-        legokit validate "data/$set"
-        extract_features "data/$set" "dump/$set"
-    done
+    featurise "$train_set"
+    featurise "$valid_set"
 }
 
 # test_features: each test set's features, unless dump/SET/feats.scp is newer than the set's audio list.
@@ -55,8 +57,7 @@ test_features() {
             log "dump/$set is newer than data/$set: kept"
             continue
         fi
-        legokit validate "data/$set"
-        extract_features "data/$set" "dump/$set"
+        featurise "$set"
     done
 }
 
