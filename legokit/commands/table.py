@@ -28,7 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from legokit.fileio import check_outputs, write_atomic
 
-    check_outputs([args.exp_dir, args.longtail], [args.out])
+    # inputs: the systems' results.json (in sub-directories) and, for losses, the long-tail JSON; not the exp dir's
+    # own files, which include the table an earlier run wrote (exp/RESULTS.md is rewritten on every run)
+    longtail = (args.longtail or args.exp_dir / "longtail.json") if args.kind == "losses" else None
+    check_outputs([longtail], [args.out])
     if args.kind == "reuse":
         from legokit.score.reuse_table import render_reuse_table
 
@@ -37,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         from legokit.score.loss_table import render_loss_table
 
         text = render_loss_table(args.exp_dir, args.losses.split(","), [int(s) for s in args.seeds.split(",")],
-                                 args.longtail or args.exp_dir / "longtail.json")
+                                 longtail)
     if args.out:
         write_atomic(text, args.out)
     print(text)

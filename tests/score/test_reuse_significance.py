@@ -133,3 +133,17 @@ def test_missing_hypotheses_are_counted_under_the_table(tmp_path, monkeypatch, c
     text = capsys.readouterr().out
     assert "English ASR: missing hypotheses (reference utterances without one, scored as empty" in text
     assert text.count("missing hypotheses") == 1 and "asr_zeroshot 3." in text
+
+
+def test_the_table_rewrites_its_own_earlier_output(tmp_path, monkeypatch, capsys):
+    """A recipe's scoring stage run again (e.g. after re-decoding) rewrites exp/RESULTS.md: the table an earlier
+    run wrote is an output, not an input (it was once refused as one, failing the stage on every re-run)."""
+    exp = _recipe(tmp_path / "recipe", monkeypatch)
+    out = exp / "RESULTS.md"
+    assert main(["table", "reuse", "--exp-dir", "exp", "--out", "exp/RESULTS.md"]) == 0
+    first = out.read_text()
+    (exp / "asr_zeroshot" / "decode_test" / "hyp").unlink()
+    assert main(["table", "reuse", "--exp-dir", "exp", "--out", "exp/RESULTS.md"]) == 0
+    second = out.read_text()
+    assert "English ASR (WER)" in first and "n/a: exp/asr_zeroshot/decode_test/hyp missing" in second
+    capsys.readouterr()
