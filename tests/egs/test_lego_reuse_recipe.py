@@ -1,6 +1,7 @@
 """The LegoNN reuse recipe (egs/lego_reuse/lego1) end to end on REAL data built here from Debian
 packages (parallel text, espeak-ng speech), with the tiny "smoke" preset: every stage runs — data,
-features, tokenizers, six trainings, two compositions, decoding, scoring — and the table is complete.
+features, tokenizers, seven trainings (the speech systems start from a character CTC encoder, as in the long
+preset), two compositions, decoding, scoring — and the table is complete.
 Downloads are cached in $LEGOKIT_TEST_DOWNLOADS (default ~/.cache/legokit/downloads)."""
 
 import os
@@ -39,7 +40,7 @@ def test_lego_reuse_recipe_smoke_on_debian_data(tmp_path):
     downloads.mkdir(parents=True, exist_ok=True)
     cmd = ["./run.sh", "--preset", "smoke", "--downloads", str(downloads), "--max_de_en", "3000",
            "--de_en_eval", "100,100", "--asr_train_utts", "120", "--asr_test_utts", "30", "--en_vocab", "300",
-           "--src_vocab", "300", "--beam_size", "2"]
+           "--src_vocab", "300", "--beam_size", "2", "--asr_char_init", "true"]
     run = subprocess.run(cmd, cwd=recipe, capture_output=True, text=True, timeout=2400)
     assert run.returncode == 0, run.stderr[-4000:]
     table = (recipe / "exp" / "RESULTS.md").read_text()
@@ -48,8 +49,9 @@ def test_lego_reuse_recipe_smoke_on_debian_data(tmp_path):
     assert all(" - " not in row for row in rows), table  # every cell scored
     # each row compared by paired bootstrap from the recorded files, or marked not converged (smoke models)
     assert all(row.count(" p=") == 3 or "not converged" in row for row in rows), table
-    for brick in ("de_en_lego/bricks/decoder.brick", "ro_en_encoder/bricks/encoder.brick",
-                  "asr_encoder/bricks/encoder.brick", "ro_en_zeroshot/model.pt", "asr_finetune/model.pt"):
+    for brick in ("asr_encoder_char/bricks/encoder.brick", "de_en_lego/bricks/decoder.brick",
+                  "ro_en_encoder/bricks/encoder.brick", "asr_encoder/bricks/encoder.brick", "ro_en_zeroshot/model.pt",
+                  "asr_finetune/model.pt"):
         assert (recipe / "exp" / brick).is_file(), brick
     again = subprocess.run(cmd, cwd=recipe, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and again.stderr.count("skipping") == 15, again.stderr[-3000:]

@@ -19,6 +19,12 @@ max_ro_en=0             # Ro-En training pairs kept (0: all)
 de_en_eval=300,500      # De-En valid,test sizes (0,0: the preparation defaults 500,1000)
 asr_train_utts=1000     # English utterances spoken for ASR training (0: all of De-En train)
 asr_test_utts=200       # English utterances spoken for ASR valid and test each
+asr_char_init=false     # true: stage 10 first trains a character CTC encoder on the same speech
+                        # (conf/$preset/asr_encoder_char.yaml); the ASR baseline and the speech brick start from it
+                        # with a new CTC head: CTC over the 1,000 English pieces from scratch stays on its blank
+                        # plateau (README)
+asr_voices=""           # espeak-ng voices of the ASR training and valid speech (empty: legokit prepare's 8);
+                        # the test voices stay the two unseen accents (en-gb-x-gbcwmd+f4, en-gb-x-gbclan+m7)
 en_vocab=1000           # English sentencepiece size: the shared interface vocabulary
 src_vocab=1000          # German and Romanian sentencepiece sizes
 beam_size=5             # beam width for all decoding
@@ -46,10 +52,13 @@ mt_data() {
 }
 
 speech_data() {
+    local voices=()
+    # shellcheck disable=SC2206  # asr_voices is a list
+    [ -z "$asr_voices" ] || voices=(--voices $asr_voices)
     legokit prepare espeak-speech --text-dir data/de_en --out data/en_speech --speak en --target en \
-        --splits train --max-utts "$asr_train_utts" --nj "$nj"
+        --splits train --max-utts "$asr_train_utts" --nj "$nj" "${voices[@]}"
     legokit prepare espeak-speech --text-dir data/de_en --out data/en_speech --speak en --target en \
-        --splits valid test --max-utts "$asr_test_utts" --nj "$nj"
+        --splits valid test --max-utts "$asr_test_utts" --nj "$nj" "${voices[@]}"
 }
 
 features() {
@@ -78,7 +87,7 @@ asr_args=(data.task=asr data.train_dir=data/en_speech/train data.valid_dir=data/
           data.tgt_tokenizer=data/tokenizers/en.model)
 
 run_stage 1 mt_data --env de_en_sources --env max_de_en --env max_ro_en --env de_en_eval -- mt_data
-run_stage 2 speech_data --env asr_train_utts --env asr_test_utts -- speech_data
+run_stage 2 speech_data --env asr_train_utts --env asr_test_utts --env asr_voices -- speech_data
 run_stage 3 features -- features
 run_stage 4 tokenizers --env en_vocab --env src_vocab -- tokenizers
 
@@ -97,10 +106,29 @@ run_stage 8 ro_en_compose -- legokit compose "$expdir/ro_en_encoder/bricks/encod
 run_stage 9 ro_en_finetune --fresh "$expdir/ro_en_finetune" -- queue train "$expdir/ro_en_finetune/log/train.log" -- legokit train --config "$conf/mt_finetune.yaml" --out-dir "$expdir/ro_en_finetune" \
     model.init_model="$expdir/ro_en_zeroshot/model.pt" $(mt_args ro ro_en) "${common[@]}"
 
-run_stage 10 asr_baseline --fresh "$expdir/asr_baseline" -- queue train "$expdir/asr_baseline/log/train.log" -- legokit train --config "$conf/asr_baseline.yaml" --out-dir "$expdir/asr_baseline" \
-    "${asr_args[@]}" "${common[@]}"
-run_stage 11 asr_encoder --fresh "$expdir/asr_encoder" -- queue train "$expdir/asr_encoder/log/train.log" -- legokit train --config "$conf/asr_encoder.yaml" --out-dir "$expdir/asr_encoder" \
-    "${asr_args[@]}" "${common[@]}"
+asr_char_encoder() {  # the character CTC encoder both speech systems start from (asr_char_init=true)
+    [ -f "$conf/asr_encoder_char.yaml" ] || { log "asr_char_init=true needs $conf/asr_encoder_char.yaml"; exit 1; }
+    legokit tokenizer train --input data/en_speech/train/text --kaldi-text \
+        --model-prefix data/tokenizers/en_char --vocab-size 300 --model-type char
+    queue train "$expdir/asr_encoder_char/log/train.log" -- legokit train --config "$conf/asr_encoder_char.yaml" \
+        --out-dir "$expdir/asr_encoder_char" "${asr_args[@]}" data.tgt_tokenizer=data/tokenizers/en_char.model \
+        "${common[@]}"
+}
+asr_init=()
+char_conf=()
+if [ "$asr_char_init" = true ]; then
+    asr_init=(model.init_encoder="$expdir/asr_encoder_char/bricks/encoder.brick" model.init_encoder_skip_ctc=true)
+    char_conf=(--config "$conf/asr_encoder_char.yaml")
+fi
+asr_baseline() {
+    [ "$asr_char_init" != true ] || asr_char_encoder
+    queue train "$expdir/asr_baseline/log/train.log" -- legokit train --config "$conf/asr_baseline.yaml" \
+        --out-dir "$expdir/asr_baseline" "${asr_args[@]}" "${asr_init[@]}" "${common[@]}"
+}
+run_stage 10 asr_baseline --env asr_char_init --config "$conf/asr_baseline.yaml" "${char_conf[@]}" \
+    --fresh "$expdir/asr_encoder_char" --fresh "$expdir/asr_baseline" -- asr_baseline
+run_stage 11 asr_encoder --env asr_char_init --fresh "$expdir/asr_encoder" -- queue train "$expdir/asr_encoder/log/train.log" -- legokit train --config "$conf/asr_encoder.yaml" --out-dir "$expdir/asr_encoder" \
+    "${asr_args[@]}" "${asr_init[@]}" "${common[@]}"
 run_stage 12 asr_compose -- legokit compose "$expdir/asr_encoder/bricks/encoder.brick" \
     "$expdir/de_en_lego/bricks/decoder.brick" -o "$expdir/asr_zeroshot/model.pt"
 run_stage 13 asr_finetune --fresh "$expdir/asr_finetune" -- queue train "$expdir/asr_finetune/log/train.log" -- legokit train --config "$conf/asr_finetune.yaml" --out-dir "$expdir/asr_finetune" \
