@@ -26,8 +26,10 @@ nj=2                         # parallel synthesizer processes
 # en-gb-x-gbclan) nor of test_variants' variants (m5, m6, m7, f3, f4) is among them. Against 8 voices of the same
 # accents (one variant each), same sentences, 3,000 updates: test_variants 31.1 -> 18.9 WER, test 27.3 -> 25.7
 # (docs/results.md, "Voices"). Those measured runs spelt linda paul robert steph with a capital, which espeak-ng
-# silently ignores (65 distinct voices, not 80); the 80 distinct voices here are not measured yet. Variant names are
-# espeak-ng's file names, case included (`espeak-ng --voices=variant`); `legokit prepare` refuses unknown ones.
+# silently ignores (65 distinct voices, not 80). The 80 distinct voices here, measured end to end (session 12): test
+# 26.1, test_variants 21.1 WER (65 voices: 25.2, 19.2; docs/results.md, "End to end from a clean clone").
+# Variant names are espeak-ng's file names, case included (`espeak-ng --voices=variant`); `legokit prepare`
+# refuses unknown ones.
 accents="en-us en-gb en-gb-scotland en-029 en-gb-x-rp"
 variants="m1 m2 m3 m4 m8 f1 f2 f5 Andy Annie Alex Michael linda paul robert steph"
 . utils/parse_options.sh
