@@ -120,13 +120,13 @@ if [ "$asr_char_init" = true ]; then
     asr_init=(model.init_encoder="$expdir/asr_encoder_char/bricks/encoder.brick" model.init_encoder_skip_ctc=true)
     char_conf=(--config "$conf/asr_encoder_char.yaml")
 fi
-asr_baseline() {
+train_asr_baseline() {
     [ "$asr_char_init" != true ] || asr_char_encoder
     queue train "$expdir/asr_baseline/log/train.log" -- legokit train --config "$conf/asr_baseline.yaml" \
         --out-dir "$expdir/asr_baseline" "${asr_args[@]}" "${asr_init[@]}" "${common[@]}"
 }
 run_stage 10 asr_baseline --env asr_char_init --config "$conf/asr_baseline.yaml" "${char_conf[@]}" \
-    --fresh "$expdir/asr_encoder_char" --fresh "$expdir/asr_baseline" -- asr_baseline
+    --fresh "$expdir/asr_encoder_char" --fresh "$expdir/asr_baseline" -- train_asr_baseline
 run_stage 11 asr_encoder --env asr_char_init --fresh "$expdir/asr_encoder" -- queue train "$expdir/asr_encoder/log/train.log" -- legokit train --config "$conf/asr_encoder.yaml" --out-dir "$expdir/asr_encoder" \
     "${asr_args[@]}" "${asr_init[@]}" "${common[@]}"
 run_stage 12 asr_compose -- legokit compose "$expdir/asr_encoder/bricks/encoder.brick" \
