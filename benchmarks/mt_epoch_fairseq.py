@@ -580,7 +580,8 @@ def drive(args: argparse.Namespace) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     base = lambda name, **kw: worker_args(args, info, out / name, **kw)  # noqa: E731
     if args.decode_only:
-        return decode_only(args, record, out, base, fairseq, test_ids)
+        record["decode"] = decode_only(args, out, base, fairseq, test_ids)
+        return finish(record, args)
     counts = {"legokit": run_worker(LEGOKIT_PYTHON, script, "legokit:count", base("count"), args.threads)}
     counts["fairseq"] = run_worker(fairseq, script, "fairseq:count", base("count"), args.threads) if fairseq else None
     record["batching"] = counts
@@ -599,23 +600,24 @@ def drive(args: argparse.Namespace) -> dict:
                                             for side in ("legokit", "fairseq")}
     if not args.skip_decode and fairseq is not None and runs.get("legokit"):
         record["decode"] = decode_runs(args, out, base, fairseq, runs["legokit"]["model"], test_ids)
+    return finish(record, args)
+
+
+def finish(record: dict, args: argparse.Namespace) -> dict:
+    """The record with the machine's state at the end, paths relative to the repository."""
     record["matmul_gflops_after"] = matmul_gflops(args.threads)
     record["machine"]["load_avg_end"] = os.getloadavg()
-    return json.loads(json.dumps(record).replace(f"{ROOT}/", ""))  # paths relative to the repository
+    return json.loads(json.dumps(record).replace(f"{ROOT}/", ""))
 
 
-def decode_only(args: argparse.Namespace, record: dict, out: Path, base, fairseq: Path | None,
-                test_ids: list[str]) -> dict:
+def decode_only(args: argparse.Namespace, out: Path, base, fairseq: Path | None, test_ids: list[str]) -> dict:
     """--decode-only: the test set decoded with the weights fairseq has at the end of an earlier training run of
     this script (runs_<size>/fairseq_train/checkpoint_last.pt; legokit's run gives the architecture)."""
     model, checkpoint = out / "legokit_train" / "model.pt", out / "fairseq_train" / "checkpoint_last.pt"
     if fairseq is None or not model.is_file() or not checkpoint.is_file():
         raise SystemExit(f"--decode-only needs the fairseq peer venv, {model} and {checkpoint}: run the benchmark "
                          "without --decode-only first")
-    record["decode"] = decode_runs(args, out, base, fairseq, str(model), test_ids)
-    record["matmul_gflops_after"] = matmul_gflops(args.threads)
-    record["machine"]["load_avg_end"] = os.getloadavg()
-    return json.loads(json.dumps(record).replace(f"{ROOT}/", ""))
+    return decode_runs(args, out, base, fairseq, str(model), test_ids)
 
 
 def decode_runs(args: argparse.Namespace, out: Path, base, fairseq: Path, model: str, test_ids: list[str]) -> dict:
