@@ -55,3 +55,14 @@ def test_lego_reuse_recipe_smoke_on_debian_data(tmp_path):
         assert (recipe / "exp" / brick).is_file(), brick
     again = subprocess.run(cmd, cwd=recipe, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and again.stderr.count("skipping") == 15, again.stderr[-3000:]
+
+
+def test_char_init_without_its_config_is_refused_naming_the_file(tmp_path):
+    """--asr_char_init true with a preset that has no asr_encoder_char.yaml (the demo's) stops before stage 10
+    trains anything, with one line naming the missing file."""
+    recipe = _copy_recipe(tmp_path)
+    run = subprocess.run(["./run.sh", "--preset", "demo", "--asr_char_init", "true", "--stage", "10",
+                          "--stop_stage", "10"], cwd=recipe, capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0
+    assert "config file conf/demo/asr_encoder_char.yaml named for this stage cannot be read" in run.stderr, run.stderr
+    assert not (recipe / "exp" / "asr_encoder_char").exists() and not (recipe / "exp" / "asr_baseline").exists()
