@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     # inputs: the systems' results.json (in sub-directories) and, for losses, the long-tail JSON; not the exp dir's
     # own files, which include the table an earlier run wrote (exp/RESULTS.md is rewritten on every run)
     longtail = (args.longtail or args.exp_dir / "longtail.json") if args.kind == "losses" else None
-    check_outputs([longtail], [args.out])
+    check_outputs([longtail, *sorted(args.exp_dir.glob("*/results.json"))], [args.out])
     if args.kind == "reuse":
         from legokit.score.reuse_table import render_reuse_table
 

@@ -147,3 +147,11 @@ def test_the_table_rewrites_its_own_earlier_output(tmp_path, monkeypatch, capsys
     second = out.read_text()
     assert "English ASR (WER)" in first and "n/a: exp/asr_zeroshot/decode_test/hyp missing" in second
     capsys.readouterr()
+
+
+def test_the_table_never_overwrites_a_systems_results(tmp_path, monkeypatch, capsys):
+    exp = _recipe(tmp_path / "recipe", monkeypatch)
+    results = exp / "asr_baseline" / "results.json"
+    before = results.read_text()
+    assert main(["table", "reuse", "--exp-dir", "exp", "--out", "exp/asr_baseline/results.json"]) != 0
+    assert "refusing to overwrite the input" in capsys.readouterr().err and results.read_text() == before
