@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from legokit.config import ranged
 from legokit.lego.ingestors import IngestorConfig, build_ingestor
-from legokit.lego.interface import CTCHead
+from legokit.lego.interface import CTCHead, tokens_as_frames
 from legokit.lego.length_controller import OutputLengthController
 from legokit.nn.config import EncoderConfig, build_encoder, check_heads
 from legokit.nn.dropout import Dropout
@@ -44,6 +44,10 @@ class EncoderBrickConfig:
     olc_layers: int = 2              # OLC non-causal decoder-style layers
     olc_queries: Literal["copy", "position"] = "copy"  # OLC queries: + input state floor(k/r), or positions only
     ctc_head: bool = True            # emit an interface (False: hidden states only, non-modular baseline)
+    # interface brick trained on text: spread each input token over this many CTC-like frames on average (one
+    # peak, blanks after it: interface.tokens_as_frames; at random in training, evenly in evaluation), as a speech
+    # brick's interface looks; marginals from an upstream brick are read as they are. None: one position a token
+    text_frames_per_token: float | None = ranged(None, "[1, inf)")
 
     def validate(self) -> None:
         """An interface-reading encoder's ingestor heads divide the encoder dimension."""
@@ -150,6 +154,10 @@ class EncoderBrick(nn.Module):
         if self.cfg.input == "interface" and not inputs.is_floating_point():
             # token ids (B, S) as one-hot marginals: an interface brick trained on text (LegoNN's
             # modality-agnostic brick learns A -> B on text, then reads brick 1's real marginals)
+            if self.cfg.text_frames_per_token is not None:
+                # legokit's tokenizers put the CTC blank at id 0 (data/tokenizer.py checks it)
+                inputs, lengths = tokens_as_frames(inputs, lengths, self.cfg.text_frames_per_token, blank=0,
+                                                   random=self.training)
             inputs = torch.nn.functional.one_hot(inputs, self.input_vocab_size).float()
         x, x_lengths = self._frontend(inputs, lengths)
         x = self.encoder(x, padding_mask(x_lengths, x.size(1)))

@@ -66,3 +66,39 @@ class CTCHead(nn.Module):
 def marginals(logits: Tensor, temperature: float = 1.0) -> Tensor:
     """Interface marginals P (B, K, |V|) from logits; rows sum to 1."""
     return torch.softmax(logits.float() / temperature, dim=-1).to(logits.dtype)
+
+
+def tokens_as_frames(tokens: Tensor, lengths: Tensor, frames_per_token: float, blank: int = 0,
+                     random: bool = True) -> tuple[Tensor, Tensor]:
+    """Spread token ids over CTC-like frames: each token on one frame, a random run of blanks after it.
+
+    A speech brick's interface has one frame per 40 ms, nearly all blank, a token's peak on one frame. A brick
+    that reads that interface but is trained on text (LegoNN's three-brick middle brick) sees its training
+    sentences this way so that it reads the speech brick's frames zero-shot. ``random``: each blank run is Poisson
+    with mean frames_per_token - 1, and a Poisson run with mean frames_per_token before the first token stands
+    for leading silence; torch's default generator draws them (``torch.manual_seed`` makes it reproducible).
+    Otherwise (evaluation) the same means, spread evenly: token i is followed by
+    floor((i + 1) (m - 1)) - floor(i (m - 1)) blanks, and floor(m) blanks lead.
+
+    tokens (B, S) ids with padding anywhere past ``lengths`` (B,) -> frames (B, T) ids, blank-padded, and their
+    lengths (B,) = lead + sum over tokens of (1 + run).
+    """
+    if frames_per_token < 1:
+        raise ValueError(f"frames_per_token must be >= 1, got {frames_per_token}")
+    batch, length = tokens.shape
+    device = tokens.device
+    valid = torch.arange(length, device=device)[None, :] < lengths[:, None]
+    if random:
+        runs = torch.poisson(torch.full((batch, length), frames_per_token - 1.0, device=device)).long()
+        lead = torch.poisson(torch.full((batch, 1), float(frames_per_token), device=device)).long()
+    else:
+        edges = torch.floor(torch.arange(length + 1, device=device, dtype=torch.float64) * (frames_per_token - 1))
+        runs = (edges[1:] - edges[:-1]).long().expand(batch, length)
+        lead = torch.full((batch, 1), int(frames_per_token), device=device, dtype=torch.long)
+    span = 1 + runs * valid  # frames per token (B, S)
+    start = lead + torch.cumsum(span, dim=1) - span  # each token's frame (B, S)
+    frame_lengths = lead[:, 0] + (span * valid).sum(dim=1)
+    total = int(frame_lengths.max()) if batch else 0
+    frames = torch.full((batch, total + 1), blank, dtype=tokens.dtype, device=device)
+    frames.scatter_(1, torch.where(valid, start, torch.full_like(start, total)), tokens)  # padding -> column T
+    return frames[:, :total], frame_lengths
