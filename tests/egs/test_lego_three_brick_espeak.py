@@ -3,7 +3,10 @@ English text of tests/fixtures/lego as its De-En text, a few utterances of synth
 character CTC encoder trained for 2 updates as brick 1, baseline hypotheses) and for egs/lego_reuse/lego1's De-En
 LegoNN model (2 updates on the fixture), then every stage of run_espeak.sh with 2-update trainings: brick 2 on
 text, compose, fine-tune, decode, score with paired bootstrap into RESULTS.md. The recipe is copied into tmp_path
-(its data/ and exp/ stay untouched). 26 s at load ~3, 63 s at load ~7 on 2 cores (a dozen legokit processes)."""
+(its data/ and exp/ stay untouched). 26 s at load ~3, 63 s at load ~7 on 2 cores (a dozen legokit processes).
+Twice: as on espeak_en (the ASR form lower-case without punctuation), and as conf/reuse.conf sets it up for
+egs/lego_reuse/lego1 (cased transcripts, each dir given by its own option, the baseline in another experiment,
+brick 2 seeing its characters spread over CTC-like frames)."""
 
 from __future__ import annotations
 
@@ -36,16 +39,16 @@ SPEECH = ["data.task=asr", "model.encoder.input=speech", "model.encoder.subsampl
           "model.encoder.encoder.kernel_size=3", "model.decoder=null", "data.max_batch_size=4"]
 
 
-def _speech_dir(data: Path, split: str, sentences: dict[str, str]) -> None:
+def _speech_dir(data: Path, split: str, sentences: dict[str, str], cased: bool) -> None:
     """A speech data dir of synthetic tones (2-2.6 s: 50+ encoder frames, room for CTC over ~30 characters):
-    text (ASR form), text.cased (the sentence), utt2spk, wav.scp."""
+    text (ASR form; the sentence if ``cased``), text.cased (the sentence), utt2spk, wav.scp."""
     (data / split / "wav").mkdir(parents=True)
     lines: dict[str, list[str]] = {"text": [], "text.cased": [], "utt2spk": [], "wav.scp": []}
     for i, (key, sentence) in enumerate(sorted(sentences.items())):
         utt = f"spk{i % 2}-{key}"
         wav = data / split / "wav" / f"{utt}.wav"
         sf.write(wav, tone(2.0 + 0.2 * (i % 4), 200.0 + 50 * i, seed=i), 16000)
-        lines["text"].append(f"{utt} {asr_normalise(sentence)}")
+        lines["text"].append(f"{utt} {sentence if cased else asr_normalise(sentence)}")
         lines["text.cased"].append(f"{utt} {sentence}")
         lines["utt2spk"].append(f"{utt} spk{i % 2}")
         lines["wav.scp"].append(f"{utt} {wav}")
@@ -53,7 +56,7 @@ def _speech_dir(data: Path, split: str, sentences: dict[str, str]) -> None:
         (data / split / name).write_text("\n".join(rows) + "\n")
 
 
-def _espeak_stand_in(root: Path) -> tuple[Path, Path]:
+def _espeak_stand_in(root: Path, cased: bool) -> tuple[Path, Path]:
     """An espeak_en-like recipe dir (data/text, data/<split>, dump/<split>, a brick-1 experiment with baseline
     hypotheses) under ``root``; returns it and its experiment."""
     data = root / "data"
@@ -64,7 +67,7 @@ def _espeak_stand_in(root: Path) -> tuple[Path, Path]:
     keys = sorted(sentences)
     splits = {"train": keys[:8], "valid": keys[8:10], "test": keys[10:12]}
     for split, chosen in splits.items():
-        _speech_dir(data, split, {k: sentences[k] for k in chosen})
+        _speech_dir(data, split, {k: sentences[k] for k in chosen}, cased)
         dump_features(data / split, root / "dump" / split, FbankConfig(), progress=False)
     train_tokenizer([str(data / "train" / "text"), str(data / "valid" / "text")], str(data / "char"), 100,
                     model_type="char", kaldi_text=True)
@@ -95,8 +98,9 @@ def _de_en_stand_in(root: Path) -> tuple[Path, Path]:
 
 
 @pytest.mark.slow
-def test_three_brick_espeak_demo_runs_every_stage(tmp_path: Path) -> None:
-    espeak, asr_exp = _espeak_stand_in(tmp_path / "espeak")
+@pytest.mark.parametrize("asr_form", ["normalised", "cased"])
+def test_three_brick_espeak_demo_runs_every_stage(tmp_path: Path, asr_form: str) -> None:
+    espeak, asr_exp = _espeak_stand_in(tmp_path / "espeak", cased=asr_form == "cased")
     de_en_exp, en_tokenizer = _de_en_stand_in(tmp_path / "lego_reuse")
     egs = tmp_path / "egs"
     egs.mkdir()
@@ -111,20 +115,31 @@ def test_three_brick_espeak_demo_runs_every_stage(tmp_path: Path) -> None:
     args = ["--espeak_dir", espeak, "--asr_exp", asr_exp, "--asr_tokenizer", espeak / "data" / "char.model",
             "--de_en_exp", de_en_exp, "--en_tokenizer", en_tokenizer, "--test_sets", "test",
             "--train_args", " ".join(STEPS)]
+    expname = "espeak"
+    if asr_form == "cased":  # conf/reuse.conf's layout: no espeak_en dir, every path its own option
+        expname = "reuse"
+        args = args[2:] + ["--expdir", "exp/reuse", "--asr_form", "cased", "--target_file", "text",
+                           "--text_dir", espeak / "data" / "text", "--speech_data", espeak / "data",
+                           "--speech_dump", espeak / "dump", "--baseline_exp", espeak / "exp",
+                           "--baseline_hyps", "asr/decode_{set}/hyp asr/greedy/hyp_{set}",
+                           "--train_args", " ".join(STEPS) + " model.encoder.text_frames_per_token=1.6"]
     proc = subprocess.run(["./run_espeak.sh", *map(str, args)], cwd=recipe, env=env, capture_output=True, text=True,
                           timeout=900)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
 
-    exp = recipe / "exp" / "espeak"
-    source = read_kaldi_map(recipe / "data" / "espeak" / "en_text" / "train" / "text.asr")
-    assert source["train-0000"] == "the dog finds a red house", source["train-0000"]  # the ASR form, no "."
+    exp = recipe / "exp" / expname
+    source = read_kaldi_map(recipe / "data" / expname / "en_text" / "train" / "text.asr")
+    expected = "the dog finds a red house" if asr_form == "normalised" else "the dog finds a red house ."
+    assert source["train-0000"] == expected, source["train-0000"]  # the ASR form
     assert [b.kind for b in load_bricks(exp / "three_brick_zeroshot" / "model.pt")] == ["encoder", "encoder",
                                                                                            "decoder"]
     ref = read_kaldi_map(espeak / "data" / "test" / "text")
     for system in ("three_brick_zeroshot", "three_brick_finetune"):
         hyp = read_kaldi_map(exp / system / "decode_test" / "hyp", allow_empty_value=True)
         assert set(hyp) == set(ref), (system, sorted(hyp))
-        assert all(text == asr_normalise(text) for text in hyp.values()), hyp  # scored in the ASR form
+        cased = read_kaldi_map(exp / system / "decode_test" / "hyp.cased", allow_empty_value=True)
+        # scored in the ASR form: normalised, or as the decoder wrote it
+        assert hyp == ({k: asr_normalise(v) for k, v in cased.items()} if asr_form == "normalised" else cased), hyp
     results = (exp / "RESULTS.md").read_text()
     assert "| three_brick_zeroshot/test |" in results and "| three_brick_finetune/test |" in results, results
     tables = results.split("### ")[1:]

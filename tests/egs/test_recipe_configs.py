@@ -42,7 +42,7 @@ def test_recipe_config_loads(path):
 #: recipes on the real corpus releases: every training config there is paper scale, for GPUs
 PAPER_RECIPES = {"europarl_st", "wmt16_de_en", "wmt16_ro_en", "how2", "lego_reuse_paper", "lego_three_brick"}
 #: config sets of those recipes sized for this machine's data on CPU (lego_three_brick/asr1/run_espeak.sh)
-CPU_SETS = {"espeak"}
+CPU_SETS = {"espeak", "reuse"}
 
 
 def test_amp_is_auto_at_paper_scale_and_off_in_the_cpu_measured_presets():

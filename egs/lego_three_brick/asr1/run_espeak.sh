@@ -12,7 +12,10 @@
 # word LM and greedy, which egs/espeak_en/asr1 decoded) with paired bootstrap (`legokit score wer --compare`).
 #   ./run_espeak.sh                        needs egs/espeak_en/asr1 run (data, dump, the experiment) and
 #                                          egs/lego_reuse/lego1's de_en_lego (`make demo`)
-# Nothing is written in the espeak_en or lego_reuse recipe dirs; everything goes to $expdir and data/espeak.
+#   ./run_espeak.sh --config conf/reuse.conf   the same chain on egs/lego_reuse/lego1's speech and text, against
+#                                          its ASR systems (needs its long preset run with --asr_char_init true:
+#                                          brick 1 is its asr_encoder_char, brick 3 its de_en_lego's decoder)
+# Nothing is written in the espeak_en or lego_reuse recipe dirs; everything goes to $expdir and $text.
 # shellcheck source-path=SCRIPTDIR
 . utils/common.sh  # strict mode, path.sh, db.sh, stage.sh; the options stage, stop_stage, force, expdir
 expdir=exp/espeak
@@ -21,8 +24,14 @@ conf=conf/espeak                 # config set: middle, finetune, decode_asr (.ya
 espeak_dir=../../espeak_en/asr1  # the espeak_en recipe: data/text (De-En text), data/<set>, dump/<set>
 asr_exp=../../espeak_en/asr1/exp/train_ctc_char_6k  # brick 1 (bricks/encoder.brick) and the baseline system
 asr_tokenizer=../../espeak_en/asr1/data/tokenizers/text.model  # brick 1's character vocabulary (interface A)
-baseline_hyps="decode_{set}/hyp greedy/hyp_{set}"  # the baseline's hypotheses in asr_exp, one per decoding ({set}: test set)
-baseline_names="lm greedy"       # names of those decodings in RESULTS.md, in the same order
+baseline_exp=""                  # the experiment dir of the baseline hypotheses ("": asr_exp, brick 1's own model)
+baseline_hyps="decode_{set}/hyp greedy/hyp_{set}"  # baseline hypotheses in baseline_exp, one per system ({set}: test set)
+baseline_names="lm greedy"       # names of those systems in RESULTS.md, in the same order
+text_dir=""                      # brick 2's text: <dir>/{train,valid}/text.en ("": espeak_dir/data/text)
+speech_data=""                   # the speech data dirs <dir>/<set> ("": espeak_dir/data)
+speech_dump=""                   # their feature dumps <dir>/<set>/feats.scp ("": espeak_dir/dump)
+asr_form=normalised              # what brick 1 writes and WER scores: normalised (lower-case, no punctuation) or cased
+target_file=text.cased           # fine-tuning targets in each speech data dir (the decoder's cased English)
 de_en_exp=../../lego_reuse/lego1/exp/de_en_lego  # a De-En LegoNN experiment: brick 3 is its bricks/decoder.brick
 en_tokenizer=../../lego_reuse/lego1/data/tokenizers/en.model  # its English pieces model (interface B)
 test_sets="test test_variants test_festival"  # espeak_en test sets to decode and score
@@ -30,26 +39,43 @@ train_args=""                    # extra dotted overrides for both legokit train
 help_message="Usage: $0 [options]
 Three-brick LegoNN ASR at demo size: espeak_en's character CTC encoder -> characters->English pieces brick
 (trained here on text) -> the demo De-En LegoNN decoder. Stages: 1 brick 2's text data, 2 brick 2, 3 compose
-(zero-shot), 4 fine-tune the composed model on the espeak_en training speech, 5 decode, 6 score against the
-espeak_en model (paired bootstrap) into \$expdir/RESULTS.md."
+(zero-shot), 4 fine-tune the composed model on the training speech, 5 decode, 6 score against the baseline
+systems (paired bootstrap) into \$expdir/RESULTS.md. --config conf/reuse.conf: the same on egs/lego_reuse/lego1's
+data, bricks and ASR systems."
 
 . utils/parse_options.sh
 recipe_start
+text_dir=${text_dir:-$espeak_dir/data/text}
+speech_data=${speech_data:-$espeak_dir/data}
+speech_dump=${speech_dump:-$espeak_dir/dump}
+baseline_exp=${baseline_exp:-$asr_exp}
+case $asr_form in
+    normalised | cased) ;;
+    *) log "--asr_form: expected normalised or cased, got '$asr_form'"; exit 1 ;;
+esac
 
 [ -d "$conf" ] || { log "no config set $conf (see --conf)"; exit 1; }
 for f in "$asr_exp/bricks/encoder.brick" "$asr_tokenizer" "$de_en_exp/bricks/decoder.brick" "$en_tokenizer"; do
     [ -f "$f" ] || { log "missing $f (see --asr_exp, --asr_tokenizer, --de_en_exp, --en_tokenizer)"; exit 1; }
 done
-text=data/espeak/en_text
+text=data/$(basename "$expdir")/en_text
 zeroshot=$expdir/three_brick_zeroshot
 finetune=$expdir/three_brick_finetune
+
+asr_form() {  # asr_form IN OUT: the ASR form of a Kaldi text file (normalised, or as written with --asr_form cased)
+    if [ "$asr_form" = normalised ]; then
+        python3 local/espeak/asr_normalise.py "$1" "$2"
+    else
+        cp "$1" "$2"
+    fi
+}
 
 text_data() {  # brick 2's parallel text: text.asr (the ASR form brick 1 writes) -> text.en (cased, B pieces)
     local split
     for split in train valid; do
         mkdir -p "$text/$split"
-        cp "$espeak_dir/data/text/$split/text.en" "$text/$split/text.en"
-        python3 local/espeak/asr_normalise.py "$text/$split/text.en" "$text/$split/text.asr"
+        cp "$text_dir/$split/text.en" "$text/$split/text.en"
+        asr_form "$text/$split/text.en" "$text/$split/text.asr"
     done
 }
 
@@ -67,9 +93,9 @@ decode_all() {  # hyp.cased: the decoder's English; hyp: its ASR form, scored ag
         for set in $test_sets; do
             dir=$expdir/$sys/decode_$set
             queue decode "$dir/log/decode.log" -- legokit decode --model "$expdir/$sys/model.pt" \
-                --data-dir "$espeak_dir/data/$set" --feats "$espeak_dir/dump/$set/feats.scp" \
+                --data-dir "$speech_data/$set" --feats "$speech_dump/$set/feats.scp" \
                 --config "$conf/decode_asr.yaml" --out "$dir/hyp.cased" --device "$decode_device"
-            python3 local/espeak/asr_normalise.py "$dir/hyp.cased" "$dir/hyp"
+            asr_form "$dir/hyp.cased" "$dir/hyp"
         done
     done
 }
@@ -82,14 +108,14 @@ score_all() {
     [ ${#names[@]} -eq ${#hyps[@]} ] || { log "--baseline_names and --baseline_hyps differ in length"; exit 1; }
     for sys in three_brick_zeroshot three_brick_finetune; do
         for set in $test_sets; do
-            legokit results --exp-dir "$expdir/$sys" --test-set "$set" --ref "$espeak_dir/data/$set/text" \
-                --hyp "$expdir/$sys/decode_$set/hyp" --kaldi --metrics wer,cer --utt2spk "$espeak_dir/data/$set/utt2spk"
+            legokit results --exp-dir "$expdir/$sys" --test-set "$set" --ref "$speech_data/$set/text" \
+                --hyp "$expdir/$sys/decode_$set/hyp" --kaldi --metrics wer,cer --utt2spk "$speech_data/$set/utt2spk"
         done
     done
     {
-        echo "# Three-brick LegoNN ASR (demo) vs the espeak_en model $asr_exp"
+        echo "# Three-brick LegoNN ASR (demo) vs $baseline_exp"
         echo
-        echo "WER / CER; baseline decodings: ${baseline_names} (${baseline_hyps}, in $asr_exp)."
+        echo "WER / CER; baseline systems: ${baseline_names} (${baseline_hyps}, in $baseline_exp)."
         echo
         legokit results --compare "$zeroshot" "$finetune"
         for set in $test_sets; do
@@ -97,11 +123,11 @@ score_all() {
             echo "## $set: paired bootstrap (A = three-brick, B = baseline; A - B < 0: three-brick better)"
             for sys in three_brick_zeroshot three_brick_finetune; do
                 for k in "${!names[@]}"; do
-                    hyp=$asr_exp/${hyps[k]//\{set\}/$set}
+                    hyp=$baseline_exp/${hyps[k]//\{set\}/$set}
                     echo
                     echo "### $sys vs baseline (${names[k]})"
                     echo
-                    legokit score wer --kaldi --ref "$espeak_dir/data/$set/text" \
+                    legokit score wer --kaldi --ref "$speech_data/$set/text" \
                         --hyp "$expdir/$sys/decode_$set/hyp" --compare "$hyp"
                 done
             done
@@ -109,7 +135,7 @@ score_all() {
     } >"$expdir/RESULTS.md"
 }
 
-run_stage 1 text_data --env espeak_dir -- text_data
+run_stage 1 text_data --env text_dir --env asr_form -- text_data
 run_stage 2 brick2_middle --config "$conf/middle.yaml" -- train middle "$conf/middle.yaml" data.task=mt \
     data.src_lang=asr data.tgt_lang=en data.train_dir="$text/train" data.valid_dir="$text/valid" \
     data.src_tokenizer="$asr_tokenizer" data.tgt_tokenizer="$en_tokenizer"
@@ -117,12 +143,13 @@ run_stage 3 compose --env asr_exp --env de_en_exp -- legokit compose "$asr_exp/b
     "$expdir/middle/bricks/encoder.brick" "$de_en_exp/bricks/decoder.brick" -o "$zeroshot/model.pt"
 # The decoder was trained on cased English with punctuation: the fine-tuning targets are the cased transcripts.
 run_stage 4 finetune --config "$conf/finetune.yaml" -- train three_brick_finetune "$conf/finetune.yaml" \
-    model.init_model="$zeroshot/model.pt" data.task=asr data.train_dir="$espeak_dir/data/train" \
-    data.valid_dir="$espeak_dir/data/valid" data.train_feats="$espeak_dir/dump/train/feats.scp" \
-    data.valid_feats="$espeak_dir/dump/valid/feats.scp" data.target_file=text.cased \
+    model.init_model="$zeroshot/model.pt" data.task=asr data.train_dir="$speech_data/train" \
+    data.valid_dir="$speech_data/valid" data.train_feats="$speech_dump/train/feats.scp" \
+    data.valid_feats="$speech_dump/valid/feats.scp" data.target_file="$target_file" \
     data.tgt_tokenizer="$en_tokenizer"
-run_stage 5 decode --config "$conf/decode_asr.yaml" --env test_sets --env espeak_dir -- decode_all
-run_stage 6 score --env test_sets --env espeak_dir --env asr_exp --env baseline_hyps --env baseline_names -- \
+run_stage 5 decode --config "$conf/decode_asr.yaml" --env test_sets --env speech_data --env speech_dump \
+    --env asr_form -- decode_all
+run_stage 6 score --env test_sets --env speech_data --env baseline_exp --env baseline_hyps --env baseline_names -- \
     score_all
 
 [ ! -f "$expdir/RESULTS.md" ] || cat "$expdir/RESULTS.md"
