@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from legokit.config import ranged
 from legokit.lego.ingestors import IngestorConfig, build_ingestor
-from legokit.lego.interface import CTCHead, tokens_as_frames
+from legokit.lego.interface import CTCHead, corrupt_tokens, tokens_as_frames
 from legokit.lego.length_controller import OutputLengthController
 from legokit.nn.config import EncoderConfig, build_encoder, check_heads
 from legokit.nn.dropout import Dropout
@@ -48,6 +48,9 @@ class EncoderBrickConfig:
     # peak, blanks after it: interface.tokens_as_frames; at random in training, evenly in evaluation), as a speech
     # brick's interface looks; marginals from an upstream brick are read as they are. None: one position a token
     text_frames_per_token: float | None = ranged(None, "[1, inf)")
+    # interface brick trained on text: in training, each input token is replaced by a random one or dropped (half
+    # each) with this probability, as an upstream speech brick misreads (interface.corrupt_tokens)
+    text_token_errors: float = ranged(0.0, "[0, 1)")
 
     def validate(self) -> None:
         """An interface-reading encoder's ingestor heads divide the encoder dimension."""
@@ -154,6 +157,9 @@ class EncoderBrick(nn.Module):
         if self.cfg.input == "interface" and not inputs.is_floating_point():
             # token ids (B, S) as one-hot marginals: an interface brick trained on text (LegoNN's
             # modality-agnostic brick learns A -> B on text, then reads brick 1's real marginals)
+            if self.training and self.cfg.text_token_errors > 0:
+                # legokit's tokenizers: ids 0-3 are blank, unk, bos, eos (data/tokenizer.py checks it)
+                inputs = corrupt_tokens(inputs, lengths, self.cfg.text_token_errors, self.input_vocab_size)
             if self.cfg.text_frames_per_token is not None:
                 # legokit's tokenizers put the CTC blank at id 0 (data/tokenizer.py checks it)
                 inputs, lengths = tokens_as_frames(inputs, lengths, self.cfg.text_frames_per_token, blank=0,

@@ -102,3 +102,23 @@ def tokens_as_frames(tokens: Tensor, lengths: Tensor, frames_per_token: float, b
     frames = torch.full((batch, total + 1), blank, dtype=tokens.dtype, device=device)
     frames.scatter_(1, torch.where(valid, start, torch.full_like(start, total)), tokens)  # padding -> column T
     return frames[:, :total], frame_lengths
+
+
+def corrupt_tokens(tokens: Tensor, lengths: Tensor, rate: float, vocab_size: int, first_regular: int = 4,
+                   blank: int = 0) -> Tensor:
+    """Misread a sentence as a speech brick might: each token, with probability ``rate``, is replaced by a random
+    regular token (ids first_regular .. vocab_size - 1) or dropped (made blank), half each.
+
+    A middle brick trained on clean text never learns to correct its upstream brick's errors; trained on
+    corrupted text, it learns to use the context. tokens (B, S) ids, lengths (B,) -> (B, S) ids, padding kept.
+    Uses torch's default generator.
+    """
+    if not 0 <= rate < 1:
+        raise ValueError(f"rate must be in [0, 1), got {rate}")
+    valid = torch.arange(tokens.size(1), device=tokens.device)[None, :] < lengths[:, None]
+    draw = torch.rand(tokens.shape, device=tokens.device)
+    substitute = valid & (draw < rate / 2)
+    drop = valid & (draw >= rate / 2) & (draw < rate)
+    random_ids = torch.randint(first_regular, vocab_size, tokens.shape, device=tokens.device, dtype=tokens.dtype)
+    out = torch.where(substitute, random_ids, tokens)
+    return out.masked_fill(drop, blank)

@@ -6,7 +6,7 @@ they are."""
 import torch
 
 from legokit.lego.encoders import EncoderBrick, EncoderBrickConfig
-from legokit.lego.interface import tokens_as_frames
+from legokit.lego.interface import corrupt_tokens, tokens_as_frames
 from legokit.nn.config import EncoderConfig
 
 
@@ -79,3 +79,31 @@ def test_training_draws_frames_evaluation_spreads_them_evenly():
     # gradients reach the ingestor through the spread-out one-hot input
     brick.train()(tokens, lengths).logits.sum().backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in brick.frontend.parameters())
+
+
+def test_corrupted_tokens_are_substituted_or_dropped_at_the_rate_asked_for():
+    tokens, lengths = _batch()
+    valid = torch.arange(tokens.size(1))[None, :] < lengths[:, None]
+    torch.manual_seed(5)
+    out = corrupt_tokens(tokens, lengths, 0.2, vocab_size=40)
+    changed = (out != tokens) & valid
+    dropped = changed & (out == 0)
+    assert torch.equal(out[~valid], tokens[~valid])  # padding untouched
+    assert 0.15 < changed.sum() / valid.sum() < 0.22  # substitutions to the same id do not show
+    assert 0.08 < dropped.sum() / valid.sum() < 0.12  # half of the errors: dropped (blank)
+    assert ((out[changed & ~dropped] >= 4) & (out[changed & ~dropped] < 40)).all()  # never a special id
+    assert torch.equal(corrupt_tokens(tokens, lengths, 0.0, vocab_size=40), tokens)
+
+
+def test_only_training_corrupts_the_input():
+    cfg = EncoderBrickConfig(input="interface", text_token_errors=0.5,
+                             encoder=EncoderConfig(kind="transformer", num_layers=1, dim=16, num_heads=2, ffn_dim=32,
+                                                   dropout=0.0))
+    cfg.ingestor.num_layers, cfg.ingestor.dropout = 0, 0.0
+    brick = EncoderBrick(cfg, input_vocab_size=40, output_vocab_size=7).eval()
+    tokens, lengths = _batch()
+    torch.testing.assert_close(brick(tokens, lengths).logits, brick(tokens, lengths).logits)
+    brick.train()
+    torch.manual_seed(6)
+    noisy = brick(tokens, lengths).logits
+    assert not torch.allclose(noisy, brick.eval()(tokens, lengths).logits)
