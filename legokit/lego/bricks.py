@@ -187,7 +187,11 @@ def _build_module(manifest: dict[str, Any], origin: str) -> EncoderBrick | Decod
         if pad != 0:  # collate_text pads source tokens with 0, the embedding's padding_idx (tokenizer convention)
             raise LegokitError(f"{origin}: manifest input_interface pad_id is {pad}, but a text encoder brick pads "
                                "its source tokens with id 0 (legokit's tokenizer convention); re-export the brick")
-        return EncoderBrick(cfg, arch.get("input_vocab_size", 0), arch.get("output_vocab_size", 0))
+        input_vocab = None
+        if cfg.input == "interface" and (cfg.text_frames_per_token is not None or cfg.text_token_errors > 0):
+            input_vocab = VocabularyInfo.from_interface(manifest.get("input_interface", {}), None,
+                                                        f"{origin} (input_interface)")
+        return EncoderBrick(cfg, arch.get("input_vocab_size", 0), arch.get("output_vocab_size", 0), input_vocab)
     if manifest["kind"] == "decoder":
         cfg = from_dict(DecoderBrickConfig, arch["config"], source=f"{origin} manifest arch.config")
         return DecoderBrick(cfg, arch.get("input_vocab_size", 0), arch["output_vocab_size"],
@@ -298,7 +302,8 @@ def choose_length_rate(encoder: Brick, decoder: Brick) -> float | None:
     enc_stats, dec_stats = encoder.manifest["length_stats"], decoder.manifest["length_stats"]
     if encoder.module.cfg.length_rate is None or not enc_stats or not dec_stats:
         return None
-    if not enc_stats.get("target_mean") or not dec_stats.get("target_mean", 1):
+    # a decoder records no target lengths (its output lengths are the targets + 1): only the encoder's are needed
+    if not enc_stats.get("target_mean") or not enc_stats.get("input_mean") or not dec_stats.get("output_mean"):
         return None
     # decoder: input = interface lengths K, output = prev-token lengths (target + 1)
     rho = dec_stats["input_mean"] / dec_stats["output_mean"]

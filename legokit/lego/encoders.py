@@ -20,6 +20,8 @@ import torch
 from torch import Tensor, nn
 
 from legokit.config import ranged
+from legokit.data.vocab import VocabularyInfo
+from legokit.errors import LegokitError
 from legokit.lego.ingestors import IngestorConfig, build_ingestor
 from legokit.lego.interface import CTCHead, corrupt_tokens, tokens_as_frames
 from legokit.lego.length_controller import OutputLengthController
@@ -104,12 +106,16 @@ class EncoderBrick(nn.Module):
         cfg: brick configuration.
         input_vocab_size: source vocabulary (text) or input interface size (interface); unused for speech.
         output_vocab_size: interface vocabulary size |V| of the CTC head (blank included).
+        input_vocab: the input interface's special ids (interface input trained on text: text_frames_per_token
+            and text_token_errors need its blank and special ids).
     """
 
-    def __init__(self, cfg: EncoderBrickConfig, input_vocab_size: int = 0, output_vocab_size: int = 0) -> None:
+    def __init__(self, cfg: EncoderBrickConfig, input_vocab_size: int = 0, output_vocab_size: int = 0,
+                 input_vocab: VocabularyInfo | None = None) -> None:
         super().__init__()
         self.cfg = cfg
         self.input_vocab_size = input_vocab_size
+        self.input_vocab = input_vocab
         dim = cfg.encoder.dim
         if cfg.input == "speech":
             self.register_buffer("cmvn_mean", torch.zeros(cfg.feat_dim))
@@ -157,13 +163,15 @@ class EncoderBrick(nn.Module):
         if self.cfg.input == "interface" and not inputs.is_floating_point():
             # token ids (B, S) as one-hot marginals: an interface brick trained on text (LegoNN's
             # modality-agnostic brick learns A -> B on text, then reads brick 1's real marginals)
+            text_as_speech = self.cfg.text_token_errors > 0 or self.cfg.text_frames_per_token is not None
+            if text_as_speech and self.input_vocab is None:
+                raise LegokitError("model.encoder.text_frames_per_token / text_token_errors: this brick was built "
+                                   "without its input vocabulary's ids")
             if self.training and self.cfg.text_token_errors > 0:
-                # legokit's tokenizers: ids 0-3 are blank, unk, bos, eos (data/tokenizer.py checks it)
-                inputs = corrupt_tokens(inputs, lengths, self.cfg.text_token_errors, self.input_vocab_size)
+                inputs = corrupt_tokens(inputs, lengths, self.cfg.text_token_errors, self.input_vocab)
             if self.cfg.text_frames_per_token is not None:
-                # legokit's tokenizers put the CTC blank at id 0 (data/tokenizer.py checks it)
-                inputs, lengths = tokens_as_frames(inputs, lengths, self.cfg.text_frames_per_token, blank=0,
-                                                   random=self.training)
+                inputs, lengths = tokens_as_frames(inputs, lengths, self.cfg.text_frames_per_token,
+                                                   blank=self.input_vocab.blank, random=self.training)
             inputs = torch.nn.functional.one_hot(inputs, self.input_vocab_size).float()
         x, x_lengths = self._frontend(inputs, lengths)
         x = self.encoder(x, padding_mask(x_lengths, x.size(1)))

@@ -68,7 +68,7 @@ def marginals(logits: Tensor, temperature: float = 1.0) -> Tensor:
     return torch.softmax(logits.float() / temperature, dim=-1).to(logits.dtype)
 
 
-def tokens_as_frames(tokens: Tensor, lengths: Tensor, frames_per_token: float, blank: int = 0,
+def tokens_as_frames(tokens: Tensor, lengths: Tensor, frames_per_token: float, *, blank: int,
                      random: bool = True) -> tuple[Tensor, Tensor]:
     """Spread token ids over CTC-like frames: each token on one frame, a random run of blanks after it.
 
@@ -104,10 +104,9 @@ def tokens_as_frames(tokens: Tensor, lengths: Tensor, frames_per_token: float, b
     return frames[:, :total], frame_lengths
 
 
-def corrupt_tokens(tokens: Tensor, lengths: Tensor, rate: float, vocab_size: int, first_regular: int = 4,
-                   blank: int = 0) -> Tensor:
+def corrupt_tokens(tokens: Tensor, lengths: Tensor, rate: float, vocab: VocabularyInfo) -> Tensor:
     """Misread a sentence as a speech brick might: each token, with probability ``rate``, is replaced by a random
-    regular token (ids first_regular .. vocab_size - 1) or dropped (made blank), half each.
+    regular token of ``vocab`` (not one of its special ids) or dropped (made blank), half each.
 
     A middle brick trained on clean text never learns to correct its upstream brick's errors; trained on
     corrupted text, it learns to use the context. tokens (B, S) ids, lengths (B,) -> (B, S) ids, padding kept.
@@ -119,6 +118,9 @@ def corrupt_tokens(tokens: Tensor, lengths: Tensor, rate: float, vocab_size: int
     draw = torch.rand(tokens.shape, device=tokens.device)
     substitute = valid & (draw < rate / 2)
     drop = valid & (draw >= rate / 2) & (draw < rate)
-    random_ids = torch.randint(first_regular, vocab_size, tokens.shape, device=tokens.device, dtype=tokens.dtype)
+    special = {vocab.blank, vocab.pad, vocab.unk, vocab.bos, vocab.eos}
+    regular = torch.tensor([i for i in range(vocab.size) if i not in special], device=tokens.device,
+                           dtype=tokens.dtype)
+    random_ids = regular[torch.randint(0, len(regular), tokens.shape, device=tokens.device)]
     out = torch.where(substitute, random_ids, tokens)
-    return out.masked_fill(drop, blank)
+    return out.masked_fill(drop, vocab.blank)

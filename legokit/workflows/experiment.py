@@ -303,11 +303,13 @@ def load_upstream(paths: list[str], encoder_cfg: EncoderBrickConfig) -> list[Bri
 def _model_from_config(cfg: ExperimentConfig, data: ExperimentData) -> tuple[LegoModel, dict[int, Brick]]:
     vocab = data.tgt_tokenizer.vocab_size
     src_vocab = data.src_tokenizer.vocab_size if data.src_tokenizer else 0
+    src_ids = data.src_tokenizer.vocab if data.src_tokenizer else None
     upstream = load_upstream(cfg.model.upstream, cfg.model.encoder) if cfg.model.upstream else []
     if upstream:
         src_vocab = upstream[-1].tokenizers["output"].vocab_size
+        src_ids = upstream[-1].tokenizers["output"].vocab
     _check_feature_dim(cfg.model.encoder, data, "model.encoder.feat_dim")
-    encoder = EncoderBrick(cfg.model.encoder, src_vocab, vocab)
+    encoder = EncoderBrick(cfg.model.encoder, src_vocab, vocab, input_vocab=src_ids)
     if data.cmvn is not None:
         mean, std = data.cmvn.mean_std()
         encoder.set_cmvn(torch.as_tensor(mean, dtype=torch.float32), torch.as_tensor(std, dtype=torch.float32))

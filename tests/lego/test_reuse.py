@@ -73,3 +73,23 @@ def test_compose_refuses_mismatched_interfaces(tmp_path):
 def test_decode_config_rejects_an_unknown_dtype():
     with pytest.raises(LegokitError, match="DecodeConfig.dtype must be one of float32, bfloat16, float16; got 'fp8'"):
         DecodeConfig(dtype="fp8")
+
+
+def test_auto_length_rate_matches_the_decoders_interface_lengths():
+    """r = rho_d * tau_e from the bricks' length statistics, with a decoder's statistics as training records
+    them (no target lengths: its output lengths are the targets + 1); until 2026-12-07 that made "auto" keep
+    the encoder's rate whatever the statistics."""
+    from legokit.lego.bricks import Brick, choose_length_rate
+    from legokit.lego.encoders import EncoderBrick, EncoderBrickConfig
+    from legokit.nn.config import EncoderConfig
+
+    module = EncoderBrick(EncoderBrickConfig(length_rate=2.0, encoder=EncoderConfig(num_layers=1, dim=16,
+                                                                                   num_heads=2, ffn_dim=32)), 10, 10)
+    encoder = Brick(module, {"kind": "encoder", "length_stats": {"input_mean": 30.0, "output_mean": 60.0,
+                                                                 "target_mean": 24.0}})
+    decoder = Brick(module, {"kind": "decoder", "length_stats": {"input_mean": 50.0, "output_mean": 25.0,
+                                                                 "target_mean": 0.0}})
+    assert choose_length_rate(encoder, decoder) == pytest.approx(50 / 25 * 24 / 30)
+    assert choose_length_rate(Brick(module, {"kind": "encoder", "length_stats": {}}), decoder) is None
+    module.cfg.length_rate = None  # no OLC: nothing to choose
+    assert choose_length_rate(encoder, decoder) is None

@@ -139,8 +139,10 @@ run_stage 1 text_data --env text_dir --env asr_form -- text_data
 run_stage 2 brick2_middle --config "$conf/middle.yaml" -- train middle "$conf/middle.yaml" data.task=mt \
     data.src_lang=asr data.tgt_lang=en data.train_dir="$text/train" data.valid_dir="$text/valid" \
     data.src_tokenizer="$asr_tokenizer" data.tgt_tokenizer="$en_tokenizer"
+# --length-rate keep: brick 2 keeps the OLC rate it was trained at, as in the measured runs (README.md). With
+# conf/reuse it was trained on frame-like input (text_frames_per_token), so that rate is already for frames.
 run_stage 3 compose --env asr_exp --env de_en_exp -- legokit compose "$asr_exp/bricks/encoder.brick" \
-    "$expdir/middle/bricks/encoder.brick" "$de_en_exp/bricks/decoder.brick" -o "$zeroshot/model.pt"
+    "$expdir/middle/bricks/encoder.brick" "$de_en_exp/bricks/decoder.brick" -o "$zeroshot/model.pt" --length-rate keep
 # The decoder was trained on cased English with punctuation: the fine-tuning targets are the cased transcripts.
 run_stage 4 finetune --config "$conf/finetune.yaml" -- train three_brick_finetune "$conf/finetune.yaml" \
     model.init_model="$zeroshot/model.pt" data.task=asr data.train_dir="$speech_data/train" \
