@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from legokit.data.tokenizer import Tokenizer
 from legokit.data.vocab import VocabularyInfo
+from legokit.nn.masks import padding_mask
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def tokens_as_frames(tokens: Tensor, lengths: Tensor, frames_per_token: float, *
         raise ValueError(f"frames_per_token must be >= 1, got {frames_per_token}")
     batch, length = tokens.shape
     device = tokens.device
-    valid = torch.arange(length, device=device)[None, :] < lengths[:, None]
+    valid = ~padding_mask(lengths, length)
     if random:
         runs = torch.poisson(torch.full((batch, length), frames_per_token - 1.0, device=device)).long()
         lead = torch.poisson(torch.full((batch, 1), float(frames_per_token), device=device)).long()
@@ -114,7 +115,7 @@ def corrupt_tokens(tokens: Tensor, lengths: Tensor, rate: float, vocab: Vocabula
     """
     if not 0 <= rate < 1:
         raise ValueError(f"rate must be in [0, 1), got {rate}")
-    valid = torch.arange(tokens.size(1), device=tokens.device)[None, :] < lengths[:, None]
+    valid = ~padding_mask(lengths, tokens.size(1))
     draw = torch.rand(tokens.shape, device=tokens.device)
     substitute = valid & (draw < rate / 2)
     drop = valid & (draw >= rate / 2) & (draw < rate)
