@@ -110,3 +110,16 @@ def test_only_training_corrupts_the_input():
     torch.manual_seed(6)
     noisy = brick(tokens, lengths).logits
     assert not torch.allclose(noisy, brick.eval()(tokens, lengths).logits)
+
+
+def test_a_brick_without_its_input_ids_refuses_the_text_options():
+    import pytest
+
+    from legokit.errors import LegokitError
+
+    cfg = EncoderBrickConfig(input="interface", text_frames_per_token=1.6,
+                             encoder=EncoderConfig(kind="transformer", num_layers=1, dim=16, num_heads=2, ffn_dim=32))
+    brick = EncoderBrick(cfg, input_vocab_size=40, output_vocab_size=7)  # no input_vocab
+    tokens, lengths = _batch()
+    with pytest.raises(LegokitError, match="text_frames_per_token"):
+        brick(tokens, lengths)
