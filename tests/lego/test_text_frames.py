@@ -3,9 +3,11 @@ the frames collapse back to the sentence, their number per token is as asked, th
 frames, evaluation spreads them evenly (no randomness), and marginals from an upstream brick are read as
 they are."""
 
+import pytest
 import torch
 
 from legokit.data.vocab import VocabularyInfo
+from legokit.errors import LegokitError
 from legokit.lego.encoders import EncoderBrick, EncoderBrickConfig
 from legokit.lego.interface import corrupt_tokens, tokens_as_frames
 from legokit.nn.config import EncoderConfig
@@ -113,10 +115,6 @@ def test_only_training_corrupts_the_input():
 
 
 def test_a_brick_without_its_input_ids_refuses_the_text_options():
-    import pytest
-
-    from legokit.errors import LegokitError
-
     cfg = EncoderBrickConfig(input="interface", text_frames_per_token=1.6,
                              encoder=EncoderConfig(kind="transformer", num_layers=1, dim=16, num_heads=2, ffn_dim=32))
     brick = EncoderBrick(cfg, input_vocab_size=40, output_vocab_size=7)  # no input_vocab
