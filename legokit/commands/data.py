@@ -55,9 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _augment_arguments(sub: argparse._SubParsersAction) -> None:
     aug = sub.add_parser("augment", help="write OUT, a corrupted copy of a speech data dir (additive noise, synthetic "
-                                         "reverberation, speed perturbation; Kaldi's augment_data_dir.py and "
-                                         "reverberate_data_dir.py): OUT/wav/<utt>.wav, OUT/wav.scp, the other "
-                                         "Kaldi files copied",
+                                         "reverberation, speed perturbation, vocoder resynthesis; Kaldi's "
+                                         "augment_data_dir.py and reverberate_data_dir.py): OUT/wav/<utt>.wav, "
+                                         "OUT/wav.scp, the other Kaldi files copied",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     aug.add_argument("src", type=Path, metavar="SRC", help="source speech data dir (wav.scp, text, utt2spk, "
                                                            "optional segments: OUT then has one wav per utterance)")
@@ -75,6 +75,22 @@ def _augment_arguments(sub: argparse._SubParsersAction) -> None:
                      help="reverberation time in seconds, drawn uniformly from [LOW, HIGH] per reverberated utterance")
     aug.add_argument("--speed", nargs="+", type=positive_float, default=[], metavar="F",
                      help="speed factors, one drawn per utterance (tempo and pitch change, length / F); none: off")
+    aug.add_argument("--vocode-prob", type=fraction, default=0.0,
+                     help="fraction of utterances resynthesised by a pulse/noise vocoder (legokit/data/vocoder.py: "
+                          "the sound of HTS-style parametric synthesis), before speed, reverberation and noise")
+    aug.add_argument("--vocode-f0-scale", nargs=2, type=positive_float, default=[1.0, 1.0], metavar=("LOW", "HIGH"),
+                     help="vocoded pitch = the source's times a factor drawn uniformly from [LOW, HIGH]")
+    aug.add_argument("--vocode-warp", nargs=2, type=positive_float, default=[1.0, 1.0], metavar=("LOW", "HIGH"),
+                     help="vocoded formants = the source's times a factor drawn uniformly from [LOW, HIGH] (> 1: a "
+                          "shorter vocal tract)")
+    aug.add_argument("--vocode-smooth", nargs=2, type=positive_int, default=[1, 1], metavar=("LOW", "HIGH"),
+                     help="the vocoded spectral envelope is averaged over N 5-ms frames, N drawn from [LOW, HIGH] "
+                          "(1: not smoothed)")
+    aug.add_argument("--utt-prefix", default="",
+                     help="prefix every utterance id of OUT with this (Kaldi's --utt-prefix), so OUT can be combined "
+                          "with SRC by `legokit data combine`")
+    aug.add_argument("--spk-prefix", default="",
+                     help="prefix every speaker id of OUT with this (a vocoded voice is another speaker)")
     aug.add_argument("--seed", type=nonnegative_int, default=0,
                      help="random seed; utterance u draws from (seed, 0, crc32(u)): the same seed gives "
                           "byte-identical output")
@@ -85,12 +101,17 @@ def _augment(args: argparse.Namespace) -> dict:
     from legokit.data.augment import AugmentConfig
     from legokit.data.corrupt import augment_data_dir
 
-    for name, (low, high) in (("--snr-db", args.snr_db), ("--rt60", args.rt60)):
+    for name, (low, high) in (("--snr-db", args.snr_db), ("--rt60", args.rt60),
+                              ("--vocode-f0-scale", args.vocode_f0_scale), ("--vocode-warp", args.vocode_warp),
+                              ("--vocode-smooth", args.vocode_smooth)):
         if low > high:
             raise LegokitError(f"{name} {low:g} {high:g}: expected LOW <= HIGH")
     cfg = AugmentConfig(speed_perturb=args.speed, noise_dir=args.noise_dir, noise_prob=args.noise_prob,
-                        noise_snr_db=list(args.snr_db), reverb_prob=args.reverb_prob, rt60=list(args.rt60))
-    return augment_data_dir(args.src, args.out, cfg, seed=args.seed, force=args.force)
+                        noise_snr_db=list(args.snr_db), reverb_prob=args.reverb_prob, rt60=list(args.rt60),
+                        vocode_prob=args.vocode_prob, vocode_f0_scale=list(args.vocode_f0_scale),
+                        vocode_warp=list(args.vocode_warp), vocode_smooth=list(args.vocode_smooth))
+    return augment_data_dir(args.src, args.out, cfg, seed=args.seed, force=args.force, utt_prefix=args.utt_prefix,
+                            spk_prefix=args.spk_prefix)
 
 
 def _parts(pattern: str, num: int) -> list[Path]:

@@ -1,4 +1,5 @@
-"""On-the-fly waveform augmentation for speech training: speed perturbation, reverberation, additive noise.
+"""On-the-fly waveform augmentation for speech training: vocoder resynthesis, speed perturbation,
+reverberation, additive noise.
 
 Switched on by ``data.augment`` in the training config (see docs/data.md); each part is off by default::
 
@@ -8,6 +9,10 @@ Switched on by ``data.augment`` in the training config (see docs/data.md); each 
         reverb_prob: 0.3                 # convolve with a synthetic room impulse response (RT60 in rt60)
         noise_dir: data/noise            # add a noise file (from `legokit prepare debian-noise`)
         noise_snr_db: [10, 20]           # at an SNR drawn uniformly from this range
+        vocode_prob: 0.5                 # resynthesise with a pulse/noise vocoder (legokit/data/vocoder.py)
+        vocode_f0_scale: [0.9, 1.8]      # its pitch times a factor drawn uniformly from this range
+        vocode_warp: [1.0, 1.2]          # its formants times a factor drawn from this range
+        vocode_smooth: [1, 5]            # its envelope averaged over a number of 5 ms frames drawn from this range
 
 Training reads features from a dump; for augmented training the waveform is read from the data dir's
 wav.scp instead, augmented, and turned into fbank with the dump's own config (``fbank.json``), so
@@ -50,11 +55,15 @@ class AugmentConfig:
     noise_snr_db: list[float] = field(default_factory=lambda: [10.0, 20.0])  # SNR range [low, high] in dB
     reverb_prob: float = ranged(0.0, "[0, 1]")           # fraction of utterances convolved with a synthetic RIR
     rt60: list[float] = field(default_factory=lambda: [0.2, 0.8])  # reverberation time range [low, high] in s
+    vocode_prob: float = ranged(0.0, "[0, 1]")           # fraction of utterances resynthesised by the vocoder
+    vocode_f0_scale: list[float] = field(default_factory=lambda: [1.0, 1.0])  # pitch factor range [low, high]
+    vocode_warp: list[float] = field(default_factory=lambda: [1.0, 1.0])      # formant factor range [low, high]
+    vocode_smooth: list[int] = field(default_factory=lambda: [1, 1])          # envelope smoothing, frames
 
     @property
     def enabled(self) -> bool:
         return bool(self.speed_perturb and self.speed_perturb != [1.0]) or bool(self.noise_dir) \
-            or self.reverb_prob > 0
+            or self.reverb_prob > 0 or self.vocode_prob > 0
 
 
 def _uniform(low: float, high: float, gen: torch.Generator) -> float:
@@ -101,8 +110,8 @@ def add_noise(wave: np.ndarray, noise: np.ndarray, snr_db: float, offset: int = 
 
 
 class WaveAugment:
-    """Speed perturbation, then reverberation, then additive noise of one waveform (N,) float32, drawing
-    every choice from the given torch.Generator."""
+    """Vocoder resynthesis, then speed perturbation, then reverberation, then additive noise of one waveform
+    (N,) float32, drawing every choice from the given torch.Generator."""
 
     def __init__(self, cfg: AugmentConfig, sample_rate: int = 16000) -> None:
         if len(cfg.noise_snr_db) != 2 or cfg.noise_snr_db[0] > cfg.noise_snr_db[1]:
@@ -111,6 +120,11 @@ class WaveAugment:
         if len(cfg.rt60) != 2 or not 0 < cfg.rt60[0] <= cfg.rt60[1]:
             raise LegokitError(f"config key 'data.augment.rt60' must be [low, high] in seconds, 0 < low <= high, "
                                f"got {cfg.rt60}")
+        for key, low_min in (("vocode_f0_scale", 0.0), ("vocode_warp", 0.0), ("vocode_smooth", 0)):
+            value = getattr(cfg, key)
+            if len(value) != 2 or not low_min < value[0] <= value[1]:
+                raise LegokitError(f"config key 'data.augment.{key}' must be [low, high] with {low_min:g} < low "
+                                   f"<= high, got {value}")
         if any(f <= 0 for f in cfg.speed_perturb):
             raise LegokitError(f"config key 'data.augment.speed_perturb' must hold factors > 0, got "
                                f"{cfg.speed_perturb}")
@@ -130,6 +144,12 @@ class WaveAugment:
 
     def __call__(self, wave: np.ndarray, gen: torch.Generator) -> np.ndarray:
         cfg = self.cfg
+        if cfg.vocode_prob > 0 and float(torch.rand((), generator=gen)) < cfg.vocode_prob:
+            from legokit.data.vocoder import vocode
+
+            smooth = int(torch.randint(cfg.vocode_smooth[0], cfg.vocode_smooth[1] + 1, (), generator=gen))
+            wave = vocode(wave, self.sample_rate, gen, _uniform(*cfg.vocode_f0_scale, gen),
+                          _uniform(*cfg.vocode_warp, gen), smooth)
         if cfg.speed_perturb:
             factor = cfg.speed_perturb[int(torch.randint(len(cfg.speed_perturb), (), generator=gen))]
             wave = speed_perturb(wave, factor, self.sample_rate)

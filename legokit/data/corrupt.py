@@ -10,6 +10,10 @@ byte-identical output whatever else is in the dir::
     <out>/text, text.cased, utt2spk, spk2utt, ...   copied; files describing the source audio or its features
                                                     (segments, reco2*, feats.scp, cmvn.scp, utt2dur, ...) are not
 
+With ``utt_prefix`` / ``spk_prefix`` (Kaldi's ``--utt-prefix`` and ``--spk-prefix``) every utterance / speaker id
+is renamed in the copy, so it can be combined with its source (`legokit data combine`); the random draws stay
+those of the source id.
+
 Usage::
 
     legokit data augment data/test data/test_noisy --noise-dir data/noise_test --snr-db 5 15 --seed 7
@@ -56,8 +60,25 @@ def _check_paths(src: Path, out: Path, force: bool) -> None:
                            "or choose another output")
 
 
+def _renamed(path: Path, utt_prefix: str, spk_prefix: str) -> str:
+    """The Kaldi file `path` with the utterance ids (and speaker ids) in its keys and values prefixed."""
+    from legokit.data.split import _key_kind
+
+    kind = _key_kind(path.name, has_segments=False)
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        key, sep, value = line.partition(" ")
+        if path.name == "utt2spk":
+            value = spk_prefix + value.strip()
+        elif path.name == "spk2utt":
+            value = " ".join(utt_prefix + u for u in value.split())
+        key = {"utt": utt_prefix, "spk": spk_prefix}.get(kind or "", "") + key
+        lines.append(f"{key}{sep}{value}\n")
+    return "".join(lines)
+
+
 def augment_data_dir(src: str | Path, out: str | Path, cfg: AugmentConfig, seed: int = 0,
-                     force: bool = False) -> dict:
+                     force: bool = False, utt_prefix: str = "", spk_prefix: str = "") -> dict:
     """Write `out`, `src` with every utterance corrupted by `cfg`; return counts.
 
     Inputs are never overwritten: an output wav that is one of the source recordings is refused before
@@ -65,16 +86,20 @@ def augment_data_dir(src: str | Path, out: str | Path, cfg: AugmentConfig, seed:
     src, out = Path(src), Path(out)
     _check_paths(src, out, force)
     if not cfg.enabled:
-        raise LegokitError("nothing to do: give --noise-dir, --reverb-prob > 0 or --speed factors other than 1")
+        raise LegokitError("nothing to do: give --noise-dir, --reverb-prob > 0, --vocode-prob > 0 or --speed "
+                           "factors other than 1")
+    for name, prefix in (("--utt-prefix", utt_prefix), ("--spk-prefix", spk_prefix)):
+        if prefix and (any(c.isspace() for c in prefix) or "/" in prefix):
+            raise LegokitError(f"{name} {prefix!r}: expected a prefix without spaces or '/'")
     utts = read_speech_dir(src)
     copied = sorted(p for p in src.iterdir() if p.is_file() and not p.name.startswith(".")
                     and p.name not in NOT_COPIED)
     check_outputs([src], [out / p.name for p in copied] + [out / "wav.scp"])
     wav_dir = (out / "wav").resolve()
     sources = {os.path.realpath(u.path) for u in utts}
-    clash = next((u for u in utts if os.path.realpath(wav_dir / f"{u.utt_id}.wav") in sources), None)
+    clash = next((u for u in utts if os.path.realpath(wav_dir / f"{utt_prefix}{u.utt_id}.wav") in sources), None)
     if clash is not None:
-        raise LegokitError(f"{wav_dir / f'{clash.utt_id}.wav'}: refusing to overwrite the input audio of "
+        raise LegokitError(f"{wav_dir / f'{utt_prefix}{clash.utt_id}.wav'}: refusing to overwrite the input audio of "
                            f"'{clash.utt_id}' ({src / 'wav.scp'}); choose another output dir")
     augmenters: dict[int, WaveAugment] = {}
     wav_scp, rescaled, seconds = {}, 0, 0.0
@@ -87,12 +112,15 @@ def augment_data_dir(src: str | Path, out: str | Path, cfg: AugmentConfig, seed:
         peak = float(np.max(np.abs(wave))) if wave.size else 0.0
         if peak > 1.0:
             wave, rescaled = wave * (PEAK / peak), rescaled + 1
-        path = wav_dir / f"{utt.utt_id}.wav"
+        path = wav_dir / f"{utt_prefix}{utt.utt_id}.wav"
         with atomic_output(path) as tmp:
             sf.write(tmp, wave, rate, subtype="PCM_16", format="WAV")
-        wav_scp[utt.utt_id] = str(path)
+        wav_scp[utt_prefix + utt.utt_id] = str(path)
         seconds += len(wave) / rate
     for p in copied:
+        if utt_prefix or spk_prefix:
+            write_atomic(_renamed(p, utt_prefix, spk_prefix), out / p.name)
+            continue
         with atomic_output(out / p.name) as tmp:
             shutil.copyfile(p, tmp)
     write_atomic("".join(f"{k} {wav_scp[k]}\n" for k in sorted(wav_scp)), out / "wav.scp")  # last: the dir is complete
