@@ -162,3 +162,34 @@ def test_build_model_returns_the_bricks_it_loaded(toy_model, toy_tokenizers, tmp
     export_bricks(model, data, tmp_path, {"run": "fine-tuning"}, loaded)
     manifest = load_brick(tmp_path / "bricks" / "decoder.brick").manifest
     assert manifest["training"] == {"run": "fine-tuning"} and manifest["history"] == [{}]
+
+
+@pytest.mark.slow
+def test_an_interrupted_legokit_train_exits_143_and_exports_nothing(tmp_path):
+    """SIGTERM: the update finishes, checkpoint_last is written, nothing is exported, and the command exits with
+    128 + 15, so a recipe stops there (exit 0 let asr.sh mark the stage done and go on to decode)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from helpers.toy_lego import ARCH, FIXTURE, data_args
+
+    from legokit.data.tokenizer import train_tokenizer
+
+    for lang, size in (("en", 29), ("de", 31)):
+        train_tokenizer([str(FIXTURE / "train" / f"text.{lang}")], str(tmp_path / lang), size,
+                        model_type="word", kaldi_text=True)
+    out = tmp_path / "exp"
+    cmd = [sys.executable, "-m", "legokit.cli", "train", "--out-dir", str(out), *ARCH, *data_args(tmp_path, "de"),
+           "model.decoder=null", "train.max_epochs=100000", "train.save_interval_steps=2", "train.num_threads=1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not list((out / "checkpoints").glob("ckpt-*.pt")) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert "interrupted by signal 15" in err and "resume with the same command" in err
+    assert (out / "checkpoints" / "checkpoint_last.pt").is_file()
+    assert not (out / "bricks").exists() and not (out / "model.pt").exists()

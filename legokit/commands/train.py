@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 HELP = "train a model from conf/*.yaml (+ key=value overrides); resumes a killed run; exports bricks"
@@ -29,6 +30,12 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(dump_yaml(cfg), end="")
         return 0
-    with lock_dir_rank0(args.out_dir):
-        train(args.config, args.overrides, args.out_dir)
+    from legokit.train.trainer import TrainingInterrupted
+
+    try:
+        with lock_dir_rank0(args.out_dir):
+            train(args.config, args.overrides, args.out_dir)
+    except TrainingInterrupted as stop:
+        logging.getLogger(__name__).warning("%s", stop)
+        return 128 + int(stop.signal)  # not finished: a recipe must not go on to decode
     return 0

@@ -219,9 +219,14 @@ def _run(args: argparse.Namespace) -> int:
         log.info("%s: %d phones, %d mapped to another phone", args.out, len(rows),
                  sum(r.source != r.target for r in rows))
     elif args.action == "train":
+        from legokit.train.trainer import TrainingInterrupted
         from legokit.tts.experiment import train_tts
 
-        train_tts(args.config, args.overrides, args.out_dir)
+        try:
+            train_tts(args.config, args.overrides, args.out_dir)
+        except TrainingInterrupted as stop:
+            log.warning("%s", stop)
+            return 128 + int(stop.signal)  # not finished: a recipe must not go on to synthesise
     elif args.action == "synthesize":
         from legokit.data.datadir import read_kaldi_map
         from legokit.tts.experiment import synthesize

@@ -89,6 +89,17 @@ class FitResult:
     signal: int | None = None
 
 
+class TrainingInterrupted(Exception):
+    """Training stopped on SIGTERM/SIGINT after writing checkpoint_last: not finished, nothing exported. The
+    `legokit train` command exits with 128 + the signal's number (143 for SIGTERM), as a process killed by it
+    would, so a recipe stops instead of going on to decode a model that does not exist."""
+
+    def __init__(self, step: int, signum: int | None) -> None:
+        self.step, self.signal = step, signum or signal.SIGTERM
+        super().__init__(f"training was interrupted by signal {self.signal} at step {step}: checkpoint_last "
+                         "written, resume with the same command; no bricks exported")
+
+
 def resolve_device(name: str) -> torch.device:
     """"auto" -> cuda:LOCAL_RANK if CUDA is available, else cpu."""
     if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):

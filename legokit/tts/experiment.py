@@ -34,7 +34,7 @@ from legokit.fileio import load_plain, require_keys
 from legokit.train.checkpoint import average_checkpoints, select_checkpoints
 from legokit.train.config import OptimConfig, TrainConfig
 from legokit.train.seeding import generator, seed_everything
-from legokit.train.trainer import fit, pins_memory
+from legokit.train.trainer import TrainingInterrupted, fit, pins_memory
 from legokit.tts.audio import MelConfig, griffin_lim
 from legokit.tts.data import (
     PAD,
@@ -160,9 +160,11 @@ def train_tts(config: str | None, overrides: list[str], out_dir: Path) -> TTSMod
     log.info("TTS model (%s input): %.2fM parameters; %d training utterances", tts.model.cfg.input,
              sum(p.numel() for p in tts.model.parameters()) / 1e6, len(train_set))
     seed, pin = cfg.train.seed, pins_memory(cfg.train.device)
-    fit(tts.model, lambda epoch: _loader(train_set, cfg.data, True, seed, epoch, pin),
-        (lambda: _loader(valid_set, cfg.data, False, seed, pin_memory=pin)) if valid_set is not None else None,
-        cfg.optim, cfg.train, out_dir)
+    result = fit(tts.model, lambda epoch: _loader(train_set, cfg.data, True, seed, epoch, pin),
+                 (lambda: _loader(valid_set, cfg.data, False, seed, pin_memory=pin)) if valid_set is not None
+                 else None, cfg.optim, cfg.train, out_dir)
+    if result.reason == "interrupted":  # not finished: no model.pt from a partial run
+        raise TrainingInterrupted(result.step, result.signal)
     paths = select_checkpoints(out_dir, cfg.average_best, "loss" if valid_set is not None else None)
     tts.model.load_state_dict(average_checkpoints(paths))
     tts.save(out_dir / "model.pt")

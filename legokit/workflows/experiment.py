@@ -50,7 +50,7 @@ from legokit.train.checkpoint import average_checkpoints, select_checkpoints
 from legokit.train.config import OptimConfig, TrainConfig
 from legokit.train.distributed import distributed_info
 from legokit.train.seeding import generator, seed_everything
-from legokit.train.trainer import fit, pins_memory
+from legokit.train.trainer import TrainingInterrupted, fit, pins_memory
 
 log = logging.getLogger(__name__)
 
@@ -448,11 +448,9 @@ def train(config: str | None, overrides: list[str], out_dir: Path) -> LegoModel:
                  (lambda: make_loader(data.valid, cfg.data, False, seed, pin_memory=pin)) if data.valid is not None
                  else None,
                  cfg.optim, cfg.train, out_dir)
-    if distributed_info()[0] != 0:
-        return model
     if result.reason == "interrupted":
-        log.warning("training was interrupted at step %d: resume with the same command; no bricks exported",
-                    result.step)
+        raise TrainingInterrupted(result.step, result.signal)
+    if distributed_info()[0] != 0:
         return model
     paths = select_checkpoints(out_dir, cfg.average_best, cfg.train.best_metric, cfg.train.best_mode)
     _export_average(model, cfg, data, loaded, paths, out_dir,
