@@ -136,7 +136,12 @@ def run_slurm(array: JobArray, indices: list[int], dry_run: bool = False) -> Non
     """Submit the jobs ``indices`` as one SLURM job array and wait until all have ended (requeues included)."""
     first = array.log_of(indices[0])
     script = first.parent / ".queue" / (Path(array.log).name.replace("JOB", "array") + ".sbatch")
+    # the recipes' path.sh exports OMP_NUM_THREADS=1 for local jobs side by side, and sbatch passes the submitting
+    # environment on: each task's (or each torchrun process's) share of --cpus-per-task instead
+    per_process = array.nproc if array.kind == "train" else 1
+    threads = max(1, (array.resources.cpus_per_task or 1) // per_process)
     body = (f"#!/bin/sh\n# legokit queue: {array.kind} jobs of {array.log}\n"
+            f"export OMP_NUM_THREADS={threads}\n"
             f"exec {shlex.join(array.wrapper(None, slurm=True))}\n")
     cmd = sbatch_command(array, indices, script)
     if dry_run:

@@ -76,9 +76,12 @@ def test_slurm_dry_run_shows_the_resources_of_the_kind(tmp_path: Path, capsys: p
                    "--ntasks-per-node=1", "--cpus-per-task=16", "--requeue", "--signal=B:TERM@600", "--qos=high"):
         assert option in sbatch.split(), option
     assert "-m legokit.cluster.job --log exp/log/train.log --nproc 4 --nodes 2 --port 29500 --requeue" in out
+    assert "export OMP_NUM_THREADS=4\n" in out  # 16 CPUs per task / 4 torchrun processes (path.sh's 1 replaced)
     assert main(["queue", "--cmd", "slurm", "--conf", str(conf), "--kind", "decode", "--jobs", "JOB=1:8",
                  "--max-parallel", "3", "--dry-run", "exp/log/dec.JOB.log", "--", "legokit", "decode"]) == 0
-    sbatch = capsys.readouterr().out.splitlines()[0].split()
+    out = capsys.readouterr().out
+    sbatch = out.splitlines()[0].split()
+    assert "export OMP_NUM_THREADS=1\n" in out  # the default's cpus_per_task
     assert "--array=1,2,3,4,5,6,7,8%3" in sbatch and "--partition=cpu" in sbatch and "--requeue" not in sbatch
 
 
