@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 RECIPE = "espeak_en/asr1"
 TEXT = ROOT / "tests" / "fixtures" / "lego"  # MT-style dir: train/valid/test text.en (written by its make_fixture.py)
 TEST_SETS = ("test", "test_variants", "test_festival", "test_reverb")
-DATA_ARGS = f"--text_dir {TEXT} --max_train 12 --festival_train 4 --max_eval 2 --noise false --nj 2"
+DATA_ARGS = (f"--text_dir {TEXT} --max_train 12 --festival_train 4 --max_eval 2 --noise false --nj 2 "
+             "--vocoded_festival true")
 TINY = ("model.encoder.subsampling_channels=4 model.encoder.encoder.num_layers=1 model.encoder.encoder.dim=16 "
         "model.encoder.encoder.num_heads=2 model.encoder.encoder.ffn_dim=32 model.encoder.encoder.kernel_size=3 "
         "data.max_batch_size=4 train.max_epochs=1 train.max_steps=4 train.valid_interval=2 "
@@ -67,7 +68,11 @@ def test_espeak_asr_recipe_runs_every_stage_on_the_fixture_text(tmp_path: Path) 
     assert speakers["test_festival"] == {"cmu_us_slt_arctic_hts"}, speakers
     assert speakers["test"] <= {"en-gb-x-gbcwmd+f4", "en-gb-x-gbclan+m7"}, speakers
     assert speakers["test_variants"] <= {"en-us+m6", "en-gb+f4", "en-gb-scotland+m5", "en-029+m7", "en-gb-x-rp+f3"}
-    assert len(read_kaldi_map(root / "data" / "train" / "text")) == 12 + 4
+    train_spk = read_kaldi_map(root / "data" / "train" / "utt2spk")
+    assert len(train_spk) == 12 + 4 + 4  # espeak-ng, Festival, its vocoded copy (--vocoded_festival true)
+    vocoded = {u: s for u, s in train_spk.items() if u.startswith("voc-")}
+    assert len(vocoded) == 4 and all(s.startswith("voc-") and s.endswith("_diphone") for s in vocoded.values())
+    assert {u.removeprefix("voc-") for u in vocoded} <= set(train_spk)
     arpa = (root / "data" / "lm" / "3gram.arpa").read_text()
     assert arpa.startswith("\\data\\\nngram 1=") and arpa.rstrip().endswith("\\end\\"), arpa[:200]
     counts = dict(line.removeprefix("ngram ").split("=") for line in arpa.split("\n\n")[0].splitlines()[1:])
