@@ -21,8 +21,7 @@ max_eval=300                 # valid and test utterances per synthesizer (also t
 text_dir=""                  # speak this MT-style text dir (<split>/text.en) instead of the Debian De-En text
 noise=true                   # false: no data/noise, data/noise_test, data/test_noisy (no noise downloads)
 robust_tests=true            # false: no data/test_noisy, data/test_reverb (run.sh then leaves them out of test_sets)
-vocoded_festival=false       # true: add a vocoded copy of the Festival training part (data/festival_voc: pitch x1.0-1.9,
-                             # formants x1.0-1.2, envelope smoothed over 1-5 frames; `legokit data augment --vocode-prob`)
+vocoded_festival=false       # true: also train on a vocoded copy of the Festival part (data/festival_voc; README.md)
 nj=2                         # parallel synthesizer processes
 # espeak-ng training (and valid) voices: 5 accents x 16 speaker variants. None of the test accents (en-gb-x-gbcwmd,
 # en-gb-x-gbclan) nor of test_variants' variants (m5, m6, m7, f3, f4) is among them. Against 8 voices of the same
