@@ -10,7 +10,7 @@ Switched on by ``data.augment`` in the training config (see docs/data.md); each 
         noise_dir: data/noise            # add a noise file (from `legokit prepare debian-noise`)
         noise_snr_db: [10, 20]           # at an SNR drawn uniformly from this range
         vocode_prob: 0.5                 # resynthesise with a pulse/noise vocoder (legokit/data/vocoder.py)
-        vocode_f0_scale: [0.9, 1.8]      # its pitch times a factor drawn uniformly from this range
+        vocode_f0_scale: [1.0, 1.9]      # its pitch times a factor drawn uniformly from this range
         vocode_warp: [1.0, 1.2]          # its formants times a factor drawn from this range
         vocode_smooth: [1, 5]            # its envelope averaged over a number of 5 ms frames drawn from this range
 
