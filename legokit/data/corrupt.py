@@ -34,7 +34,7 @@ from legokit.data.audio import load_audio
 from legokit.data.augment import AugmentConfig, WaveAugment
 from legokit.data.datadir import read_speech_dir
 from legokit.errors import LegokitError
-from legokit.fileio import atomic_output, check_outputs, write_atomic
+from legokit.fileio import atomic_output, check_outputs, read_text_lines, write_atomic
 from legokit.progress import progress_bar
 from legokit.train.seeding import generator
 
@@ -66,7 +66,7 @@ def _renamed(path: Path, utt_prefix: str, spk_prefix: str) -> str:
 
     kind = _key_kind(path.name, has_segments=False)
     lines = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in read_text_lines(path):
         key, sep, value = line.partition(" ")
         if path.name == "utt2spk":
             value = spk_prefix + value.strip()
