@@ -57,8 +57,8 @@ def estimate_f0(wave: np.ndarray, sample_rate: int) -> np.ndarray:
     # as at one, so the plain argmax halves the pitch
     is_peak = np.zeros_like(nccf, dtype=bool)
     is_peak[:, 1:-1] = (nccf[:, 1:-1] >= nccf[:, :-2]) & (nccf[:, 1:-1] >= nccf[:, 2:])
-    first = np.argmax(is_peak & (nccf >= 0.9 * best), axis=1)
-    first = np.where((is_peak & (nccf >= 0.9 * best)).any(axis=1), first, np.argmax(nccf, axis=1))
+    candidates = is_peak & (nccf >= 0.9 * best)
+    first = np.where(candidates.any(axis=1), np.argmax(candidates, axis=1), np.argmax(nccf, axis=1))
     lag = lo + first
     peak = nccf[np.arange(len(lag)), first]
     level_db = 10 * np.log10(np.maximum(energy, 1e-12))
