@@ -1,4 +1,5 @@
-"""`legokit prepare {debian-mt,espeak-speech,festival-speech,debian-noise,debian-sum}`: data sets from Debian."""
+"""`legokit prepare {debian-mt,espeak-speech,festival-speech,debian-noise,debian-sum,debian-lm-text}`: data sets from
+Debian."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import json
 
 from legokit.commands._types import fraction, nonnegative_int, positive_int
+from legokit.corpora.debian_lm import LMTextConfig, prepare_debian_lm_text
 from legokit.corpora.debian_mt import DEFAULT_SIZES, PAIRS, SOURCES, MTPrepConfig, prepare_debian_mt
 from legokit.corpora.debian_sum import SumPrepConfig, prepare_debian_sum
 from legokit.corpora.espeak import EspeakConfig, make_espeak_speech
@@ -15,7 +17,7 @@ from legokit.corpora.noise import prepare_noise
 from legokit.lock import lock_dir
 
 HELP = ("prepare data sets from Debian packages: De-En/Ro-En text, espeak-ng and Festival English speech, "
-        "summarisation")
+        "summarisation, English LM text")
 
 
 def _common(p: argparse.ArgumentParser, download: bool = True) -> None:
@@ -105,6 +107,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sm.add_argument("--heldout-fraction", type=fraction, default=s.heldout_fraction,
                     help="document hash region reserved for valid/test")
 
+    lm = sub.add_parser("debian-lm-text", formatter_class=fmt,
+                        help="English LM text: package descriptions, without debian-mt's valid/test sentences",
+                        description="Every synopsis and long-description sentence of Debian's Translation-en, one a "
+                                    "line, as Kaldi text (<out>/text) for `legokit lm train --kaldi-text`. Left out: "
+                                    "sentences in the hash region from which `legokit prepare debian-mt` draws valid "
+                                    "and test (same --heldout-fraction), and sentences equal (in the ASR scoring "
+                                    "form) to one of an --exclude file.")
+    _common(lm)
+    t = LMTextConfig()
+    lm.add_argument("--lists-dir", default=None,
+                    help="apt lists dir holding Translation-en files; if not given, a private apt-get update")
+    lm.add_argument("--heldout-fraction", type=fraction, default=t.heldout_fraction,
+                    help="sentence hash region left out: debian-mt's --heldout-fraction")
+    lm.add_argument("--no-synopses", dest="synopses", action="store_false",
+                    help="leave out the one-line synopses (long-description sentences only)")
+    lm.add_argument("--exclude", nargs="+", default=[], metavar="TEXT",
+                    help="Kaldi text files (<id> <sentence>) whose sentences are left out, e.g. the test sets")
+
 
 def run(args: argparse.Namespace) -> int:
     with lock_dir(args.out):
@@ -130,6 +150,9 @@ def _run(args: argparse.Namespace) -> int:
         stats = make_festival_speech(args.text_dir, args.out, cfg, nj=args.nj, force=args.force)
     elif args.dataset == "debian-noise":
         stats = prepare_noise(args.out, args.download_dir, args.sample_rate, package=args.package)
+    elif args.dataset == "debian-lm-text":
+        cfg = LMTextConfig(heldout_fraction=args.heldout_fraction, synopses=args.synopses, exclude=args.exclude)
+        stats = prepare_debian_lm_text(args.out, args.download_dir, cfg, lists_dir=args.lists_dir, force=args.force)
     else:
         cfg = SumPrepConfig(min_words=args.min_words, max_words=args.max_words, max_docs=args.max_docs,
                             valid_size=args.valid_size, test_size=args.test_size,

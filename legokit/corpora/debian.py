@@ -85,7 +85,9 @@ def fetch_apt_lists(download_dir: Path | str, languages: list[str], force: bool 
     root = Path(download_dir).resolve() / "apt"
     lists = root / "lists"
     marker = root / f".completed.{'-'.join(languages)}"
-    if marker.exists() and not force:
+    # an update for more languages serves fewer; a new update for fewer would make apt delete the others' files
+    done = [set(m.name.split(".", 2)[2].split("-")) for m in root.glob(".completed.*")] if root.is_dir() else []
+    if not force and any(set(languages) <= langs for langs in done):
         return lists
     apt_get = require_tool("apt-get", "fetch Debian's package descriptions and their translations",
                            "Run this on Debian/Ubuntu, or pass an existing apt lists dir.")

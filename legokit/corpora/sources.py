@@ -81,6 +81,12 @@ def ding_pairs(path: Path) -> Iterator[tuple[str, str]]:
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÄÖÜĂÂÎȘȚ])")
 
 
+def split_sentences(paragraph: str) -> list[str]:
+    """A description paragraph's sentences: cut after . ! or ? and whitespace, before a capital (DDTP's own unit
+    is the paragraph; debian-mt and debian-lm-text both cut with this)."""
+    return _SENTENCE_END.split(paragraph)
+
+
 def ddtp_pairs(english_index: str, foreign_index: str, lang: str) -> Iterator[tuple[str, str]]:
     """(translation, English) sentence pairs from Debian description translations (DDTP).
 
@@ -99,6 +105,6 @@ def ddtp_pairs(english_index: str, foreign_index: str, lang: str) -> Iterator[tu
         if len(en_pars) != len(fo_pars):
             continue
         for en_par, fo_par in zip(en_pars, fo_pars):
-            en_sents, fo_sents = _SENTENCE_END.split(en_par), _SENTENCE_END.split(fo_par)
+            en_sents, fo_sents = split_sentences(en_par), split_sentences(fo_par)
             if len(en_sents) == len(fo_sents):
                 yield from zip(fo_sents, en_sents)

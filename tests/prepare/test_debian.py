@@ -61,3 +61,18 @@ def test_fetch_deb_real_package(tmp_path: Path):
     tree = fetch_deb("libreoffice-l10n-ro", tmp_path)
     assert list(tree.glob("**/ro/LC_MESSAGES/*.mo"))
     assert (tree / ".completed").exists()
+
+
+def test_apt_lists_for_more_languages_serve_fewer(tmp_path: Path, monkeypatch):
+    """debian-mt's update (en, de, ro) serves debian-sum and debian-lm-text (en): a second update for "en" alone
+    would make apt delete the Translation-de/ro files debian-mt reads."""
+    def no_update(*args, **kwargs):
+        raise AssertionError("apt-get update was run again")
+
+    monkeypatch.setattr(debian, "require_tool", no_update)
+    (tmp_path / "apt").mkdir()
+    (tmp_path / "apt" / ".completed.en-de-ro").touch()
+    assert debian.fetch_apt_lists(tmp_path, ["en"]) == (tmp_path / "apt" / "lists").resolve()
+    assert debian.fetch_apt_lists(tmp_path, ["ro", "en"]) == (tmp_path / "apt" / "lists").resolve()
+    with pytest.raises(AssertionError, match="run again"):
+        debian.fetch_apt_lists(tmp_path, ["en", "fr"])
