@@ -24,7 +24,7 @@ RECIPE = "espeak_en/asr1"
 TEXT = ROOT / "tests" / "fixtures" / "lego"  # MT-style dir: train/valid/test text.en (written by its make_fixture.py)
 TEST_SETS = ("test", "test_variants", "test_festival", "test_reverb")
 DATA_ARGS = (f"--text_dir {TEXT} --max_train 12 --festival_train 4 --max_eval 2 --noise false --nj 2 "
-             "--vocoded_festival true")
+             "--vocoded_festival true --lm_text train")
 TINY = ("model.encoder.subsampling_channels=4 model.encoder.encoder.num_layers=1 model.encoder.encoder.dim=16 "
         "model.encoder.encoder.num_heads=2 model.encoder.encoder.ffn_dim=32 model.encoder.encoder.kernel_size=3 "
         "data.max_batch_size=4 train.max_epochs=1 train.max_steps=4 train.valid_interval=2 "
@@ -73,7 +73,7 @@ def test_espeak_asr_recipe_runs_every_stage_on_the_fixture_text(tmp_path: Path) 
     vocoded = {u: s for u, s in train_spk.items() if u.startswith("voc-")}
     assert len(vocoded) == 4 and all(s.startswith("voc-") and s.endswith("_diphone") for s in vocoded.values())
     assert {u.removeprefix("voc-") for u in vocoded} <= set(train_spk)
-    arpa = (root / "data" / "lm" / "3gram.arpa").read_text()
+    arpa = (root / "data" / "lm" / "word.arpa").read_text()
     assert arpa.startswith("\\data\\\nngram 1=") and arpa.rstrip().endswith("\\end\\"), arpa[:200]
     counts = dict(line.removeprefix("ngram ").split("=") for line in arpa.split("\n\n")[0].splitlines()[1:])
     sections = {int(part[0]): part.split("\n\n")[0].splitlines()[1:] for part in arpa.split("\n\\")[1:-1]}
@@ -100,7 +100,7 @@ def test_espeak_asr_recipe_runs_every_stage_on_the_fixture_text(tmp_path: Path) 
         hyp = read_kaldi_map(exp / f"decode_{name}" / "hyp", allow_empty_value=True)
         assert len(ref) >= 2 and set(hyp) == set(ref), (name, sorted(hyp), sorted(ref))
     decode_log = (exp / "logs" / "stage5.decode.log").read_text()
-    assert decode_log.count("ctc_lm: loaded data/lm/3gram.arpa") == len(TEST_SETS), decode_log  # conf/decode_lm.yaml
+    assert decode_log.count("ctc_lm: loaded data/lm/word.arpa") == len(TEST_SETS), decode_log  # conf/decode_lm.yaml
     brick = json.loads((exp / "bricks" / "encoder.json").read_text())  # stage 7: the encoder brick's manifest
     assert brick["kind"] == "encoder" and brick["output_interface"]["type"] == "vocabulary", brick
     assert brick["training"]["steps"] == 4 and len(brick["training"]["averaged"]) == 2, brick["training"]
