@@ -73,7 +73,7 @@ def test_espeak_asr_recipe_runs_every_stage_on_the_fixture_text(tmp_path: Path) 
     vocoded = {u: s for u, s in train_spk.items() if u.startswith("voc-")}
     assert len(vocoded) == 4 and all(s.startswith("voc-") and s.endswith("_diphone") for s in vocoded.values())
     assert {u.removeprefix("voc-") for u in vocoded} <= set(train_spk)
-    arpa = (root / "data" / "lm" / "word.arpa").read_text()
+    arpa = (root / "data" / "lm" / "3gram.arpa").read_text()
     assert arpa.startswith("\\data\\\nngram 1=") and arpa.rstrip().endswith("\\end\\"), arpa[:200]
     counts = dict(line.removeprefix("ngram ").split("=") for line in arpa.split("\n\n")[0].splitlines()[1:])
     sections = {int(part[0]): part.split("\n\n")[0].splitlines()[1:] for part in arpa.split("\n\\")[1:-1]}
@@ -100,7 +100,7 @@ def test_espeak_asr_recipe_runs_every_stage_on_the_fixture_text(tmp_path: Path) 
         hyp = read_kaldi_map(exp / f"decode_{name}" / "hyp", allow_empty_value=True)
         assert len(ref) >= 2 and set(hyp) == set(ref), (name, sorted(hyp), sorted(ref))
     decode_log = (exp / "logs" / "stage5.decode.log").read_text()
-    assert decode_log.count("ctc_lm: loaded data/lm/word.arpa") == len(TEST_SETS), decode_log  # conf/decode_lm.yaml
+    assert decode_log.count("ctc_lm: loaded data/lm/3gram.arpa") == len(TEST_SETS), decode_log  # conf/decode_lm.yaml
     brick = json.loads((exp / "bricks" / "encoder.json").read_text())  # stage 7: the encoder brick's manifest
     assert brick["kind"] == "encoder" and brick["output_interface"]["type"] == "vocabulary", brick
     assert brick["training"]["steps"] == 4 and len(brick["training"]["averaged"]) == 2, brick["training"]

@@ -7,8 +7,8 @@
 #   data/test_variants       5 unseen speaker variants of the training accents (en-us+m6, en-gb+f4, ...)
 #   data/test_noisy          data/test + Extreme Tux Racer noise (data/noise_test, never in training), SNR 5-15 dB
 #   data/test_reverb         data/test through a synthetic room impulse response, RT60 0.3-0.9 s
-#   data/lm/word.arpa        word 3-gram LM of the De-En training split's English side (conf/decode_lm.yaml;
-#                            --lm_text, --lm_order)
+#   data/lm/3gram.arpa       word 3-gram LM of the De-En training split's English side (conf/decode_lm.yaml;
+#                            --lm_text)
 # Transcripts in `text` are in the ASR scoring form (lower-case, no punctuation; text.cased keeps the original):
 # neither synthesizer speaks case or punctuation. data/noise: recorded noises (openttd-opensfx) for data.augment;
 # data/noise_test: other recordings (extremetuxracer-data), only for test_noisy.
@@ -28,7 +28,6 @@ lm_text=train                # word LM text: "train" (the De-En training split's
                              # prepare debian-lm-text; not with --text_dir). Measured with the recipe's model, each
                              # LM's alpha/beta tuned on valid: test 22.4 -> 23.0, test_variants 17.4 -> 17.0 (n.s.),
                              # test_festival 77.7 -> 82.4 WER (docs/results.md, "A larger LM"), so "train"
-lm_order=3                   # word LM order (data/lm/word.arpa; conf/decode_lm.yaml)
 nj=2                         # parallel synthesizer processes
 # espeak-ng training (and valid) voices: 5 accents x 16 speaker variants. None of the test accents (en-gb-x-gbcwmd,
 # en-gb-x-gbclan) nor of test_variants' variants (m5, m6, m7, f3, f4) is among them. Against 8 voices of the same
@@ -83,7 +82,7 @@ case "$lm_text" in
         lm_texts+=(data/lm_text/text) ;;
     *) echo "local/data.sh: --lm_text must be train or debian, got '$lm_text'" >&2; exit 1 ;;
 esac
-legokit lm train --text "${lm_texts[@]}" --kaldi-text --order "$lm_order" --out data/lm/word.arpa
+legokit lm train --text "${lm_texts[@]}" --kaldi-text --order 3 --out data/lm/3gram.arpa
 [ "$noise" = false ] || legokit prepare debian-noise --out data/noise --download-dir downloads
 if [ "$robust_tests" = true ]; then  # every utterance corrupted, seed 7: the same sets on every machine
     if [ "$noise" != false ]; then
