@@ -28,7 +28,8 @@ DATA_ARGS = (f"--text_dir {TEXT} --max_train 12 --festival_train 4 --max_eval 2 
 TINY = ("model.encoder.subsampling_channels=4 model.encoder.encoder.num_layers=1 model.encoder.encoder.dim=16 "
         "model.encoder.encoder.num_heads=2 model.encoder.encoder.ffn_dim=32 model.encoder.encoder.kernel_size=3 "
         "data.max_batch_size=4 train.max_epochs=1 train.max_steps=4 train.valid_interval=2 "
-        "train.save_interval_steps=2 train.log_interval=1")  # 4 updates of 4 utterances, 2 checkpoints averaged
+        "train.save_interval_steps=2 train.log_interval=1 optim.warmup_steps=2")  # 4 updates of 4 utterances (the
+# cosine schedule needs more updates than warm-up ones), 2 checkpoints averaged
 
 
 def _festival_ready() -> bool:
