@@ -100,6 +100,15 @@ def fetch_apt_lists(download_dir: Path | str, languages: list[str], force: bool 
     return lists
 
 
+def english_descriptions(download_dir: Path | str, lists_dir: Path | str | None = None) -> list[str]:
+    """The texts of the Translation-en index files (Debian main) in `lists_dir`, by default a private apt update
+    under `download_dir` (:func:`fetch_apt_lists`)."""
+    lists = Path(lists_dir) if lists_dir else fetch_apt_lists(download_dir, ["en"])
+    if not lists.is_dir():
+        raise LegokitError(f"apt lists dir {lists} does not exist; omit --lists-dir to fetch one")
+    return [read_index(path) for path in index_files(lists, "Translation-en")]
+
+
 def read_index(path: Path) -> str:
     """Text of an apt index file, decompressing .gz/.xz (stdlib) and .lz4 (apt-helper cat-file)."""
     if path.suffix == ".gz":

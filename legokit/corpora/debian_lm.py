@@ -24,7 +24,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from legokit.corpora.debian import fetch_apt_lists, index_files, parse_deb822, read_index, split_description
+from legokit.corpora.debian import english_descriptions, parse_deb822, split_description
 from legokit.corpora.sources import split_sentences
 from legokit.corpora.text import asr_normalise, normalize, read_text, text_hash, write_text
 from legokit.errors import LegokitError
@@ -90,12 +90,9 @@ def prepare_debian_lm_text(out_dir: Path | str, download_dir: Path | str, cfg: L
     marker = out_dir / ".completed"
     if marker.exists() and marker.read_text() == options and not force:
         return json.loads((out_dir / "stats.json").read_text())
-    lists = Path(lists_dir) if lists_dir else fetch_apt_lists(download_dir, ["en"])
-    if not lists.is_dir():
-        raise LegokitError(f"apt lists dir {lists} does not exist; omit --lists-dir to fetch one")
     descriptions: dict[str, list[str]] = {}
-    for path in index_files(lists, "Translation-en"):
-        descriptions.update(description_sentences(read_index(path), cfg.synopses))
+    for index_text in english_descriptions(download_dir, lists_dir):
+        descriptions.update(description_sentences(index_text, cfg.synopses))
     counts = {"descriptions": len(descriptions), "sentences": 0, "heldout_region": 0, "excluded": 0, "kept": 0}
     kept: dict[str, str] = {}
     for key in sorted(descriptions):

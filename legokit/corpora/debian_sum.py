@@ -18,9 +18,8 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from legokit.corpora.debian import fetch_apt_lists, index_files, parse_deb822, read_index, split_description
+from legokit.corpora.debian import english_descriptions, parse_deb822, split_description
 from legokit.corpora.text import normalize, split_by_hash, text_hash, write_text
-from legokit.errors import LegokitError
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +67,9 @@ def prepare_debian_sum(out_dir: Path | str, download_dir: Path | str, cfg: SumPr
     marker = out_dir / ".completed"
     if marker.exists() and marker.read_text() == options and not force:
         return json.loads((out_dir / "stats.json").read_text())
-    lists = Path(lists_dir) if lists_dir else fetch_apt_lists(download_dir, ["en"])
-    if not lists.is_dir():
-        raise LegokitError(f"apt lists dir {lists} does not exist; omit --lists-dir to fetch one")
     docs: dict[str, tuple[str, str]] = {}
-    for path in index_files(lists, "Translation-en"):
-        docs.update(description_pairs(read_index(path)))
+    for index_text in english_descriptions(download_dir, lists_dir):
+        docs.update(description_pairs(index_text))
     counts = {"packages": len(docs)}
     seen: set[str] = set()
     kept = []
