@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -84,10 +85,16 @@ class TransformerEncoder(nn.Module):
         )
         self.norm = nn.LayerNorm(dim)
 
-    def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """x (B, T, D), padding_mask (B, T) True at padding -> (B, T, D)."""
-        for layer in self.layers:
+    def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None,
+                after_layer: Callable[[int, torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+        """x (B, T, D), padding_mask (B, T) True at padding -> (B, T, D).
+
+        ``after_layer(i, states)``, if given, runs after layer i (1-based) on the (B, T, D) states and returns
+        those layer i + 1 reads (intermediate CTC, self-conditioning)."""
+        for i, layer in enumerate(self.layers, start=1):
             x = layer(x, padding_mask)
+            if after_layer is not None:
+                x = after_layer(i, x)
         return self.norm(x)
 
 
