@@ -9,17 +9,23 @@ Every encoder brick maps its input to states (B, K, D) and, through a CTC head, 
 
 The OLC (output length controller) is present when ``length_rate`` is set. Each brick also counts the
 lengths it saw in training (buffers saved with the weights) so a composer can choose a length rate.
+
+Intermediate CTC (``interctc_layers``; Lee & Watanabe, 2021): after the listed encoder layers the brick's own CTC
+head reads the encoder's final LayerNorm of the states, giving ``EncoderOutput.inter_logits`` for an extra CTC
+term (``loss.interctc_weight``). With ``interctc_conditioning`` (self-conditioned CTC; Nozaki & Komatsu, 2021)
+the states then get ``+ Linear(softmax(intermediate logits))`` before the next layer, in training and inference.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from legokit.config import ranged
+from legokit.config import InvalidValue, ranged
 from legokit.data.vocab import VocabularyInfo
 from legokit.errors import LegokitError
 from legokit.lego.ingestors import IngestorConfig, build_ingestor
@@ -28,6 +34,7 @@ from legokit.lego.length_controller import OutputLengthController
 from legokit.nn.config import EncoderConfig, build_encoder, check_heads
 from legokit.nn.dropout import Dropout
 from legokit.nn.masks import padding_mask
+from legokit.nn.packing import Packing
 from legokit.nn.positional import SinusoidalPositionalEncoding
 from legokit.nn.subsampling import Conv2dSubsampling
 
@@ -53,20 +60,49 @@ class EncoderBrickConfig:
     # interface brick trained on text: in training, each input token is replaced by a random one or dropped (half
     # each) with this probability, as an upstream speech brick misreads (interface.corrupt_tokens)
     text_token_errors: float = ranged(0.0, "[0, 1)")
+    # intermediate CTC (ESPnet's interctc_layer_idx): 1-based encoder layers, each in 1..num_layers-1, after which
+    # the brick's CTC head reads the encoder's final LayerNorm of the states (weight: loss.interctc_weight)
+    interctc_layers: list[int] = field(default_factory=list)
+    # self-conditioned CTC (ESPnet's interctc_use_conditioning): after each interctc layer the states get
+    # + Linear(softmax(intermediate logits)), one Linear for all of them; part of the function (inference too)
+    interctc_conditioning: bool = False
 
     def validate(self) -> None:
-        """An interface-reading encoder's ingestor heads divide the encoder dimension."""
+        """An interface-reading encoder's ingestor heads divide the encoder dimension; intermediate CTC fits."""
         if self.input == "interface":
             check_heads(self.encoder.dim, self.ingestor.num_heads, "ingestor.num_heads")
+        problem = interctc_problem(self)
+        if problem is not None:
+            raise problem
+
+
+def interctc_problem(cfg: EncoderBrickConfig) -> InvalidValue | None:
+    """Why ``cfg``'s intermediate CTC keys cannot be built (naming the key), or None."""
+    layers, last = cfg.interctc_layers, cfg.encoder.num_layers - 1
+    if any(not 1 <= i <= last for i in layers) or len(set(layers)) != len(layers):
+        where = f"in 1..{last} (encoder.num_layers - 1)" if last >= 1 else "empty (encoder.num_layers is 1)"
+        return InvalidValue("interctc_layers", f"distinct layer indices {where}", layers)
+    if layers and not cfg.ctc_head:
+        return InvalidValue("interctc_layers", "empty when ctc_head is false (intermediate CTC uses the CTC head)",
+                            layers)
+    if layers and cfg.length_rate is not None:
+        return InvalidValue("interctc_layers", "empty when length_rate is set (the OLC changes the length between "
+                            "the encoder and the CTC head)", layers)
+    if cfg.interctc_conditioning and not layers:
+        return InvalidValue("interctc_conditioning", "false when interctc_layers is empty (nothing to condition on)",
+                            cfg.interctc_conditioning)
+    return None
 
 
 @dataclass
 class EncoderOutput:
-    """states (B, K, D), lengths (B,), logits (B, K, |V|) or None without a CTC head."""
+    """states (B, K, D), lengths (B,), logits (B, K, |V|) or None without a CTC head; inter_logits: one (B, K, |V|)
+    per intermediate CTC layer (``interctc_layers``, in layer order), empty without."""
 
     states: Tensor
     lengths: Tensor
     logits: Tensor | None
+    inter_logits: list[Tensor] = field(default_factory=list)
 
 
 class LengthStats(nn.Module):
@@ -113,6 +149,9 @@ class EncoderBrick(nn.Module):
     def __init__(self, cfg: EncoderBrickConfig, input_vocab_size: int = 0, output_vocab_size: int = 0,
                  input_vocab: VocabularyInfo | None = None) -> None:
         super().__init__()
+        problem = interctc_problem(cfg)
+        if problem is not None:
+            raise LegokitError(f"model.encoder.{problem.key} must be {problem.expected}, got {problem.value!r}")
         self.cfg = cfg
         self.input_vocab_size = input_vocab_size
         self.input_vocab = input_vocab
@@ -135,6 +174,8 @@ class EncoderBrick(nn.Module):
                                            cfg.encoder.ffn_dim, cfg.encoder.dropout, queries=cfg.olc_queries)
                     if cfg.length_rate is not None else None)
         self.ctc = CTCHead(dim, output_vocab_size) if cfg.ctc_head else None
+        # self-conditioned CTC: marginals (|V|) back into the states (D), shared by the interctc layers
+        self.interctc_condition = nn.Linear(output_vocab_size, dim) if cfg.interctc_conditioning else None
         self.length_stats = LengthStats()
 
     @property
@@ -174,10 +215,33 @@ class EncoderBrick(nn.Module):
                                                    blank=self.input_vocab.blank, random=self.training)
             inputs = torch.nn.functional.one_hot(inputs, self.input_vocab_size).float()
         x, x_lengths = self._frontend(inputs, lengths)
-        x = self.encoder(x, padding_mask(x_lengths, x.size(1)))
+        mask = padding_mask(x_lengths, x.size(1))
+        inter_logits: list[Tensor] = []
+        after_layer = self._intermediate_ctc(inter_logits) if self.cfg.interctc_layers else None
+        x = self.encoder(x, mask, after_layer=after_layer)
+        if any(logits.dim() == 2 for logits in inter_logits):  # the encoder's packed path: (N, |V|) real frames
+            packing = Packing(mask)
+            inter_logits = [packing.unpack(logits) if logits.dim() == 2 else logits for logits in inter_logits]
         if self.olc is not None:
             x, x_lengths = self.olc(x, x_lengths)
         if self.training:
             self.length_stats.update(lengths, x_lengths, target_lengths)
         logits = self.ctc(x) if self.ctc is not None else None
-        return EncoderOutput(x, x_lengths, logits)
+        return EncoderOutput(x, x_lengths, logits, inter_logits)
+
+    def _intermediate_ctc(self, inter_logits: list[Tensor]) -> Callable[[int, Tensor], Tensor]:
+        """The encoder's ``after_layer`` hook: after each interctc layer, append the CTC head's logits of the
+        normed states to ``inter_logits`` and, with conditioning, add the projected softmax to the states. Frame-wise,
+        so it reads padded (B, T, D) and packed (N, D) states alike (logits (B, T, |V|) or (N, |V|))."""
+        layers = set(self.cfg.interctc_layers)
+
+        def after_layer(index: int, states: Tensor) -> Tensor:
+            if index not in layers:
+                return states
+            logits = self.ctc(self.encoder.norm(states))
+            inter_logits.append(logits)
+            if self.interctc_condition is None:
+                return states
+            return states + self.interctc_condition(torch.softmax(logits.float(), dim=-1).to(states.dtype))
+
+        return after_layer

@@ -1,6 +1,8 @@
 """A chain of bricks: encoder bricks joined by interfaces, then (optionally) a decoder brick.
 
-Training minimises CE(decoder) + λ·Σ_i CTC(interface i) (LegoNN; λ = 1 by default). Without the CTC
+Training minimises CE(decoder) + λ·Σ_i CTC(interface i) (LegoNN; λ = 1 by default). A brick with intermediate
+CTC layers (``interctc_layers``) has CTC(interface i) = (1 - w)·CTC_final + w·mean_k CTC_k, w = ``interctc_weight``
+(Lee & Watanabe, 2021, as ESPnet). Without the CTC
 term the interface is not a distribution over the vocabulary and swapped bricks fail (0.0 BLEU in the
 paper). The same class covers the non-modular baselines: an encoder without a CTC head whose hidden
 states feed a decoder with ``ingestor.kind="states"`` (plus an optional CTC head for joint
@@ -22,9 +24,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from legokit.config import ranged
 from legokit.data.vocab import VocabularyInfo
 from legokit.decode.beam_search import BeamSearchConfig, Hypothesis, beam_search
 from legokit.decode.ctc import ctc_greedy
+from legokit.errors import LegokitError
 from legokit.lego.decoders import DecoderBrick
 from legokit.lego.encoders import EncoderBrick, EncoderOutput
 from legokit.lego.interface import marginals
@@ -38,6 +42,9 @@ class ChainLossConfig:
 
     ctc_weight: float = 1.0  # λ on each interface's CTC term (LegoNN default 1.0)
     decoder: LossConfig = field(default_factory=LossConfig)  # ce / label smoothing / anti-focal / focal
+    # w of intermediate CTC (ESPnet's interctc_weight): a brick with model.encoder.interctc_layers has the CTC term
+    # (1 - w)·CTC_final + w·mean_k CTC_k over its intermediate layers k; 0 = the final CTC alone
+    interctc_weight: float = ranged(0.0, "[0, 1)")
 
 
 def _decoder_io(target: Tensor, lengths: Tensor, vocab: VocabularyInfo) -> tuple[Tensor, Tensor, Tensor]:
@@ -84,6 +91,9 @@ class LegoModel(nn.Module):
         if len(self.interface_targets) != len(encoders):
             raise ValueError(f"{len(self.interface_targets)} interface targets for {len(encoders)} encoders")
         self.frozen: set[str] = set()  # names of frozen children ("encoders.0", "decoder")
+        if self.loss_cfg.interctc_weight > 0 and not any(e.cfg.interctc_layers for e in encoders):
+            raise LegokitError(f"loss.interctc_weight is {self.loss_cfg.interctc_weight} but no encoder brick has "
+                               "model.encoder.interctc_layers: list the layers (e.g. [6]) or set it to 0")
 
     # --- freezing -----------------------------------------------------------------------------------
     def freeze(self, name: str) -> None:
@@ -137,7 +147,16 @@ class LegoModel(nn.Module):
             log_probs = F.log_softmax(out.logits.float(), dim=-1)
             ctc = ctc_loss(log_probs, out.lengths, batch[key], batch[f"{key}_lengths"],
                            blank=self.vocabularies[i].blank, reduction="sum")
-            stats[f"ctc{i}" if len(outputs) > 1 else "ctc"] = ctc.detach()
+            suffix = str(i) if len(outputs) > 1 else ""
+            stats[f"ctc{suffix}"] = ctc.detach()
+            w = self.loss_cfg.interctc_weight
+            if w > 0 and out.inter_logits:
+                inter = torch.stack([
+                    ctc_loss(F.log_softmax(logits.float(), dim=-1), out.lengths, batch[key], batch[f"{key}_lengths"],
+                             blank=self.vocabularies[i].blank, reduction="sum")
+                    for logits in out.inter_logits]).mean()
+                stats[f"interctc{suffix}"] = inter.detach()
+                ctc = (1 - w) * ctc + w * inter
             ctc_total = ctc_total + ctc
         loss = loss + self.loss_cfg.ctc_weight * ctc_total
         weight = target_lengths.sum()

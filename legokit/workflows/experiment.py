@@ -176,7 +176,8 @@ def make_loader(dataset, cfg: DataConfig, train: bool, seed: int, epoch: int = 0
 
 
 # --- model ------------------------------------------------------------------------------------------
-SKIPPED_WITHOUT_CTC = ("ctc.", "length_stats.")  # parameter prefixes init_encoder_skip_ctc leaves fresh
+# parameter prefixes init_encoder_skip_ctc leaves fresh (the self-conditioning Linear reads the CTC vocabulary)
+SKIPPED_WITHOUT_CTC = ("ctc.", "length_stats.", "interctc_condition.")
 
 
 def _architecture(cfg: dict, prefix: str = "") -> dict[str, object]:
@@ -196,7 +197,8 @@ def _architecture(cfg: dict, prefix: str = "") -> dict[str, object]:
 def _load_into(module: torch.nn.Module, path: str, what: str, skip_ctc: bool = False,
                vocabularies: dict[str, tuple[Tokenizer | None, str]] | None = None) -> None:
     """Copy a brick's weights into ``module``. The brick's tokenizers must equal ``vocabularies`` (role ->
-    (tokenizer, config key)) and the configs must be equal but for dropout rates; with ``skip_ctc`` only the
+    (tokenizer, config key)) and the configs must be equal but for dropout rates (and interctc_layers when neither
+    conditions on them: intermediate CTC is then a loss only); with ``skip_ctc`` only the
     weights must fit (so ctc_head and windows may differ too) and the brick's CTC head and length statistics
     are not copied."""
     brick = load_brick(path)
@@ -213,6 +215,9 @@ def _load_into(module: torch.nn.Module, path: str, what: str, skip_ctc: bool = F
         fits = {k: v.shape for k, v in state.items()} == wanted
     else:
         have, want = _architecture(to_dict(brick.module.cfg)), _architecture(to_dict(module.cfg))
+        if not have.get("interctc_conditioning") and not want.get("interctc_conditioning"):
+            have.pop("interctc_layers", None)
+            want.pop("interctc_layers", None)
         keys = sorted(k for k in have.keys() | want.keys() if have.get(k) != want.get(k))
         fits = not keys
         differs = ": " + ", ".join(f"{k} is {have.get(k)!r} in the brick, {want.get(k)!r} in the config"
