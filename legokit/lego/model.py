@@ -1,12 +1,11 @@
 """A chain of bricks: encoder bricks joined by interfaces, then (optionally) a decoder brick.
 
-Training minimises CE(decoder) + λ·Σ_i CTC(interface i) (LegoNN; λ = 1 by default). A brick with intermediate
-CTC layers (``interctc_layers``) has CTC(interface i) = (1 - w)·CTC_final + w·mean_k CTC_k, w = ``interctc_weight``
-(Lee & Watanabe, 2021, as ESPnet). Without the CTC
+Training minimises CE(decoder) + λ·Σ_i CTC(interface i) (LegoNN; λ = 1 by default). Without the CTC
 term the interface is not a distribution over the vocabulary and swapped bricks fail (0.0 BLEU in the
-paper). The same class covers the non-modular baselines: an encoder without a CTC head whose hidden
-states feed a decoder with ``ingestor.kind="states"`` (plus an optional CTC head for joint
-CTC/attention ASR).
+paper). A brick with intermediate CTC layers (``interctc_layers``) has CTC(interface i) = (1 - w)·CTC_final +
+w·mean_k CTC_k, w = ``interctc_weight`` (Lee & Watanabe, 2021; ESPnet's formula). The same class covers the
+non-modular baselines: an encoder without a CTC head whose hidden states feed a decoder with
+``ingestor.kind="states"`` (plus an optional CTC head for joint CTC/attention ASR).
 
 Batches follow the legokit convention; the first encoder reads ``speech``/``speech_lengths`` or
 ``source``/``source_lengths``. Interface i's CTC target is ``batch[interface_targets[i]]`` (default
