@@ -53,6 +53,10 @@ class CTCLMConfig:
     """Score (times alpha, and times len/6 for an unfinished word longer than 6 characters) of a prefix while its
     unfinished word is no prefix of any LM word (pyctcdecode's partial-word score): spellings that lead nowhere
     fall out of the beam before the word ends, and long run-together words are costly."""
+    prune_logp: float | None = ranged(None, "(-inf, 0)")
+    """Skip a token extension whose CTC path score plus its prefix's LM part is this far (natural log) below the
+    best prefix of the frame before (pyctcdecode's beam_prune_logp, -10 there); None: extend every candidate.
+    The search's time goes into extensions that never make the beam; this drops them before they are built."""
     oov_word: float = ranged(-23.0, "(-inf, 0]")
     """Added to ln P_lm (so times alpha) of a finished word the LM does not know, beside the LM's own <unk>
     probability (pyctcdecode's unk_score_offset, -10 in log10 units)."""
@@ -161,7 +165,9 @@ class CTCLMDecoder:
         empty = _Prefix((), -1, 0.0, context, "")
         empty.p_b = 0.0
         beams: list[_Prefix] = [empty]
+        prune = cfg.prune_logp if cfg.prune_logp is not None else NEG_INF
         for frame in log_probs:
+            floor = self._total(beams[0]) + prune  # beams are ranked: the best first
             candidates = np.flatnonzero(frame >= cfg.token_min_logp)
             if candidates.size == 0:
                 candidates = np.array([int(frame.argmax())])
@@ -181,7 +187,7 @@ class CTCLMDecoder:
                         continue
                     # a repeat needs a blank in between; anything else extends from both endings
                     source = prefix.p_b if c == prefix.last else total
-                    if source == NEG_INF:
+                    if source == NEG_INF or source + y[c] + prefix.lm_part < floor:
                         continue
                     key = (*prefix.tokens, c)
                     child = nxt.get(key)

@@ -102,6 +102,33 @@ def test_lm_weight_zero_equals_the_search_without_lm_and_greedy_on_peaked_poster
             assert tokens == ctc_greedy(torch.from_numpy(log_probs)[None], torch.tensor([30]), 0)[0]
 
 
+def test_pruning_extensions_far_below_the_best_prefix_keeps_the_result_and_builds_fewer(lm: ArpaLM, monkeypatch):
+    """prune_logp drops token extensions far below the frame's best prefix before they are built: a margin no
+    path falls below changes nothing; a tight one on an utterance whose best path is clear builds fewer prefixes
+    and finds the same words (the LM still flips "kat" to "cat")."""
+    built = {"n": 0}
+    extend = CTCLMDecoder._extend
+    monkeypatch.setattr(CTCLMDecoder, "_extend",
+                        lambda self, p, t: built.update(n=built["n"] + 1) or extend(self, p, t))
+
+    def search(log_probs: np.ndarray, prune: float | None, beam: int = 16) -> tuple[tuple, int]:
+        cfg = CTCLMConfig(arpa="-", alpha=0.5, beta=1.0, beam=beam, token_min_logp=-1e9, prune_logp=prune)
+        built["n"] = 0
+        result = CTCLMDecoder(PIECES, 0, cfg, lm, skip=(1, 2, 3)).decode(log_probs)
+        return result, built["n"]
+
+    rng = np.random.default_rng(2)
+    for _ in range(4):
+        log_probs = torch.from_numpy(rng.normal(size=(30, len(PIECES)))).log_softmax(-1).numpy()
+        assert search(log_probs, -1e6)[0] == search(log_probs, None)[0]
+    frames = [{SP: 0.9}, {"t": 0.9}, {"h": 0.9}, {"e": 0.9}, {"<blank>": 0.9}, {SP: 0.9},
+              {"k": 0.55, "c": 0.45}, {"a": 0.9}, {"t": 0.9}, {"<blank>": 0.9}]
+    (tokens, _, _), full = search(posteriors(frames), None, beam=8)
+    (pruned_tokens, _, _), fewer = search(posteriors(frames), -5.0, beam=8)
+    assert text(pruned_tokens) == text(tokens) == "the cat"
+    assert fewer < full / 2, (fewer, full)
+
+
 def test_word_pieces_and_cased_punctuated_output_are_scored_as_lm_words(lm: ArpaLM):
     # a cased BPE-like vocabulary: "▁The" starts a word; "Cat," is the LM word "cat"; "," alone is no word
     pieces = ["<blank>", "<unk>", "<s>", "</s>", f"{SP}The", f"{SP}Cat", f"{SP}Kat", ","]
