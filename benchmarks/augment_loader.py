@@ -116,7 +116,8 @@ def main() -> None:
           f"saved {seconds['augmented_knf'] - seconds['augmented']:.3f} s per batch (= per update)")
     print("  per utterance (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in per_utt_ms.items()))
     out = ROOT / "benchmarks" / "results" / "augment_loader.json"
-    out.write_text(json.dumps({"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()},
+    recorded = {**vars(args), "recipe": os.path.relpath(args.recipe.resolve(), ROOT)}  # no path outside the repo
+    out.write_text(json.dumps({"machine": machine(), "args": {k: str(v) for k, v in recorded.items()},
                                "seconds_per_batch": seconds, "rounds": rounds, "per_utterance_ms": per_utt_ms},
                               indent=1) + "\n")
     print(f"record: {out}")
