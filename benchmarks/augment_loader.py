@@ -72,6 +72,7 @@ def main() -> None:
     parser.add_argument("--utterances", type=int, default=200, help="utterances for the per-part timing")
     args = parser.parse_args()
     set_threads(args.threads)
+    args.recipe = args.recipe.resolve()
     os.chdir(args.recipe)
     data_keys = ["data.task=asr", "data.train_dir=data/train", "data.train_feats=dump/train/feats.scp",
                  "data.tgt_tokenizer=data/tokenizers/text.model"]
@@ -116,7 +117,7 @@ def main() -> None:
           f"saved {seconds['augmented_knf'] - seconds['augmented']:.3f} s per batch (= per update)")
     print("  per utterance (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in per_utt_ms.items()))
     out = ROOT / "benchmarks" / "results" / "augment_loader.json"
-    recorded = {**vars(args), "recipe": os.path.relpath(args.recipe.resolve(), ROOT)}  # no path outside the repo
+    recorded = {**vars(args), "recipe": os.path.relpath(args.recipe, ROOT)}  # no path outside the repo
     out.write_text(json.dumps({"machine": machine(), "args": {k: str(v) for k, v in recorded.items()},
                                "seconds_per_batch": seconds, "rounds": rounds, "per_utterance_ms": per_utt_ms},
                               indent=1) + "\n")
