@@ -96,8 +96,8 @@ def _job(args: tuple[str, Path, str, int, int, int]) -> float:
     return synthesize(*args)
 
 
-def _speak_split(text_dir: Path, out: Path, voices: list[str], cfg, nj: int, job: Callable[[tuple], float],
-                 params: Callable[[str], tuple], name: str, options: str) -> dict:
+def _speak_split(text_dir: Path, out: Path, voices: list[str], cfg, nj: int, job: Callable,
+                 params: Callable[[str], tuple], name: str, options: str, block: int = 1) -> dict:
     spoken = read_text(text_dir / f"text.{cfg.speak}")
     targets = read_text(text_dir / f"text.{cfg.target}")
     start = cfg.skip_utts
@@ -117,12 +117,21 @@ def _speak_split(text_dir: Path, out: Path, voices: list[str], cfg, nj: int, job
         jobs.append((spoken[uid], wav, voice, *params(uid), cfg.sample_rate))
         wav_scp[utt], utt2spk[utt] = str(wav), voice
     kept = {j[1]: sf.info(j[1]).duration for j in jobs if resume and j[1].is_file()}
+    blocks = [jobs[i:i + block] for i in range(0, len(jobs), block)]
+    todo = [b for b in blocks if any(j[1] not in kept for j in b)]  # a block is spoken whole
+    for b in todo:
+        for j in b:
+            kept.pop(j[1], None)
     if kept:
         log.info("%s %s: resuming, %d of %d wavs already spoken", name, out.name, len(kept), len(jobs))
-    todo = [j for j in jobs if j[1] not in kept]
-    with ProcessPoolExecutor(max_workers=nj) as pool:
-        spoken_now = dict(zip((j[1] for j in todo), progress_bar(pool.map(job, todo, chunksize=8), total=len(todo),
-                                                                 unit="utt", desc=f"{name} {out.name}")))
+    spoken_now: dict[Path, float] = {}
+    with ProcessPoolExecutor(max_workers=nj) as pool, progress_bar(total=sum(map(len, todo)), unit="utt",
+                                                                   desc=f"{name} {out.name}") as bar:
+        results = (pool.map(job, [j for b in todo for j in b], chunksize=8) if block == 1
+                   else (d for ds in pool.map(job, todo) for d in ds))
+        for j, seconds in zip((j for b in todo for j in b), results):
+            spoken_now[j[1]] = seconds
+            bar.update(1)
     durations = [kept[j[1]] if j[1] in kept else spoken_now[j[1]] for j in jobs]
     utts = dict(zip(wav_scp, ids))
     write_text(out / "wav.scp", wav_scp)
@@ -148,11 +157,13 @@ def text_digest(text_dir: Path, cfg) -> str:
 
 
 def speak_splits(text_dir: Path | str, out_dir: Path | str, cfg, nj: int, force: bool,
-                 job: Callable[[tuple], float], params: Callable[[str], tuple], name: str) -> dict[str, dict]:
-    """Speak each split of `cfg.splits` with `job((text, wav, voice, *params(utt id), sample_rate))` (a
+                 job: Callable, params: Callable[[str], tuple], name: str, block: int = 1) -> dict[str, dict]:
+    """Speak each split of `cfg.splits` with `job((text, wav, voice, *params(utt id), sample_rate))` -> seconds (a
     module-level function: it runs in worker processes); test with `cfg.test_voices`, the others with
-    `cfg.voices`. A split is skipped when its ``.completed`` marker records the same options and text (digest),
-    unless `force`.
+    `cfg.voices`. With `block` > 1, `job` takes a list of up to `block` such tuples (consecutive utterances of the
+    split, always the same ones whatever `nj`, and spoken whole when resuming) and returns their seconds: a
+    synthesizer whose output depends on what one process spoke before (Festival) stays reproducible. A split is
+    skipped when its ``.completed`` marker records the same options and text (digest), unless `force`.
     `cfg` is a dataclass with voices, test_voices, sample_rate, speak, target, max_utts, skip_utts, splits."""
     shared = sorted(set(cfg.voices) & set(cfg.test_voices))
     if shared:
@@ -176,7 +187,7 @@ def speak_splits(text_dir: Path | str, out_dir: Path | str, cfg, nj: int, force:
                 continue
         voices = cfg.test_voices if split == "test" else cfg.voices
         stamp = json.dumps({"options": options, "text": text}, sort_keys=True)
-        stats[split] = _speak_split(src, out, voices, cfg, nj, job, params, name, stamp)
+        stats[split] = _speak_split(src, out, voices, cfg, nj, job, params, name, stamp, block)
         log.info("%s %s: %s", name, split, stats[split])
         marker.write_text(json.dumps({"options": options, "text": text, "stats": stats[split]}))
     return stats

@@ -61,18 +61,108 @@ def prosody_args(stretch: float, f0_mean: float) -> list[str]:
     return args
 
 
-def synthesize(text: str, wav: Path, voice: str, stretch: float, f0_mean: float, sample_rate: int) -> float:
-    """Speak `text` with Festival voice `voice` (text2wave) into `wav` (mono, `sample_rate`); return seconds.
-    `f0_mean` (Hz) moves a diphone voice's pitch; 0 keeps the voice's own."""
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "in.txt").write_text(text + "\n", encoding="utf-8")
-        out = Path(tmp) / "out.wav"
-        proc = subprocess.run(["text2wave", "-eval", f"(voice_{voice})", *prosody_args(stretch, f0_mean),
-                               "-o", str(out), str(Path(tmp) / "in.txt")], capture_output=True, text=True)
-        if proc.returncode != 0 or not out.is_file() or "SIOD ERROR" in proc.stderr:
-            raise LegokitError(f"festival (text2wave) failed for voice {voice}: {proc.stderr.strip()[-300:]} "
+# text2wave's synthesis (Debian's /usr/bin/text2wave, `main` and `save_record_wave_fp`) as a Scheme function, so
+# that one Festival process speaks many utterances: each one's utterance chunks are appended to a RIFF file whose
+# header is rewritten with the total length at the end, as text2wave does. Festival's ~0.16 s start-up is paid
+# once per block of BLOCK utterances instead of once per utterance: 300 utterances, 2 jobs, 50.5 -> 11.5 s
+# (docs/results.md, "Session 18"). A fresh process's first utterance is text2wave's, sample for sample; later ones
+# are too, but for about 1 in 200 diphone utterances whose last ~60 ms come out up to 64/32768 apart, depending on
+# what the process spoke before (some state of Festival's diphone synthesis that neither `srand` nor a new
+# `(voice_...)` resets). Blocks are fixed runs of consecutive utterances, each spoken by a fresh process in order,
+# so the data are the same whatever --nj or a resumed run.
+BLOCK = 64
+_PRELUDE = """
+(gc-status nil)
+(defvar legokit_fp nil)
+(defvar legokit_samples 0)
+(defvar legokit_utt nil)
+(define (legokit_record utt)
+  (if (eq? legokit_samples 0)
+      (wave.save.header legokit_fp (utt.wave utt) 'riff nil (list (list "numsamples" 0))))
+  (set! legokit_samples (+ legokit_samples (get_param 'num_samples (wave.info (utt.wave utt)) 0)))
+  (wave.save.data.fp (utt.wave utt) legokit_fp 'riff nil)
+  (set! legokit_utt utt))
+(set! tts_hooks (list utt.synth legokit_record))
+(define (legokit_speak infile outfile)
+  (set! legokit_samples 0)
+  (set! legokit_utt nil)
+  (set! legokit_fp (fopen outfile "wb"))
+  (tts_file infile (tts_find_text_mode infile auto-text-mode-alist))
+  (if legokit_utt
+      (begin (fseek legokit_fp 0 0)
+             (wave.save.header legokit_fp (utt.wave legokit_utt) 'riff nil
+                               (list (list "numsamples" legokit_samples)))))
+  (fclose legokit_fp))
+"""
+_DONE = "@@legokit-festival-done@@"
+
+
+def _scheme_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class FestivalSession:
+    """One `festival --pipe` process that speaks utterance after utterance as text2wave would (same samples),
+    without starting Festival for each. Commands go to its stdin; each is followed by a marker Festival prints to
+    stderr (unbuffered, unlike its stdout), whose arrival means the command finished."""
+
+    def __init__(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="legokit-festival-")
+        self._proc = subprocess.Popen(["festival", "--pipe"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE, text=True, bufsize=1)
+        self._run(_PRELUDE)
+
+    def _run(self, code: str) -> str:
+        """Evaluate `code`; return what Festival wrote to stderr meanwhile."""
+        assert self._proc.stdin is not None and self._proc.stderr is not None
+        try:
+            self._proc.stdin.write(f'{code}\n(format stderr "{_DONE}\\n")\n')
+            self._proc.stdin.flush()
+        except BrokenPipeError:
+            raise LegokitError(f"festival exited (code {self._proc.poll()}); {FESTIVAL_HINT}") from None
+        lines = []
+        for line in self._proc.stderr:
+            if line.strip() == _DONE:
+                return "".join(lines)
+            lines.append(line)
+        raise LegokitError(f"festival exited (code {self._proc.wait()}): {''.join(lines).strip()[-300:]}; "
+                           f"{FESTIVAL_HINT}")
+
+    def speak(self, text: str, out: Path, voice: str, stretch: float, f0_mean: float) -> None:
+        """`text` in `voice` with text2wave's -eval prosody (:func:`prosody_args`) into the RIFF file `out`."""
+        infile = Path(self._tmp.name) / "in.txt"
+        infile.write_text(text + "\n", encoding="utf-8")
+        evals = [a for a in prosody_args(stretch, f0_mean) if a != "-eval"]
+        if out.exists():
+            out.unlink()
+        err = self._run("\n".join([f"(voice_{voice})", *evals,
+                                   f"(legokit_speak {_scheme_string(str(infile))} {_scheme_string(str(out))})"]))
+        if "SIOD ERROR" in err or not out.is_file() or out.stat().st_size <= 44:
+            raise LegokitError(f"festival failed for voice {voice}: {err.strip()[-300:] or 'no audio'} "
                                f"(is the voice installed? {FESTIVAL_HINT})")
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            assert self._proc.stdin is not None
+            self._proc.stdin.close()
+            self._proc.wait()
+        self._tmp.cleanup()
+
+
+def synthesize(text: str, wav: Path, voice: str, stretch: float, f0_mean: float, sample_rate: int,
+               session: FestivalSession | None = None) -> float:
+    """Speak `text` with Festival voice `voice` into `wav` (mono, `sample_rate`); return seconds. `f0_mean` (Hz)
+    moves a diphone voice's pitch; 0 keeps the voice's own. Without `session`, a fresh Festival process speaks
+    it: the samples of `text2wave -eval (voice_<voice>) <prosody_args> -o out in.txt`."""
+    own = session is None
+    session = session or FestivalSession()
+    try:
+        out = Path(session._tmp.name) / "out.wav"
+        session.speak(text, out, voice, stretch, f0_mean)
         audio, rate = sf.read(out, dtype="float32")
+    finally:
+        if own:
+            session.close()
     return save_wav(audio, rate, wav, sample_rate, f"festival voice {voice} for text {text[:60]!r}")
 
 
@@ -82,8 +172,13 @@ def installed_voices() -> list[str]:
     return proc.stdout.strip().strip("()").split()
 
 
-def _job(args: tuple[str, Path, str, float, float, int]) -> float:
-    return synthesize(*args)
+def _block_job(jobs: list[tuple[str, Path, str, float, float, int]]) -> list[float]:
+    """One block of utterances spoken in order by one fresh Festival process (see BLOCK)."""
+    session = FestivalSession()
+    try:
+        return [synthesize(*job, session=session) for job in jobs]
+    finally:
+        session.close()
 
 
 def make_festival_speech(text_dir: Path | str, out_dir: Path | str, cfg: FestivalConfig | None = None,
@@ -93,7 +188,7 @@ def make_festival_speech(text_dir: Path | str, out_dir: Path | str, cfg: Festiva
     Each split is skipped when its ``.completed`` marker records the same options and text, unless `force`.
     """
     cfg = cfg or FestivalConfig()
-    require_tool("text2wave", "synthesise speech with Festival", FESTIVAL_HINT)
+    require_tool("festival", "synthesise speech with Festival", FESTIVAL_HINT)
     have = installed_voices()
     bad = [f for f in cfg.f0_means if not 40 <= f <= 400]
     if bad:
@@ -101,6 +196,6 @@ def make_festival_speech(text_dir: Path | str, out_dir: Path | str, cfg: Festiva
     missing = [v for v in cfg.voices + cfg.test_voices if v not in have]
     if missing:
         raise LegokitError(f"festival voices {missing} are not installed (installed: {have}); {FESTIVAL_HINT}")
-    return speak_splits(text_dir, out_dir, cfg, nj, force, _job,
+    return speak_splits(text_dir, out_dir, cfg, nj, force, _block_job,
                         lambda uid: (choose(cfg.stretches, uid + "stretch"),
-                                     choose(cfg.f0_means, uid + "f0") if cfg.f0_means else 0.0), "festival")
+                                     choose(cfg.f0_means, uid + "f0") if cfg.f0_means else 0.0), "festival", BLOCK)

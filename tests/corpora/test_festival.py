@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,10 @@ import pytest
 import soundfile as sf
 
 from legokit.cli import main
-from legokit.corpora.festival import FESTIVAL_HINT, installed_voices
+from legokit.corpora import festival
+from legokit.corpora.festival import FESTIVAL_HINT, FestivalSession, installed_voices, prosody_args
 from legokit.data.datadir import read_kaldi_map
+from legokit.errors import LegokitError
 
 TRAIN_VOICES, HELDOUT = ["kal_diphone", "ked_diphone"], "cmu_us_slt_arctic_hts"
 pytestmark = pytest.mark.skipif(
@@ -108,3 +111,54 @@ def test_f0_means_out_of_range_is_one_line(tmp_path: Path, capsys) -> None:
     args = ["prepare", "festival-speech", "--text-dir", str(text), "--out", str(tmp_path / "o"), "--f0-means", "2000"]
     assert main(args) != 0
     assert "f0_means must be mean pitches in Hz within 40-400" in capsys.readouterr().err
+
+
+def test_a_fresh_festival_process_speaks_what_text2wave_speaks(tmp_path: Path) -> None:
+    """Each voice, stretch and pitch: the first utterance of a fresh session is text2wave's, sample for sample
+    (two sentences in one text too); a session's later utterances are the same but for rare tail differences
+    (legokit/corpora/festival.py, BLOCK), which test_blocks_make_the_data_independent_of_nj pins down."""
+    cases = [("kal_diphone", 0.85, 0.0), ("cmu_us_slt_arctic_hts", 1.15, 0.0), ("ked_diphone", 1.0, 180.0),
+             ("ked_diphone", 1.15, 0.0)]
+    for i, ((voice, stretch, f0), text) in enumerate(zip(cases, ["The cat sat on the mat.", "Open the file.",
+                                                                 "This package provides a library.",
+                                                                 "Two. Sentences here."])):
+        (tmp_path / "in.txt").write_text(text + "\n")
+        reference, ours = tmp_path / f"ref{i}.wav", tmp_path / f"ours{i}.wav"
+        subprocess.run(["text2wave", "-eval", f"(voice_{voice})", *prosody_args(stretch, f0), "-o", str(reference),
+                        str(tmp_path / "in.txt")], check=True, capture_output=True)
+        session = FestivalSession()
+        try:
+            session.speak(text, ours, voice, stretch, f0)
+        finally:
+            session.close()
+        a, rate_a = sf.read(reference, dtype="int16")
+        b, rate_b = sf.read(ours, dtype="int16")
+        assert rate_a == rate_b and np.array_equal(a, b), (voice, stretch, f0, a.shape, b.shape)
+
+
+def test_blocks_make_the_data_independent_of_nj(tmp_path: Path, monkeypatch) -> None:
+    """Blocks of consecutive utterances, each spoken by a fresh Festival: --nj 1 and --nj 2 (whose workers
+    take the blocks in any order) write the same samples."""
+    monkeypatch.setattr(festival, "BLOCK", 3)
+    root = tmp_path / "text"
+    (root / "train").mkdir(parents=True)
+    sentences = [*SENTENCES.values(), "It is not a mere technicality.", "Select the printer.", "Quit now."]
+    (root / "train" / "text.en").write_text("".join(f"u{i} {t}\n" for i, t in enumerate(sentences)))
+    for nj in (1, 2):
+        assert main(["prepare", "festival-speech", "--text-dir", str(root), "--out", str(tmp_path / f"nj{nj}"),
+                     "--splits", "train", "--voices", *TRAIN_VOICES, "--nj", str(nj)]) == 0
+    for path in (tmp_path / "nj1" / "train" / "wav").iterdir():
+        a, _ = sf.read(path, dtype="int16")
+        b, _ = sf.read(tmp_path / "nj2" / "train" / "wav" / path.name, dtype="int16")
+        assert np.array_equal(a, b), path.name
+
+
+def test_festival_session_error_is_one_line(tmp_path: Path) -> None:
+    session = FestivalSession()
+    try:
+        with pytest.raises(LegokitError, match="festival failed for voice nosuch_voice"):
+            session.speak("Hello.", tmp_path / "x.wav", "nosuch_voice", 1.0, 0.0)
+        session.speak("Still speaking.", tmp_path / "y.wav", "kal_diphone", 1.0, 0.0)  # the process survives
+        assert sf.info(tmp_path / "y.wav").duration > 0.3
+    finally:
+        session.close()
