@@ -64,6 +64,10 @@ class AugmentConfig:
     vocode_f0_scale: list[float] = field(default_factory=lambda: [1.0, 1.0])  # pitch factor range [low, high]
     vocode_warp: list[float] = field(default_factory=lambda: [1.0, 1.0])      # formant factor range [low, high]
     vocode_smooth: list[int] = field(default_factory=lambda: [1, 1])          # envelope smoothing, frames
+    # keep the features of speed-perturbed utterances in memory, up to this many MB (0: off): with speed
+    # perturbation alone they depend on the utterance and the factor only, so later epochs reuse them, the same
+    # values as recomputed; a cache per DataLoader worker; ignored when noise, reverb or the vocoder is on
+    speed_cache_mb: int = ranged(0, "[0, inf)")
 
     @property
     def enabled(self) -> bool:
@@ -148,6 +152,16 @@ class WaveAugment:
             self._noise[i] = load_audio(str(self.noise_files[i]), self.sample_rate)
         return self._noise[i]
 
+    @property
+    def speed_only(self) -> bool:
+        """Whether speed perturbation is the only part on: the result is then a function of the factor drawn."""
+        cfg = self.cfg
+        return bool(cfg.speed_perturb) and not self.noise_files and cfg.reverb_prob == 0 and cfg.vocode_prob == 0
+
+    def draw_speed(self, gen: torch.Generator) -> float:
+        """The speed factor, drawn as :meth:`__call__` draws it (first, when speed perturbation is the only part)."""
+        return self.cfg.speed_perturb[int(torch.randint(len(self.cfg.speed_perturb), (), generator=gen))]
+
     def __call__(self, wave: np.ndarray, gen: torch.Generator) -> np.ndarray:
         cfg = self.cfg
         if cfg.vocode_prob > 0 and float(torch.rand((), generator=gen)) < cfg.vocode_prob:
@@ -157,8 +171,7 @@ class WaveAugment:
             wave = vocode(wave, self.sample_rate, gen, _uniform(*cfg.vocode_f0_scale, gen),
                           _uniform(*cfg.vocode_warp, gen), smooth)
         if cfg.speed_perturb:
-            factor = cfg.speed_perturb[int(torch.randint(len(cfg.speed_perturb), (), generator=gen))]
-            wave = speed_perturb(wave, factor, self.sample_rate)
+            wave = speed_perturb(wave, self.draw_speed(gen), self.sample_rate)
         if cfg.reverb_prob > 0 and float(torch.rand((), generator=gen)) < cfg.reverb_prob:
             wave = reverberate(wave, synthetic_rir(_uniform(*cfg.rt60, gen), self.sample_rate, gen))
         if self.noise_files and float(torch.rand((), generator=gen)) < cfg.noise_prob:
@@ -186,6 +199,8 @@ class AugmentedSpeech(torch.utils.data.Dataset):
         self.utts = {u.utt_id: u for u in read_speech_dir(data_dir)}
         self.augment = WaveAugment(cfg, self.fbank.sample_rate)
         self.torch_fbank = TorchFbank(self.fbank).eval()  # eval: no dither, as the dump (whose dither is 0 or random)
+        self.speed_cache = (FeatureCache(cfg.speed_cache_mb) if cfg.speed_cache_mb > 0 and self.augment.speed_only
+                            else None)
 
     def for_epoch(self, seed: int, epoch: int) -> AugmentedSpeech:
         """This dataset drawing from (seed, epoch): a shallow copy sharing the utterance table, the fbank config
@@ -203,14 +218,34 @@ class AugmentedSpeech(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict:
         utt = self.utts[self.base.ids[i]]
-        wave = load_audio(utt.path, self.fbank.sample_rate, utt.start, utt.end)
-        augmented = self.augment(wave, generator(self.seed, self.epoch, zlib.crc32(utt.utt_id.encode())))
-        if augmented is wave:  # nothing drawn changed it: the dumped features are its fbank
-            return self.base[i]
+        gen = generator(self.seed, self.epoch, zlib.crc32(utt.utt_id.encode()))
+        if self.speed_cache is not None:  # speed perturbation alone: features keyed by (utterance, factor)
+            factor = self.augment.draw_speed(gen)
+            if factor == 1.0:
+                return self.base[i]
+            speech = self.speed_cache.get((i, factor))
+            if speech is None:
+                wave = load_audio(utt.path, self.fbank.sample_rate, utt.start, utt.end)
+                speech = self._features(utt, speed_perturb(wave, factor, self.fbank.sample_rate))
+                if speech is None:
+                    return self.base[i]
+                self.speed_cache.put((i, factor), speech)
+        else:
+            wave = load_audio(utt.path, self.fbank.sample_rate, utt.start, utt.end)
+            augmented = self.augment(wave, gen)
+            if augmented is wave:  # nothing drawn changed it: the dumped features are its fbank
+                return self.base[i]
+            speech = self._features(utt, augmented)
+            if speech is None:
+                return self.base[i]
+        return {"id": utt.utt_id, "speech": speech, "target": torch.tensor(self.base.targets[i], dtype=torch.long)}
+
+    def _features(self, utt, augmented: np.ndarray) -> torch.Tensor | None:
+        """(T', F) normalised fbank of an augmented waveform; None if it is too short for one frame."""
         with torch.no_grad():
             feats, frames = self.torch_fbank(torch.from_numpy(augmented))
         if int(frames[0]) == 0:  # too short after speed perturbation: keep the dumped features
-            return self.base[i]
+            return None
         speech = feats[0]
         if not bool(torch.isfinite(speech).all()):
             raise LegokitError(f"{utt.path} (utterance {utt.utt_id}, augmented): gives non-finite (inf/NaN) "
@@ -218,4 +253,25 @@ class AugmentedSpeech(torch.utils.data.Dataset):
                                "[-1, 1]; rescale the audio")
         if self.base.cmvn is not None:
             speech = self.base.cmvn(speech)
-        return {"id": utt.utt_id, "speech": speech, "target": torch.tensor(self.base.targets[i], dtype=torch.long)}
+        return speech
+
+
+class FeatureCache:
+    """Tensors by key, up to a budget of bytes: once it is full, new ones are not kept (no eviction, so what is
+    kept does not depend on the order of later reads). Shared by an AugmentedSpeech's epoch views."""
+
+    def __init__(self, budget_mb: int) -> None:
+        self.budget, self.used = budget_mb * 2 ** 20, 0
+        self._items: dict[tuple[int, float], torch.Tensor] = {}
+
+    def get(self, key: tuple[int, float]) -> torch.Tensor | None:
+        return self._items.get(key)
+
+    def put(self, key: tuple[int, float], value: torch.Tensor) -> None:
+        size = value.numel() * value.element_size()
+        if self.used + size <= self.budget:
+            self._items[key] = value
+            self.used += size
+
+    def __len__(self) -> int:
+        return len(self._items)

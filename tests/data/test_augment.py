@@ -174,6 +174,39 @@ def test_one_augmented_dataset_per_run_gives_each_epoch_the_same_batches(asr: di
     assert reads.count(str(asr["data"])) == 1 and reads.count(noise) == 1, reads
 
 
+def test_the_speed_cache_gives_the_same_batches_and_reads_each_perturbed_wave_once(asr: dict, monkeypatch) -> None:
+    """data.augment.speed_cache_mb: over 6 epochs the batches are those computed afresh, bit for bit; each
+    (utterance, factor) is read and computed once; a budget too small for one utterance keeps nothing; with noise
+    on, the cache is off (the draw is not a function of the factor)."""
+    from legokit.data import augment
+
+    speed = AugmentConfig(speed_perturb=[0.9, 1.0, 1.1])
+    cached_cfg = AugmentConfig(speed_perturb=[0.9, 1.0, 1.1], speed_cache_mb=64)
+    expected = [_batches(asr, speed, epoch=epoch) for epoch in range(6)]
+    reads: list[str] = []
+    load_audio = augment.load_audio
+    monkeypatch.setattr(augment, "load_audio", lambda path, *a: reads.append(str(path)) or load_audio(path, *a))
+    cfg = DataConfig(task="asr", train_dir=str(asr["data"]), train_feats=asr["feats"], max_tokens=100000,
+                     augment=cached_cfg)
+    base = SpeechDataset(asr["data"], asr["feats"], Tokenizer.load(asr["tok"]))
+    train_set = augmented(base, cfg, 1)
+    for epoch in range(6):
+        got = list(make_loader(train_set, cfg, True, 1, epoch))
+        assert all(torch.equal(a["speech"], b["speech"]) for a, b in zip(got, expected[epoch]))
+    cache = train_set.speed_cache
+    assert 0 < len(cache) <= 2 * len(base) and len(reads) == len(cache)  # each perturbed (utt, factor) read once
+    assert cache.used == sum(t.numel() * 4 for t in cache._items.values())
+    tiny = augmented(base, DataConfig(task="asr", train_dir=str(asr["data"]), train_feats=asr["feats"],
+                                      augment=AugmentConfig(speed_perturb=[0.9, 1.1], speed_cache_mb=0)), 1)
+    assert tiny.speed_cache is None
+    noisy = AugmentConfig(speed_perturb=[0.9, 1.1], noise_dir=str(asr["noise"]), speed_cache_mb=64)
+    assert augmented(base, DataConfig(task="asr", train_dir=str(asr["data"]), train_feats=asr["feats"],
+                                      augment=noisy), 1).speed_cache is None
+    small = augment.FeatureCache(1)
+    small.put((0, 0.9), torch.zeros(2 ** 19))  # 2 MB > 1 MB: not kept
+    assert len(small) == 0 and small.get((0, 0.9)) is None
+
+
 def test_a_tiny_asr_training_run_with_augmentation_runs(asr: dict, tmp_path: Path, monkeypatch) -> None:
     from legokit.data import augment
 
