@@ -65,11 +65,13 @@ def prosody_args(stretch: float, f0_mean: float) -> list[str]:
 # that one Festival process speaks many utterances: each one's utterance chunks are appended to a RIFF file whose
 # header is rewritten with the total length at the end, as text2wave does. Festival's ~0.16 s start-up is paid
 # once per block of BLOCK utterances instead of once per utterance: 300 utterances, 2 jobs, 50.5 -> 11.5 s
-# (docs/results.md, "Session 18"). A fresh process's first utterance is text2wave's, sample for sample; later ones
-# are too, but for about 1 in 200 diphone utterances whose last ~60 ms come out up to 64/32768 apart, depending on
-# what the process spoke before (some state of Festival's diphone synthesis that neither `srand` nor a new
-# `(voice_...)` resets). Blocks are fixed runs of consecutive utterances, each spoken by a fresh process in order,
-# so the data are the same whatever --nj or a resumed run.
+# (docs/results.md, "Session 18"). A fresh process's first utterance is text2wave's, sample for sample, and so
+# are nearly all later ones; but Festival keeps some state of its diphone synthesis from one utterance to the next
+# (neither `srand` nor a new `(voice_...)` resets it), and in about 1 of 300-1,500 ked_diphone utterances the
+# last ~0.2 s of silence then differ: one measured case holds a 25 ms click (RMS 2,100 of 32,768) followed by
+# digital zeros where text2wave writes the voice's faint background (RMS 7-8). Blocks are fixed runs of
+# consecutive utterances, each spoken by a fresh process in order, so the data are the same whatever --nj or a
+# resumed run.
 BLOCK = 64
 _PRELUDE = """
 (gc-status nil)

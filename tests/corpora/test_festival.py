@@ -115,8 +115,8 @@ def test_f0_means_out_of_range_is_one_line(tmp_path: Path, capsys) -> None:
 
 def test_a_fresh_festival_process_speaks_what_text2wave_speaks(tmp_path: Path) -> None:
     """Each voice, stretch and pitch: the first utterance of a fresh session is text2wave's, sample for sample
-    (two sentences in one text too); a session's later utterances are the same but for rare tail differences
-    (legokit/corpora/festival.py, BLOCK), which test_blocks_make_the_data_independent_of_nj pins down."""
+    (two sentences in one text too). A session's later utterances are too but for a rare different final silence
+    (legokit/corpora/festival.py, BLOCK), which is why test_blocks_make_the_data_independent_of_nj exists."""
     cases = [("kal_diphone", 0.85, 0.0), ("cmu_us_slt_arctic_hts", 1.15, 0.0), ("ked_diphone", 1.0, 180.0),
              ("ked_diphone", 1.15, 0.0)]
     for i, ((voice, stretch, f0), text) in enumerate(zip(cases, ["The cat sat on the mat.", "Open the file.",
