@@ -83,7 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     help="mean pitches in Hz, one drawn per utterance (40-400; not given: each voice's own, "
                          "~105 Hz for kal and ked): moves the diphone voices' intonation targets (int_lr_params), "
                          "e.g. 105 140 175 210 for female-range pitch too; HTS voices keep their own")
-    _speech_output(fe, f, "Festival (each speaks fixed blocks of 64 utterances)")
+    _speech_output(fe, f, "Festival")
 
     no = sub.add_parser("debian-noise", formatter_class=fmt,
                         help="recorded noises from a Debian package (openttd-opensfx for data.augment.noise_dir, "
