@@ -162,3 +162,32 @@ def test_festival_session_error_is_one_line(tmp_path: Path) -> None:
         assert sf.info(tmp_path / "y.wav").duration > 0.3
     finally:
         session.close()
+
+
+def test_a_killed_run_speaks_the_blocks_with_a_missing_wav_again_whole(tmp_path: Path, monkeypatch) -> None:
+    """Resuming: a block with a missing wav is spoken whole by a fresh process (so its wavs are what an
+    uninterrupted run writes); complete blocks are kept untouched."""
+    from legokit.corpora.text import text_hash
+
+    monkeypatch.setattr(festival, "BLOCK", 3)
+    root = tmp_path / "text"
+    (root / "train").mkdir(parents=True)
+    sentences = {f"u{i}": t for i, t in enumerate([*SENTENCES.values(), "Select the printer.", "Quit now."])}
+    (root / "train" / "text.en").write_text("".join(f"{k} {v}\n" for k, v in sentences.items()))
+    args = ["prepare", "festival-speech", "--text-dir", str(root), "--out", str(tmp_path / "s"), "--splits", "train",
+            "--voices", *TRAIN_VOICES]
+    assert main(args) == 0
+    split = tmp_path / "s" / "train"
+    by_id = {p.stem.rsplit("-", 1)[1]: p for p in (split / "wav").iterdir()}
+    order = sorted(sentences, key=text_hash)  # the jobs' order: blocks are order[0:3], order[3:6]
+    first, second = [by_id[u] for u in order[:3]], [by_id[u] for u in order[3:]]
+    before = {p: sf.read(p, dtype="int16")[0] for p in first + second}
+    done = json.loads((split / ".completed").read_text())
+    (split / ".partial").write_text(json.dumps({"options": done["options"], "text": done["text"]}, sort_keys=True))
+    (split / ".completed").unlink()
+    second[1].unlink()
+    stamps = {p: p.stat().st_mtime_ns for p in first + second if p.exists()}
+    assert main(args) == 0
+    assert all(first_wav.stat().st_mtime_ns == stamps[first_wav] for first_wav in first)  # kept
+    assert all(p.stat().st_mtime_ns != stamps[p] for p in (second[0], second[2]))  # the block spoken again
+    assert all(np.array_equal(sf.read(p, dtype="int16")[0], before[p]) for p in first + second)
