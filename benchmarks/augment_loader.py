@@ -11,8 +11,11 @@ its training config, speed perturbation 0.9/1.0/1.1), timed in one process, roun
 
 Also the per-utterance cost of each part (read, resample, fbank by either implementation). Main process, no
 DataLoader workers (the recipe's `data.num_workers` is 0), so each second here is a second of every update.
+The three makers run with `data.augment.speed_cache_mb=0` (each utterance's work every time). `--cache-epochs N`
+also times N whole epochs of the config's loader with and without the cache (`speed_cache_mb`: later epochs
+reuse the speed-perturbed features the earlier ones computed), epoch by epoch.
 
-    .venv/bin/python benchmarks/augment_loader.py [--threads 2] [--batches 60] [--repeats 3]
+    .venv/bin/python benchmarks/augment_loader.py [--threads 2] [--batches 60] [--repeats 3] [--cache-epochs 7]
 
 Needs the recipe's stages 1-2 (`cd egs/espeak_en/asr1 && ./run.sh --stop_stage 2`). Writes
 results/augment_loader.json.
@@ -70,13 +73,15 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=60, help="timed batches per round")
     parser.add_argument("--repeats", type=int, default=3, help="rounds; the median is reported")
     parser.add_argument("--utterances", type=int, default=200, help="utterances for the per-part timing")
+    parser.add_argument("--cache-epochs", type=int, default=0,
+                        help="also time this many whole epochs with and without data.augment.speed_cache_mb (0: not)")
     args = parser.parse_args()
     set_threads(args.threads)
     args.recipe = args.recipe.resolve()
     os.chdir(args.recipe)
     data_keys = ["data.task=asr", "data.train_dir=data/train", "data.train_feats=dump/train/feats.scp",
                  "data.tgt_tokenizer=data/tokenizers/text.model"]
-    cfg = load_config(ExperimentConfig, args.config, data_keys)
+    cfg = load_config(ExperimentConfig, args.config, [*data_keys, "data.augment.speed_cache_mb=0"])
     data = load_data(cfg.data)
     new = augmented(data.train, cfg.data, cfg.train.seed)
     old = KnfEverywhere(data.train, cfg.data.train_dir, cfg.data.train_feats, cfg.data.augment, cfg.train.seed, 0)
@@ -109,6 +114,18 @@ def main() -> None:
         parts["fbank_torch"] += time.perf_counter() - t
     per_utt_ms = {k: 1000 * v / args.utterances for k, v in parts.items()}
 
+    epochs: dict[str, list[float]] = {}
+    if args.cache_epochs > 0:
+        cached_cfg = load_config(ExperimentConfig, args.config, data_keys)
+        for key, data_cfg in (("uncached", cfg.data), ("cached", cached_cfg.data)):
+            train_set = augmented(data.train, data_cfg, cfg.train.seed)  # one per run, as training makes it
+            epochs[key] = []
+            for epoch in range(args.cache_epochs):
+                start, n = time.perf_counter(), 0
+                for _ in make_loader(train_set, data_cfg, True, cfg.train.seed, epoch):
+                    n += 1
+                epochs[key].append((time.perf_counter() - start) / n)
+
     print(f"{args.recipe.name} ({args.config}, augment {cfg.data.augment}), {args.threads} threads, "
           f"median of {args.repeats} rounds of {args.batches} batches:")
     for key, value in seconds.items():
@@ -116,10 +133,14 @@ def main() -> None:
     print(f"  augmented_knf / augmented: x{seconds['augmented_knf'] / seconds['augmented']:.2f}; "
           f"saved {seconds['augmented_knf'] - seconds['augmented']:.3f} s per batch (= per update)")
     print("  per utterance (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in per_utt_ms.items()))
+    for key, values in epochs.items():
+        print(f"  whole epochs, {key:8s} s/batch: " + " ".join(f"{v:.4f}" for v in values)
+              + f" (mean {sum(values) / len(values):.4f})")
     out = ROOT / "benchmarks" / "results" / "augment_loader.json"
     recorded = {**vars(args), "recipe": os.path.relpath(args.recipe, ROOT)}  # no path outside the repo
     out.write_text(json.dumps({"machine": machine(), "args": {k: str(v) for k, v in recorded.items()},
-                               "seconds_per_batch": seconds, "rounds": rounds, "per_utterance_ms": per_utt_ms},
+                               "seconds_per_batch": seconds, "rounds": rounds, "per_utterance_ms": per_utt_ms,
+                               "epoch_seconds_per_batch": epochs},
                               indent=1) + "\n")
     print(f"record: {out}")
 
