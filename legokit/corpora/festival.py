@@ -110,38 +110,44 @@ class FestivalSession:
 
     def __init__(self) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="legokit-festival-")
+        self.scratch = Path(self._tmp.name)  # this session's own files (its input text, a caller's output wav)
         self._proc = subprocess.Popen(["festival", "--pipe"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.PIPE, text=True, bufsize=1)
         self._run(_PRELUDE)
 
-    def _run(self, code: str) -> str:
-        """Evaluate `code`; return what Festival wrote to stderr meanwhile."""
+    def _run(self, code: str, what: str = "starting") -> str:
+        """Evaluate `code`; return what Festival wrote to stderr meanwhile. `what` names the work in errors."""
         assert self._proc.stdin is not None and self._proc.stderr is not None
         try:
             self._proc.stdin.write(f'{code}\n(format stderr "{_DONE}\\n")\n')
             self._proc.stdin.flush()
         except BrokenPipeError:
-            raise LegokitError(f"festival exited (code {self._proc.poll()}); {FESTIVAL_HINT}") from None
+            raise LegokitError(f"festival exited (code {self._proc.poll()}) before {what}; {FESTIVAL_HINT}") from None
         lines = []
         for line in self._proc.stderr:
             if line.strip() == _DONE:
                 return "".join(lines)
             lines.append(line)
-        raise LegokitError(f"festival exited (code {self._proc.wait()}): {''.join(lines).strip()[-300:]}; "
-                           f"{FESTIVAL_HINT}")
+        code, tail = self._proc.wait(), " ".join("".join(lines).split())[-300:]
+        how = f"crashed (signal {-code})" if code < 0 else f"exited (code {code})"
+        raise LegokitError(f"festival {how} {what}{': ' + tail if tail else ''}; {FESTIVAL_HINT}")
 
     def speak(self, text: str, out: Path, voice: str, stretch: float, f0_mean: float) -> None:
         """`text` in `voice` with text2wave's -eval prosody (:func:`prosody_args`) into the RIFF file `out`."""
-        infile = Path(self._tmp.name) / "in.txt"
+        infile = self.scratch / "in.txt"
         infile.write_text(text + "\n", encoding="utf-8")
         evals = [a for a in prosody_args(stretch, f0_mean) if a != "-eval"]
         if out.exists():
             out.unlink()
+        what = f"speaking {text[:60]!r} with voice {voice}"
         err = self._run("\n".join([f"(voice_{voice})", *evals,
-                                   f"(legokit_speak {_scheme_string(str(infile))} {_scheme_string(str(out))})"]))
-        if "SIOD ERROR" in err or not out.is_file() or out.stat().st_size <= 44:
-            raise LegokitError(f"festival failed for voice {voice}: {err.strip()[-300:] or 'no audio'} "
-                               f"(is the voice installed? {FESTIVAL_HINT})")
+                                   f"(legokit_speak {_scheme_string(str(infile))} {_scheme_string(str(out))})"]),
+                        what)
+        if "SIOD ERROR" in err:
+            raise LegokitError(f"festival failed for voice {voice} speaking {text[:60]!r}: "
+                               f"{' '.join(err.split())[-300:]} (is the voice installed? {FESTIVAL_HINT})")
+        if not out.is_file() or out.stat().st_size <= 44:
+            raise LegokitError(f"festival wrote no audio {what}: the text is empty or has nothing to speak")
 
     def close(self) -> None:
         if self._proc.poll() is None:
@@ -159,7 +165,7 @@ def synthesize(text: str, wav: Path, voice: str, stretch: float, f0_mean: float,
     own = session is None
     session = session or FestivalSession()
     try:
-        out = Path(session._tmp.name) / "out.wav"
+        out = session.scratch / "out.wav"
         session.speak(text, out, voice, stretch, f0_mean)
         audio, rate = sf.read(out, dtype="float32")
     finally:

@@ -162,6 +162,14 @@ def test_festival_session_error_is_one_line(tmp_path: Path) -> None:
         assert sf.info(tmp_path / "y.wav").duration > 0.3
     finally:
         session.close()
+    session = FestivalSession()
+    try:  # nothing to speak: a one-line error naming the text, as text2wave's empty file was one
+        with pytest.raises(LegokitError, match="festival wrote no audio speaking '' with voice kal_diphone"):
+            session.speak("", tmp_path / "z.wav", "kal_diphone", 1.0, 0.0)
+        with pytest.raises(LegokitError, match=r"festival crashed \(signal 11\) speaking '\.\.\.'"):
+            session.speak("...", tmp_path / "z.wav", "kal_diphone", 1.0, 0.0)  # Festival (and text2wave) segfault
+    finally:
+        session.close()
 
 
 def test_a_killed_run_speaks_the_blocks_with_a_missing_wav_again_whole(tmp_path: Path, monkeypatch) -> None:
