@@ -152,3 +152,36 @@ def test_three_brick_espeak_demo_runs_every_stage(tmp_path: Path, asr_form: str)
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert float(cells[2]) == (0.0 if "(lm)" in table.splitlines()[0] else 100.0), row
         assert 0 <= float(cells[-1].removeprefix("< ")) <= 1, row  # p ("< 0.001" when no resample reached it)
+
+
+def test_brick_2_is_trained_before_brick_1_exists(tmp_path: Path) -> None:
+    """Stages 1-2 (brick 2, text only) need the two vocabularies, not the bricks: lego_reuse's long preset makes
+    brick 1 and brick 3 while brick 2 trains beside it. Stage 3 (compose) refuses a missing brick, naming it."""
+    egs = tmp_path / "egs"
+    egs.mkdir()
+    (egs / "TEMPLATE").symlink_to(ROOT / "egs" / "TEMPLATE")
+    recipe = egs / RECIPE
+    shutil.copytree(ROOT / "egs" / RECIPE, recipe, symlinks=True,
+                    ignore=shutil.ignore_patterns("data", "dump", "exp", "downloads", ".lock*"))
+    for split in ("train", "valid"):
+        (tmp_path / "text" / split).mkdir(parents=True)
+        shutil.copy(FIXTURE / split / "text.en", tmp_path / "text" / split / "text.en")
+    train_tokenizer([str(FIXTURE / "train" / "text.en")], str(tmp_path / "en"), 29, model_type="word",
+                    kaldi_text=True)
+    env = {k: v for k, v in os.environ.items() if k != "LEGOKIT_LOCK"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["VIRTUAL_ENV"] = sys.prefix
+    missing = tmp_path / "not_yet" / "asr_encoder_char"
+    args = ["--asr_exp", missing, "--asr_tokenizer", tmp_path / "en.model", "--de_en_exp", tmp_path / "not_yet",
+            "--en_tokenizer", tmp_path / "en.model", "--text_dir", tmp_path / "text"]
+
+    def run(*stages: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["./run_espeak.sh", *stages, *map(str, args)], cwd=recipe, env=env,
+                              capture_output=True, text=True, timeout=300)
+
+    proc = run("--stage", "1", "--stop_stage", "1")
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert (recipe / "data" / "espeak" / "en_text" / "train" / "text.asr").is_file()
+    proc = run("--stage", "3", "--stop_stage", "3")
+    assert proc.returncode != 0
+    assert f"missing {missing}/bricks/encoder.brick" in proc.stdout + proc.stderr, proc.stdout + proc.stderr

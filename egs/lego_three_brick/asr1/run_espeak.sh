@@ -55,7 +55,10 @@ case $asr_form in
 esac
 
 [ -d "$conf" ] || { log "no config set $conf (see --conf)"; exit 1; }
-for f in "$asr_exp/bricks/encoder.brick" "$asr_tokenizer" "$de_en_exp/bricks/decoder.brick" "$en_tokenizer"; do
+# brick 2 (stages 1-2) needs only the two vocabularies; the bricks are checked when stage 3 composes them
+needed=("$asr_tokenizer" "$en_tokenizer")
+[ "$stage" -gt 3 ] || [ "$stop_stage" -lt 3 ] || needed+=("$asr_exp/bricks/encoder.brick" "$de_en_exp/bricks/decoder.brick")
+for f in "${needed[@]}"; do
     [ -f "$f" ] || { log "missing $f (see --asr_exp, --asr_tokenizer, --de_en_exp, --en_tokenizer)"; exit 1; }
 done
 text=data/$(basename "$expdir")/en_text
