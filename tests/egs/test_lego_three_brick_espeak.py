@@ -6,7 +6,7 @@ text, compose, fine-tune, decode, score with paired bootstrap into RESULTS.md. T
 (its data/ and exp/ stay untouched). 26 s at load ~3, 63 s at load ~7 on 2 cores (a dozen legokit processes).
 Twice: as on espeak_en (the ASR form lower-case without punctuation), and as conf/reuse.conf sets it up for
 egs/lego_reuse/lego1 (cased transcripts, each dir given by its own option, the baseline in another experiment,
-brick 2 seeing its characters spread over CTC-like frames, some misread)."""
+brick 2 seeing its characters spread over CTC-like frames, some misread, brick 1 trained on for an epoch first)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
+import torch
+import yaml
 from helpers.datagen import tone
 from helpers.toy_lego import ARCH, DECODER, FIXTURE
 
@@ -26,7 +28,7 @@ from legokit.data.datadir import read_kaldi_map
 from legokit.data.fbank_config import FbankConfig
 from legokit.data.featdump import dump_features
 from legokit.data.tokenizer import train_tokenizer
-from legokit.lego.loading import load_bricks
+from legokit.lego.loading import load_brick, load_bricks
 from legokit.workflows.experiment import train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,12 +120,21 @@ def test_three_brick_espeak_demo_runs_every_stage(tmp_path: Path, asr_form: str)
     expname = "espeak"
     if asr_form == "cased":  # conf/reuse.conf's layout: no espeak_en dir, every path its own option
         expname = "reuse"
+        # brick 1 trained on first (stage 3), with a config of the stand-in's size
+        (recipe / "conf" / "espeak" / "brick1.yaml").write_text(
+            "model:\n  encoder: {input: speech, subsampling_channels: 4, encoder: {kind: conformer, num_layers: 1, "
+            "dim: 16, num_heads: 2, ffn_dim: 32, kernel_size: 3}}\n  decoder: null\nloss: {ctc_weight: 1.0}\n"
+            "data: {max_batch_size: 4}\n")
         args = args[2:] + ["--expdir", "exp/reuse", "--asr_form", "cased", "--target_file", "text",
+                           "--brick1_epochs", "1",
                            "--text_dir", espeak / "data" / "text", "--speech_data", espeak / "data",
                            "--speech_dump", espeak / "dump", "--baseline_exp", espeak / "exp",
                            "--baseline_hyps", "asr/decode_{set}/hyp asr/greedy/hyp_{set}",
-                           "--train_args", " ".join(STEPS) + " model.encoder.text_frames_per_token=1.6"
-                           " model.encoder.text_token_errors=0.15"]
+                           "--train_args", " ".join(STEPS)]
+        middle = recipe / "conf" / "espeak" / "middle.yaml"  # brick 2's options as conf/reuse/middle.yaml has them
+        config = yaml.safe_load(middle.read_text())
+        config["model"]["encoder"].update(text_frames_per_token=1.6, text_token_errors=0.15)
+        middle.write_text(yaml.safe_dump(config))
     proc = subprocess.run(["./run_espeak.sh", *map(str, args)], cwd=recipe, env=env, capture_output=True, text=True,
                           timeout=900)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
@@ -132,8 +143,16 @@ def test_three_brick_espeak_demo_runs_every_stage(tmp_path: Path, asr_form: str)
     source = read_kaldi_map(recipe / "data" / expname / "en_text" / "train" / "text.asr")
     expected = "the dog finds a red house" if asr_form == "normalised" else "the dog finds a red house ."
     assert source["train-0000"] == expected, source["train-0000"]  # the ASR form
-    assert [b.kind for b in load_bricks(exp / "three_brick_zeroshot" / "model.pt")] == ["encoder", "encoder",
-                                                                                           "decoder"]
+    composed = load_bricks(exp / "three_brick_zeroshot" / "model.pt")
+    assert [b.kind for b in composed] == ["encoder", "encoder", "decoder"]
+    # brick 1 of the chain: the stand-in's encoder as is, or (--brick1_epochs) the one stage 3 trained from it
+    trained = exp / "brick1" / "bricks" / "encoder.brick"
+    assert trained.is_file() == (asr_form == "cased")
+    first = load_brick(trained if asr_form == "cased" else asr_exp / "bricks" / "encoder.brick").module.state_dict()
+    assert all(torch.equal(v, first[k]) for k, v in composed[0].module.state_dict().items())
+    if asr_form == "cased":
+        start = load_brick(asr_exp / "bricks" / "encoder.brick").module.state_dict()
+        assert any(not torch.equal(v, start[k]) for k, v in first.items())  # it did train
     ref = read_kaldi_map(espeak / "data" / "test" / "text")
     for system in ("three_brick_zeroshot", "three_brick_finetune"):
         hyp = read_kaldi_map(exp / system / "decode_test" / "hyp", allow_empty_value=True)
@@ -156,7 +175,7 @@ def test_three_brick_espeak_demo_runs_every_stage(tmp_path: Path, asr_form: str)
 
 def test_brick_2_is_trained_before_brick_1_exists(tmp_path: Path) -> None:
     """Stages 1-2 (brick 2, text only) need the two vocabularies, not the bricks: lego_reuse's long preset makes
-    brick 1 and brick 3 while brick 2 trains beside it. Stage 3 (compose) refuses a missing brick, naming it."""
+    brick 1 and brick 3 while brick 2 trains beside it. Stage 4 (compose) refuses a missing brick, naming it."""
     egs = tmp_path / "egs"
     egs.mkdir()
     (egs / "TEMPLATE").symlink_to(ROOT / "egs" / "TEMPLATE")
@@ -182,6 +201,6 @@ def test_brick_2_is_trained_before_brick_1_exists(tmp_path: Path) -> None:
     proc = run("--stage", "1", "--stop_stage", "1")
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert (recipe / "data" / "espeak" / "en_text" / "train" / "text.asr").is_file()
-    proc = run("--stage", "3", "--stop_stage", "3")
+    proc = run("--stage", "4", "--stop_stage", "4")
     assert proc.returncode != 0
     assert f"missing {missing}/bricks/encoder.brick" in proc.stdout + proc.stderr, proc.stdout + proc.stderr

@@ -35,12 +35,15 @@ target_file=text.cased           # fine-tuning targets in each speech data dir (
 de_en_exp=../../lego_reuse/lego1/exp/de_en_lego  # a De-En LegoNN experiment: brick 3 is its bricks/decoder.brick
 en_tokenizer=../../lego_reuse/lego1/data/tokenizers/en.model  # its English pieces model (interface B)
 test_sets="test test_variants test_festival"  # espeak_en test sets to decode and score
-train_args=""                    # extra dotted overrides for both legokit train runs
+brick1_epochs=0                  # N > 0: stage 3 trains brick 1 N more epochs first (CTC in its own vocabulary,
+                                 # \$conf/brick1.yaml, on the training speech), as long as a baseline that started from
+                                 # the same encoder trained (conf/reuse.conf: 5, lego_reuse's asr_baseline); 0: as is
+train_args=""                    # extra dotted overrides for every legokit train run
 help_message="Usage: $0 [options]
 Three-brick LegoNN ASR at demo size: espeak_en's character CTC encoder -> characters->English pieces brick
-(trained here on text) -> the demo De-En LegoNN decoder. Stages: 1 brick 2's text data, 2 brick 2, 3 compose
-(zero-shot), 4 fine-tune the composed model on the training speech, 5 decode, 6 score against the baseline
-systems (paired bootstrap) into \$expdir/RESULTS.md. --config conf/reuse.conf: the same on egs/lego_reuse/lego1's
+(trained here on text) -> the demo De-En LegoNN decoder. Stages: 1 brick 2's text data, 2 brick 2, 3 brick 1's
+further training (only with --brick1_epochs N), 4 compose (zero-shot), 5 fine-tune the composed model on the
+training speech, 6 decode, 7 score against the baseline systems (paired bootstrap) into \$expdir/RESULTS.md. --config conf/reuse.conf: the same on egs/lego_reuse/lego1's
 data, bricks and ASR systems."
 
 . utils/parse_options.sh
@@ -49,19 +52,22 @@ text_dir=${text_dir:-$espeak_dir/data/text}
 speech_data=${speech_data:-$espeak_dir/data}
 speech_dump=${speech_dump:-$espeak_dir/dump}
 baseline_exp=${baseline_exp:-$asr_exp}
+[[ $brick1_epochs =~ ^[0-9]+$ ]] || { log "--brick1_epochs: expected a whole number of epochs, got '$brick1_epochs'"; exit 1; }
 case $asr_form in
     normalised | cased) ;;
     *) log "--asr_form: expected normalised or cased, got '$asr_form'"; exit 1 ;;
 esac
 
 [ -d "$conf" ] || { log "no config set $conf (see --conf)"; exit 1; }
-# brick 2 (stages 1-2) needs only the two vocabularies; the bricks are checked when stage 3 composes them
+# brick 2 (stages 1-2) needs only the two vocabularies; the bricks are checked when stage 3 or 4 reads them
 needed=("$asr_tokenizer" "$en_tokenizer")
-[ "$stage" -gt 3 ] || [ "$stop_stage" -lt 3 ] || needed+=("$asr_exp/bricks/encoder.brick" "$de_en_exp/bricks/decoder.brick")
+[ "$stage" -gt 4 ] || [ "$stop_stage" -lt 3 ] || needed+=("$asr_exp/bricks/encoder.brick" "$de_en_exp/bricks/decoder.brick")
 for f in "${needed[@]}"; do
     [ -f "$f" ] || { log "missing $f (see --asr_exp, --asr_tokenizer, --de_en_exp, --en_tokenizer)"; exit 1; }
 done
 text=data/$(basename "$expdir")/en_text
+brick1=$asr_exp/bricks/encoder.brick
+[ "$brick1_epochs" -eq 0 ] || brick1=$expdir/brick1/bricks/encoder.brick
 zeroshot=$expdir/three_brick_zeroshot
 finetune=$expdir/three_brick_finetune
 
@@ -142,19 +148,35 @@ run_stage 1 text_data --env text_dir --env asr_form -- text_data
 run_stage 2 brick2_middle --config "$conf/middle.yaml" -- train middle "$conf/middle.yaml" data.task=mt \
     data.src_lang=asr data.tgt_lang=en data.train_dir="$text/train" data.valid_dir="$text/valid" \
     data.src_tokenizer="$asr_tokenizer" data.tgt_tokenizer="$en_tokenizer"
+# Brick 1 trained on as a baseline that started from it was (lego_reuse: asr_baseline, 5 epochs from the same
+# character encoder), so the chain and the baseline have heard the same speech as often: only with --brick1_epochs.
+train_brick1() {
+    if [ "$brick1_epochs" -eq 0 ]; then
+        log "brick 1 is used as --asr_exp has it (--brick1_epochs 0)"
+        return
+    fi
+    train brick1 "$conf/brick1.yaml" model.init_encoder="$asr_exp/bricks/encoder.brick" train.max_epochs="$brick1_epochs" \
+        data.task=asr data.train_dir="$speech_data/train" data.valid_dir="$speech_data/valid" \
+        data.train_feats="$speech_dump/train/feats.scp" data.valid_feats="$speech_dump/valid/feats.scp" \
+        data.tgt_tokenizer="$asr_tokenizer"
+}
+brick1_conf=()
+[ "$brick1_epochs" -eq 0 ] || brick1_conf=(--config "$conf/brick1.yaml")
+run_stage 3 brick1 --env asr_exp --env brick1_epochs --env speech_data --env speech_dump "${brick1_conf[@]}" \
+    --fresh "$expdir/brick1" -- train_brick1
 # --length-rate keep: brick 2 keeps the OLC rate it was trained at, as in the measured runs (README.md). With
 # conf/reuse it was trained on frame-like input (text_frames_per_token), so that rate is already for frames.
-run_stage 3 compose --env asr_exp --env de_en_exp -- legokit compose "$asr_exp/bricks/encoder.brick" \
+run_stage 4 compose --env asr_exp --env brick1_epochs --env de_en_exp -- legokit compose "$brick1" \
     "$expdir/middle/bricks/encoder.brick" "$de_en_exp/bricks/decoder.brick" -o "$zeroshot/model.pt" --length-rate keep
 # The decoder was trained on cased English with punctuation: the fine-tuning targets are the cased transcripts.
-run_stage 4 finetune --config "$conf/finetune.yaml" -- train three_brick_finetune "$conf/finetune.yaml" \
+run_stage 5 finetune --config "$conf/finetune.yaml" -- train three_brick_finetune "$conf/finetune.yaml" \
     model.init_model="$zeroshot/model.pt" data.task=asr data.train_dir="$speech_data/train" \
     data.valid_dir="$speech_data/valid" data.train_feats="$speech_dump/train/feats.scp" \
     data.valid_feats="$speech_dump/valid/feats.scp" data.target_file="$target_file" \
     data.tgt_tokenizer="$en_tokenizer"
-run_stage 5 decode --config "$conf/decode_asr.yaml" --env test_sets --env speech_data --env speech_dump \
+run_stage 6 decode --config "$conf/decode_asr.yaml" --env test_sets --env speech_data --env speech_dump \
     --env asr_form -- decode_all
-run_stage 6 score --env test_sets --env speech_data --env baseline_exp --env baseline_hyps --env baseline_names -- \
+run_stage 7 score --env test_sets --env speech_data --env baseline_exp --env baseline_hyps --env baseline_names -- \
     score_all
 
 [ ! -f "$expdir/RESULTS.md" ] || cat "$expdir/RESULTS.md"
