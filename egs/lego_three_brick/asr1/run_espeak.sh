@@ -35,16 +35,15 @@ target_file=text.cased           # fine-tuning targets in each speech data dir (
 de_en_exp=../../lego_reuse/lego1/exp/de_en_lego  # a De-En LegoNN experiment: brick 3 is its bricks/decoder.brick
 en_tokenizer=../../lego_reuse/lego1/data/tokenizers/en.model  # its English pieces model (interface B)
 test_sets="test test_variants test_festival"  # espeak_en test sets to decode and score
-brick1_epochs=0                  # N > 0: stage 3 trains brick 1 N more epochs first (CTC in its own vocabulary,
-                                 # \$conf/brick1.yaml, on the training speech), as long as a baseline that started from
-                                 # the same encoder trained (conf/reuse.conf: 5, lego_reuse's asr_baseline); 0: as is
+# brick1_epochs: as many as a baseline that started from brick 1 trained (conf/reuse.conf: 5, lego_reuse's asr_baseline)
+brick1_epochs=0                  # N > 0: stage 3 trains brick 1 N more epochs (CTC, $conf/brick1.yaml); 0: as it is
 train_args=""                    # extra dotted overrides for every legokit train run
 help_message="Usage: $0 [options]
 Three-brick LegoNN ASR at demo size: espeak_en's character CTC encoder -> characters->English pieces brick
 (trained here on text) -> the demo De-En LegoNN decoder. Stages: 1 brick 2's text data, 2 brick 2, 3 brick 1's
 further training (only with --brick1_epochs N), 4 compose (zero-shot), 5 fine-tune the composed model on the
-training speech, 6 decode, 7 score against the baseline systems (paired bootstrap) into \$expdir/RESULTS.md. --config conf/reuse.conf: the same on egs/lego_reuse/lego1's
-data, bricks and ASR systems."
+training speech, 6 decode, 7 score against the baseline systems (paired bootstrap) into \$expdir/RESULTS.md.
+--config conf/reuse.conf: the same on egs/lego_reuse/lego1's data, bricks and ASR systems."
 
 . utils/parse_options.sh
 recipe_start
