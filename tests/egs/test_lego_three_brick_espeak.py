@@ -99,11 +99,9 @@ def _de_en_stand_in(root: Path) -> tuple[Path, Path]:
     return exp, root / "en.model"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("asr_form", ["normalised", "cased"])
-def test_three_brick_espeak_demo_runs_every_stage(tmp_path: Path, asr_form: str) -> None:
-    espeak, asr_exp = _espeak_stand_in(tmp_path / "espeak", cased=asr_form == "cased")
-    de_en_exp, en_tokenizer = _de_en_stand_in(tmp_path / "lego_reuse")
+def _recipe_copy(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """The recipe copied into ``tmp_path`` (beside a link to egs/TEMPLATE, without data/exp) and the environment
+    that runs it with this interpreter's legokit."""
     egs = tmp_path / "egs"
     egs.mkdir()
     (egs / "TEMPLATE").symlink_to(ROOT / "egs" / "TEMPLATE")
@@ -113,6 +111,15 @@ def test_three_brick_espeak_demo_runs_every_stage(tmp_path: Path, asr_form: str)
     env = {k: v for k, v in os.environ.items() if k != "LEGOKIT_LOCK"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env["VIRTUAL_ENV"] = sys.prefix
+    return recipe, env
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("asr_form", ["normalised", "cased"])
+def test_three_brick_espeak_demo_runs_every_stage(tmp_path: Path, asr_form: str) -> None:
+    espeak, asr_exp = _espeak_stand_in(tmp_path / "espeak", cased=asr_form == "cased")
+    de_en_exp, en_tokenizer = _de_en_stand_in(tmp_path / "lego_reuse")
+    recipe, env = _recipe_copy(tmp_path)
     env["OMP_NUM_THREADS"] = "1"
     args = ["--espeak_dir", espeak, "--asr_exp", asr_exp, "--asr_tokenizer", espeak / "data" / "char.model",
             "--de_en_exp", de_en_exp, "--en_tokenizer", en_tokenizer, "--test_sets", "test",
@@ -176,20 +183,12 @@ def test_three_brick_espeak_demo_runs_every_stage(tmp_path: Path, asr_form: str)
 def test_brick_2_is_trained_before_brick_1_exists(tmp_path: Path) -> None:
     """Stages 1-2 (brick 2, text only) need the two vocabularies, not the bricks: lego_reuse's long preset makes
     brick 1 and brick 3 while brick 2 trains beside it. Stage 4 (compose) refuses a missing brick, naming it."""
-    egs = tmp_path / "egs"
-    egs.mkdir()
-    (egs / "TEMPLATE").symlink_to(ROOT / "egs" / "TEMPLATE")
-    recipe = egs / RECIPE
-    shutil.copytree(ROOT / "egs" / RECIPE, recipe, symlinks=True,
-                    ignore=shutil.ignore_patterns("data", "dump", "exp", "downloads", ".lock*"))
+    recipe, env = _recipe_copy(tmp_path)
     for split in ("train", "valid"):
         (tmp_path / "text" / split).mkdir(parents=True)
         shutil.copy(FIXTURE / split / "text.en", tmp_path / "text" / split / "text.en")
     train_tokenizer([str(FIXTURE / "train" / "text.en")], str(tmp_path / "en"), 29, model_type="word",
                     kaldi_text=True)
-    env = {k: v for k, v in os.environ.items() if k != "LEGOKIT_LOCK"}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env["VIRTUAL_ENV"] = sys.prefix
     missing = tmp_path / "not_yet" / "asr_encoder_char"
     args = ["--asr_exp", missing, "--asr_tokenizer", tmp_path / "en.model", "--de_en_exp", tmp_path / "not_yet",
             "--en_tokenizer", tmp_path / "en.model", "--text_dir", tmp_path / "text"]
@@ -204,3 +203,6 @@ def test_brick_2_is_trained_before_brick_1_exists(tmp_path: Path) -> None:
     proc = run("--stage", "4", "--stop_stage", "4")
     assert proc.returncode != 0
     assert f"missing {missing}/bricks/encoder.brick" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    proc = run("--stage", "1", "--stop_stage", "1", "--brick1_epochs", "2.5")  # not a whole number: one line
+    assert proc.returncode != 0
+    assert "--brick1_epochs: expected a whole number of epochs, got '2.5'" in proc.stderr, proc.stderr
