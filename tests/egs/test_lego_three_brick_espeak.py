@@ -206,3 +206,10 @@ def test_brick_2_is_trained_before_brick_1_exists(tmp_path: Path) -> None:
     proc = run("--stage", "1", "--stop_stage", "1", "--brick1_epochs", "2.5")  # not a whole number: one line
     assert proc.returncode != 0
     assert "--brick1_epochs: expected a whole number of epochs, got '2.5'" in proc.stderr, proc.stderr
+    # brick 1's own experiment as stage 3's output dir: refused before anything is moved or written
+    (recipe / "exp" / "own" / "brick1").mkdir(parents=True)
+    args[1] = "exp/own/brick1"
+    proc = run("--stage", "3", "--stop_stage", "3", "--brick1_epochs", "1", "--expdir", "exp/own")
+    assert proc.returncode != 0
+    assert "--asr_exp exp/own/brick1 is where stage 3 writes" in proc.stderr, proc.stderr
+    assert (recipe / "exp" / "own" / "brick1").is_dir() and not list((recipe / "exp" / "own").glob("brick1.*"))

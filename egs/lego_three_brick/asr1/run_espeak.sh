@@ -52,6 +52,9 @@ speech_data=${speech_data:-$espeak_dir/data}
 speech_dump=${speech_dump:-$espeak_dir/dump}
 baseline_exp=${baseline_exp:-$asr_exp}
 [[ $brick1_epochs =~ ^[0-9]+$ ]] || { log "--brick1_epochs: expected a whole number of epochs, got '$brick1_epochs'"; exit 1; }
+# stage 3 writes (and on a fresh start moves aside) $expdir/brick1: never brick 1's own experiment
+[ "$brick1_epochs" -eq 0 ] || [ "$(realpath -m "$asr_exp")" != "$(realpath -m "$expdir/brick1")" ] ||
+    { log "--asr_exp $asr_exp is where stage 3 writes (--expdir $expdir, brick1): give another --expdir"; exit 1; }
 case $asr_form in
     normalised | cased) ;;
     *) log "--asr_form: expected normalised or cased, got '$asr_form'"; exit 1 ;;
